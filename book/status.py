@@ -1,0 +1,39 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Reproducibility status
+#
+# Every table and figure of the three papers, the notebook that reproduces it, and what this
+# build found. "*k* / *n* cells within tolerance" counts the printed numbers our value lies within
+# the column's tolerance of (rows a paper copied from other work, or that contradict themselves,
+# are shown in their tables but not counted); "*k* / *n* claims hold" counts the paper's
+# statements about a table or figure that our numbers support. Items whose chapter is not yet
+# in the book say so.
+
+# %% tags=["parameters", "remove-cell"]
+profile = "mini"
+overrides = {}
+
+# %% tags=["hide-input"]
+from fairlab import notebook, reports
+
+prof = notebook.start(profile, overrides)
+
+# %%
+status = reports.status_table(prof.name)
+status.style.hide(axis="index").set_caption(f"Status of every table and figure ({prof.name} profile)")
+
+# %%
+counts = status.groupby(["paper", "status"]).size().unstack(fill_value=0)
+counts

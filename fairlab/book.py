@@ -1,0 +1,309 @@
+"""Execute the notebooks with papermill and build the Jupyter Book from the executed copies.
+
+``build_book(profile)``:
+
+1. reads ``_toc.yml``; every page whose source is a ``.py`` (jupytext percent) notebook is
+   converted, given the kernel ``python3`` and executed by papermill with the parameters
+   ``profile`` and ``overrides``, one kernel per notebook, with the project root as working
+   directory and (by default) the network blocked;
+2. writes each executed copy to ``_build/<profile>/executed/`` and records its run (time,
+   status, versions, device) in ``_build/<profile>/executions.json``;
+3. stages ``_config.yml``, ``_toc.yml``, ``book/`` and the executed notebooks in
+   ``_build/<profile>/source/`` and runs Jupyter Book there with execution off and warnings as
+   errors;
+4. only when all of that succeeded, replaces the HTML folder (``_build/html`` for ``mini``,
+   ``_build/<profile>/html`` otherwise).
+
+A failing cell stops everything with the notebook, the cell and the traceback; a failing
+Sphinx build stops with its log.  Either way the previous HTML stays as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from fairlab import environment, offline, paths
+from fairlab.profiles import DEFAULT_PROFILE, load_profile
+from fairlab.reports import NOTEBOOK_ENV
+from fairlab.results import FRESH_SINCE_ENV, write_json_atomic
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook cell raised; carries the notebook, the cell and the traceback."""
+
+    def __init__(self, notebook: str, cell_index: int | None, source: str, ename: str, evalue: str, traceback: str, saved: Path | None):
+        self.notebook, self.cell_index, self.source = notebook, cell_index, source
+        self.ename, self.evalue, self.traceback, self.saved = ename, evalue, traceback, saved
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"cell {self.cell_index}" if self.cell_index is not None else "a cell"
+        lines = [f"notebook {self.notebook} failed in {where}: {self.ename}: {self.evalue}"]
+        if self.source:
+            lines += ["", "cell source:", *("    " + line for line in self.source.splitlines()[:20])]
+        if self.traceback:
+            lines += ["", "traceback:", self.traceback]
+        if self.saved:
+            lines += ["", f"the failed notebook is saved at {self.saved}"]
+        return "\n".join(lines)
+
+
+class BookBuildFailed(RuntimeError):
+    """Jupyter Book (Sphinx) reported an error or a warning."""
+
+
+@dataclass(frozen=True)
+class Page:
+    docname: str  # path without suffix, relative to the project root, as in _toc.yml
+    source: Path
+
+    @property
+    def is_notebook(self) -> bool:
+        return self.source.suffix == ".py"
+
+    @property
+    def name(self) -> str:
+        return Path(self.docname).name
+
+
+def toc_pages(root: Path | None = None) -> list[Page]:
+    """Every page of ``_toc.yml`` in reading order, with its source file (``.py`` notebook or ``.md``)."""
+    root = root or paths.project_root()
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    docnames: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key in ("root", "file"):
+                if key in node:
+                    docnames.append(str(node[key]))
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []):
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    pages = []
+    for docname in docnames:
+        stem = root / docname
+        for suffix in (".py", ".md"):
+            if stem.with_suffix(suffix).is_file():
+                pages.append(Page(docname, stem.with_suffix(suffix)))
+                break
+        else:
+            raise FileNotFoundError(f"_toc.yml lists {docname!r} but neither {docname}.py nor {docname}.md exists")
+    return pages
+
+
+def find_notebook(name: str, root: Path | None = None) -> Path:
+    """A notebook by path, by file name or by a unique prefix of its name (``03``)."""
+    root = root or paths.project_root()
+    candidate = Path(name)
+    if candidate.is_file():
+        return candidate.resolve()
+    matches = sorted(p for folder in ("notebooks", "book") for p in (root / folder).glob(f"{candidate.stem}*.py"))
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(p.stem for p in sorted((root / "notebooks").glob("*.py")) + sorted((root / "book").glob("*.py")))
+    if not matches:
+        raise FileNotFoundError(f"no notebook matches {name!r}; notebooks: {known}")
+    raise FileNotFoundError(f"{name!r} matches several notebooks ({', '.join(p.stem for p in matches)}); be more specific")
+
+
+def default_html_dir(profile: str) -> Path:
+    return paths.build_root() / ("html" if profile == DEFAULT_PROFILE else f"{profile}/html")
+
+
+def execution_log_path(profile: str) -> Path:
+    return paths.build_root() / profile / "executions.json"
+
+
+def read_execution_log(profile: str) -> dict:
+    path = execution_log_path(profile)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _log_execution(profile: str, entry: dict) -> None:
+    log = read_execution_log(profile)
+    log[entry["notebook"]] = entry
+    write_json_atomic(execution_log_path(profile), log)
+
+
+@contextlib.contextmanager
+def _kernel_environment(notebook: str, fresh_since: float | None, block_network: bool):
+    """Environment variables the kernel inherits while one notebook runs."""
+    saved = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="fairlab-ipython-") as ipython_dir:
+        os.environ[NOTEBOOK_ENV] = notebook
+        os.environ[paths.RESULTS_ENV] = str(paths.results_root())
+        os.environ[paths.BUILD_ENV] = str(paths.build_root())
+        os.environ.setdefault("PYTHONHASHSEED", "0")
+        os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+        if fresh_since is not None:
+            os.environ[FRESH_SINCE_ENV] = repr(fresh_since)
+        if block_network:
+            os.environ["IPYTHONDIR"] = str(offline.ipython_dir_with_guard(Path(ipython_dir)))
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def notebook_node(source: Path):
+    """The jupytext notebook as an nbformat node with the ``python3`` kernel; checks the parameters cell."""
+    import jupytext
+
+    nb = jupytext.read(source)
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise ValueError(f"{source}: expected exactly one cell tagged 'parameters', found {len(tagged)}")
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *, output: Path | None = None,
+                 fresh_since: float | None = None, block_network: bool = True, log_output: bool = False,
+                 progress: bool = True, timeout: int | None = None) -> dict:
+    """Execute one text notebook with papermill; returns its execution record.
+
+    The executed copy appears at ``output`` (default ``_build/<profile>/executed/<name>.ipynb``)
+    only if every cell succeeded; a failed run is saved under ``_build/<profile>/failed/``.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source = Path(source).resolve()
+    overrides = dict(overrides or {})
+    load_profile(profile, overrides)  # fail here, with the key named, rather than inside the kernel
+    name = source.stem
+    output = Path(output) if output else paths.build_root() / profile / "executed" / f"{name}.ipynb"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    running = output.with_name(f".{name}.running.ipynb")
+    started = time.time()
+    entry = {
+        "notebook": name, "source": source.relative_to(paths.project_root()).as_posix() if source.is_relative_to(paths.project_root()) else str(source),
+        "profile": profile, "overrides": overrides,
+        "started_utc": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0], "packages": environment.package_versions(),
+        "device": environment.describe_device(), "code_version": environment.code_version(),
+        "git_commit": environment.git_state()["commit"],
+    }
+    try:
+        with _kernel_environment(name, fresh_since, block_network):
+            papermill.execute_notebook(
+                notebook_node(source), str(running), parameters={"profile": profile, "overrides": overrides},
+                kernel_name="python3", language="python", progress_bar=progress, log_output=log_output,
+                cwd=str(paths.project_root()), execution_timeout=timeout,
+            )
+    except PapermillExecutionError as exc:
+        failed = paths.build_root() / profile / "failed" / f"{name}.ipynb"
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        if running.exists():
+            os.replace(running, failed)
+        _log_execution(profile, entry | {"status": "failed", "seconds": round(time.time() - started, 1),
+                                         "error": f"{exc.ename}: {exc.evalue}"})
+        from papermill.utils import strip_color
+
+        raise NotebookFailed(name, exc.cell_index, exc.source, exc.ename, exc.evalue,
+                             strip_color("\n".join(exc.traceback)), failed if failed.exists() else None) from None
+    except BaseException as exc:
+        running.unlink(missing_ok=True)
+        _log_execution(profile, entry | {"status": "failed", "seconds": round(time.time() - started, 1),
+                                         "error": f"{type(exc).__name__}: {exc}"})
+        raise
+    os.replace(running, output)
+    entry |= {"status": "ok", "seconds": round(time.time() - started, 1), "executed": str(output)}
+    _log_execution(profile, entry)
+    return entry
+
+
+def _staged_config(profile: str, reportable: bool) -> dict:
+    config = yaml.safe_load((paths.project_root() / "_config.yml").read_text())
+    if not reportable:
+        config.setdefault("html", {})["announcement"] = (
+            "SMOKE BUILD — this book was executed with the smoke profile; its numbers are not results."
+        )
+    return config
+
+
+def stage(profile: str, pages: list[Page], executed: dict[str, Path]) -> Path:
+    """Lay out a buildable book for ``profile`` in ``_build/<profile>/source``."""
+    root = paths.project_root()
+    staging = paths.build_root() / profile / "source"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    reportable = load_profile(profile).reportable
+    (staging / "_config.yml").write_text(yaml.safe_dump(_staged_config(profile, reportable), sort_keys=False))
+    shutil.copy2(root / "_toc.yml", staging / "_toc.yml")
+    shutil.copytree(root / "book", staging / "book", ignore=shutil.ignore_patterns("*.py", "*.ipynb", "__pycache__", ".ipynb_checkpoints"))
+    for page in pages:
+        target = staging / page.docname
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if page.is_notebook:
+            shutil.copy2(executed[page.docname], target.with_suffix(".ipynb"))
+        elif not target.with_suffix(".md").exists():
+            shutil.copy2(page.source, target.with_suffix(".md"))
+    return staging
+
+
+def run_jupyter_book(staging: Path) -> Path:
+    """Build HTML with warnings as errors; returns the HTML folder inside ``staging``."""
+    out = staging / "_out"
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(staging),
+               "--path-output", str(out), "-W", "-n", "--keep-going", "--all"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=staging)
+    log = result.stdout + result.stderr
+    (staging / "jupyter-book.log").write_text(log)
+    html = out / "_build" / "html"
+    if result.returncode != 0 or not (html / "index.html").is_file():
+        tail = "\n".join(log.strip().splitlines()[-40:])
+        raise BookBuildFailed(f"Jupyter Book failed (exit {result.returncode}); full log: {staging / 'jupyter-book.log'}\n{tail}")
+    return html
+
+
+def build_book(profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *, fresh: bool = False,
+               block_network: bool = True, html_dir: Path | None = None, log_output: bool = False,
+               progress: bool = True, announce=print) -> Path:
+    """Execute every notebook of the table of contents and build the HTML book; returns the HTML folder."""
+    overrides = dict(overrides or {})
+    load_profile(profile, overrides)
+    pages = toc_pages()
+    notebooks = [p for p in pages if p.is_notebook]
+    fresh_since = time.time() if fresh else None
+    executed: dict[str, Path] = {}
+    for number, page in enumerate(notebooks, 1):
+        announce(f"[{number}/{len(notebooks)}] executing {page.source.relative_to(paths.project_root())} ({profile})")
+        entry = run_notebook(page.source, profile, overrides, fresh_since=fresh_since, block_network=block_network,
+                             log_output=log_output, progress=progress)
+        announce(f"      done in {entry['seconds']:.1f} s")
+        executed[page.docname] = Path(entry["executed"])
+    announce("building the HTML book (Jupyter Book, warnings as errors)")
+    html = run_jupyter_book(stage(profile, pages, executed))
+    final = Path(html_dir) if html_dir else default_html_dir(profile)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        old = final.with_name(f".{final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        shutil.move(str(html), str(final))
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        shutil.move(str(html), str(final))
+    return final

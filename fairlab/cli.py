@@ -1,0 +1,111 @@
+"""The ``fairlab`` command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from fairlab.profiles import DEFAULT_PROFILE, ProfileError, load_profile, parse_override, valid_keys
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="fairlab: the companion book of three fairness papers.")
+console = Console(stderr=True)
+
+ProfileOption = Annotated[str, typer.Option("--profile", help="smoke, mini (default) or paper; or a path to a profile YAML")]
+OverrideOption = Annotated[
+    Optional[list[str]],
+    typer.Option("-p", "--param", help="override a profile key, e.g. -p win_adult.n_runs=3 (repeatable)"),
+]
+FreshOption = Annotated[bool, typer.Option("--fresh", help="recompute every result instead of loading it from results/")]
+NetworkOption = Annotated[bool, typer.Option("--allow-network", help="do not block network access in the kernels")]
+LogOption = Annotated[bool, typer.Option("--log-output", help="stream the notebooks' output to the terminal")]
+
+
+def _overrides(profile: str, params: list[str] | None) -> dict:
+    overrides = dict(parse_override(p) for p in params or [])
+    load_profile(profile, overrides)
+    return overrides
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def book(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None, fresh: FreshOption = False,
+         allow_network: NetworkOption = False, log_output: LogOption = False,
+         html_dir: Annotated[Optional[Path], typer.Option(help="where to put the HTML (default: _build/html for mini, _build/<profile>/html otherwise)")] = None):
+    """Execute every notebook of the book with PROFILE and build the HTML book."""
+    from fairlab.book import BookBuildFailed, NotebookFailed, build_book
+
+    try:
+        html = build_book(profile, _overrides(profile, param), fresh=fresh, block_network=not allow_network,
+                          html_dir=html_dir, log_output=log_output, announce=lambda m: console.print(m, highlight=False))
+    except ProfileError as exc:
+        _fail(str(exc), 2)
+    except (NotebookFailed, BookBuildFailed, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(f"[green]book built:[/] {html / 'index.html'}")
+
+
+@app.command()
+def run(notebook: Annotated[str, typer.Argument(help="a notebook path or name, e.g. 03 or notebooks/03_weight_importance_neutralization.py")],
+        profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None, fresh: FreshOption = False,
+        allow_network: NetworkOption = False, log_output: LogOption = False,
+        output: Annotated[Optional[Path], typer.Option(help="where to write the executed notebook")] = None):
+    """Execute one notebook with papermill, the same way the book does."""
+    import time
+
+    from fairlab.book import NotebookFailed, find_notebook, run_notebook
+
+    try:
+        source = find_notebook(notebook)
+        entry = run_notebook(source, profile, _overrides(profile, param), output=output,
+                             fresh_since=time.time() if fresh else None, block_network=not allow_network, log_output=log_output)
+    except ProfileError as exc:
+        _fail(str(exc), 2)
+    except (NotebookFailed, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(f"[green]executed[/] {entry['notebook']} in {entry['seconds']:.1f} s -> {entry['executed']}")
+
+
+@app.command()
+def results(profile: ProfileOption = DEFAULT_PROFILE,
+            as_json: Annotated[bool, typer.Option("--json", help="print every record as JSON")] = False):
+    """List the stored results of PROFILE (experiment, config hash, metrics)."""
+    from fairlab.results import Registry
+
+    records = Registry(profile).records()
+    if as_json:
+        typer.echo(json.dumps([r.summary() for r in records], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"results/{profile}: {len(records)} records")
+    for column in ("experiment", "config hash", "created", "seconds"):
+        table.add_column(column)
+    for record in records:
+        table.add_row(record.experiment, record.config_hash, str(record.env.get("time_utc")), str(record.env.get("seconds")))
+    Console().print(table)
+
+
+@app.command()
+def profile(name: Annotated[str, typer.Argument(help="smoke, mini or paper")] = DEFAULT_PROFILE,
+            param: OverrideOption = None):
+    """Show a profile, validated and with overrides applied, and the keys it accepts."""
+    import yaml
+
+    try:
+        loaded = load_profile(name, _overrides(name, param))
+    except ProfileError as exc:
+        _fail(str(exc), 2)
+    typer.echo(yaml.safe_dump(loaded.model_dump(), sort_keys=False))
+    typer.echo("# valid keys: " + ", ".join(valid_keys()))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,95 @@
+"""What a result was computed with: code version, packages, device."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from functools import lru_cache
+
+from fairlab import paths
+
+KEY_PACKAGES = (
+    "fairlab", "numpy", "pandas", "scipy", "scikit-learn", "torch", "torchvision", "fairlearn",
+    "matplotlib", "papermill", "jupyter-book", "diffusers", "transformers", "peft", "timm", "pot",
+)
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """SHA-256 (16 hex) of every ``.py`` file of the fairlab package, in path order.
+
+    It is part of every config hash, so any change to the package's code invalidates the
+    stored results instead of silently reusing them.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(paths.PACKAGE_DIR.rglob("*.py")):
+        digest.update(path.relative_to(paths.PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def git_state() -> dict:
+    """Commit and dirty flag of the checkout, or ``None`` values outside git."""
+    root = paths.project_root()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+        return {"commit": commit, "dirty": bool(status.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def device_description() -> dict:
+    info = {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda"] = torch.cuda.is_available()
+        if info["cuda"]:
+            info["gpu"] = torch.cuda.get_device_name(0)
+            info["cuda_version"] = torch.version.cuda
+    except ImportError:
+        info["cuda"] = False
+    return info
+
+
+def describe_device(info: dict | None = None) -> str:
+    """One line, e.g. ``CPU x86_64, 2 cores`` or ``NVIDIA H100 (CUDA 12.4)``."""
+    info = info or device_description()
+    if info.get("gpu"):
+        return f"{info['gpu']} (CUDA {info.get('cuda_version')})"
+    return f"CPU {info.get('cpu')}, {info.get('cpu_count')} cores"
+
+
+def snapshot() -> dict:
+    """Everything ``env.json`` records."""
+    return {
+        "git": git_state(),
+        "code_version": code_version(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "device": device_description(),
+        "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,169 @@
+"""Profiles: ``smoke``, ``mini`` and ``paper``, one YAML file each in ``profiles/``.
+
+A profile changes sizes, seeds and data sources, never code paths: every notebook calls the
+same functions whatever the profile.  Profiles are validated when loaded; an unknown key or a
+value of the wrong type is a :class:`ProfileError` that names the file, the key and what was
+expected (for an unknown key, the valid keys at that level).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+
+from fairlab import paths
+
+PROFILE_NAMES = ("smoke", "mini", "paper")
+DEFAULT_PROFILE = "mini"
+
+
+class ProfileError(ValueError):
+    """A profile file, key or override value is missing or invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainRecipe(_Strict):
+    """An optimiser, its learning rate, the batch size and the number of epochs."""
+
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: PositiveFloat
+    batch_size: PositiveInt
+    epochs: PositiveInt
+
+
+class WinAdultSection(_Strict):
+    """Notebook 03 on UCI Adult (weight importance neutralization, arXiv 2403.00625)."""
+
+    n_runs: PositiveInt = Field(description="runs per configuration (the paper: 10), seeds 0..n_runs-1")
+    pretrain: TrainRecipe = Field(description="recipe of every pre-training (unfair, fair, MLP-3/4/5)")
+    finetune_epochs: PositiveInt = Field(description="most fine-tuning epochs; the best epoch is chosen on validation")
+    finetune_patience: PositiveInt = Field(description="a run stops after this many epochs without a better validation score")
+    finetune_batch_size: PositiveInt
+    finetune_optimizer: Literal["adam", "sgd"] = "adam"
+    lr_grid: list[PositiveFloat] = Field(min_length=1, description="learning rates tried; chosen on validation")
+    rank: PositiveInt = Field(2, description="rank r of the factorised head (46 parameters need r = 2)")
+    alphas: list[float] = Field(min_length=1, description="Figure 5 group weights alpha in [1/2, 1)")
+    lambdas: list[PositiveFloat] = Field(min_length=1, description="regulariser intensities of Tables 2 and 3")
+    regularizer: Literal["soft_rate", "zafar"] = Field("soft_rate", description="form of the EO/DP regulariser")
+    mlp_depths: list[int] = Field(min_length=1, description="numbers of linear layers for Table 4")
+    hidden: PositiveInt = 20
+    fisher_eps_rel: PositiveFloat = 1e-6
+    pca_points: PositiveInt = Field(description="points per group drawn in Figure 1")
+
+
+class Profile(_Strict):
+    name: str
+    description: str
+    reportable: bool = Field(description="false for smoke: its numbers are never presented as results")
+    data_root: str | None = Field(None, description="root of the real datasets (paper profile)")
+    win_adult: WinAdultSection
+
+
+def profile_path(name: str) -> Path:
+    """The YAML file of a named profile, or ``name`` itself when it is a path to a file."""
+    candidate = Path(name)
+    if candidate.suffix in {".yml", ".yaml"}:
+        return candidate
+    return paths.profiles_dir() / f"{name}.yml"
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"win_adult.n_runs=3"`` -> ``("win_adult.n_runs", 3)``; the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ProfileError(f"override {text!r}: expected KEY=VALUE, e.g. win_adult.n_runs=3")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"override {text!r}: the value is not valid YAML ({exc})") from None
+    return key, value
+
+
+def load_profile(name: str = DEFAULT_PROFILE, overrides: dict[str, Any] | None = None) -> Profile:
+    """Read, override and validate a profile.
+
+    ``overrides`` maps dotted keys (``"win_adult.n_runs"``) to values.
+    """
+    path = profile_path(name)
+    if not path.is_file():
+        available = sorted(p.stem for p in paths.profiles_dir().glob("*.yml"))
+        raise ProfileError(f"{path}: profile file not found; available profiles: {', '.join(available)}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{path}: expected a mapping of profile keys, got {type(raw).__name__}")
+    for key, value in (overrides or {}).items():
+        _set_dotted(raw, key, value, source=path)
+    try:
+        return Profile.model_validate(raw)
+    except ValidationError as exc:
+        raise ProfileError(_describe(exc, path)) from None
+
+
+def valid_keys(model: type[BaseModel] = Profile, prefix: str = "") -> list[str]:
+    """Every dotted key a profile accepts, e.g. ``win_adult.pretrain.lr``."""
+    keys = []
+    for name, field in model.model_fields.items():
+        dotted = f"{prefix}{name}"
+        sub = _submodel(field.annotation)
+        keys.extend(valid_keys(sub, dotted + ".") if sub else [dotted])
+    return keys
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _model_at(parts: list[str]) -> type[BaseModel]:
+    model: type[BaseModel] = Profile
+    for part in parts:
+        model = _submodel(model.model_fields[part].annotation)  # type: ignore[assignment]
+    return model
+
+
+def _set_dotted(raw: dict, key: str, value: Any, source: Path) -> None:
+    parts = key.split(".")
+    model: type[BaseModel] | None = Profile
+    node = raw
+    for depth, part in enumerate(parts):
+        if model is None or part not in model.model_fields:
+            where = ".".join(parts[:depth]) or "the top level"
+            options = ", ".join(model.model_fields) if model else "(none: it is a value, not a section)"
+            raise ProfileError(f"override {key!r} ({source.name}): unknown key {part!r} in {where}; valid keys: {options}")
+        field_model = _submodel(model.model_fields[part].annotation)
+        if depth == len(parts) - 1:
+            if field_model is not None:
+                raise ProfileError(
+                    f"override {key!r} ({source.name}): {key!r} is a section; set one of its keys: "
+                    + ", ".join(f"{key}.{k}" for k in field_model.model_fields)
+                )
+            node[part] = value
+        else:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ProfileError(f"{source}: {'.'.join(parts[: depth + 1])} must be a mapping")
+        model = field_model
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid profile"]
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc)
+        if err["type"] == "extra_forbidden":
+            parent = _model_at([p for p in loc[:-1] if not p.isdigit()])
+            lines.append(f"  unknown key {key!r}; valid keys here: {', '.join(parent.model_fields)}")
+        elif err["type"] == "missing":
+            lines.append(f"  missing key {key!r}")
+        else:
+            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)

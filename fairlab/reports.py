@@ -1,0 +1,316 @@
+"""Paper-versus-reproduced tables, claim checks and the build's reproducibility status.
+
+:func:`compare` is the one function every table of the book goes through: it puts the
+paper's printed value, ours (mean ± std over runs where there are runs), the difference and
+whether it lies within the column's tolerance side by side.  Each comparison and each figure's
+claim check is also written to ``results/<profile>/_status/`` so that the status page can say,
+for every table and figure of the three papers, what produced it and how it compares.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from fairlab import paths, reported
+from fairlab.results import write_json_atomic
+
+NOTEBOOK_ENV = "FAIRLAB_NOTEBOOK"
+STATUS_DIR = "_status"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A reproduced value: the mean over ``n`` runs, their standard deviation and a 95 % interval."""
+
+    mean: float
+    std: float | None = None
+    n: int | None = None
+    ci95: tuple[float, float] | None = None
+
+    @classmethod
+    def of(cls, values) -> "Estimate":
+        arr = np.asarray(list(values), dtype=float)
+        std = float(arr.std(ddof=1)) if arr.size > 1 else None
+        return cls(float(arr.mean()), std, int(arr.size))
+
+
+def _estimate(value) -> Estimate | None:
+    if value is None:
+        return None
+    if isinstance(value, Estimate):
+        return value
+    if isinstance(value, Mapping):
+        return Estimate(value["mean"], value.get("std"), value.get("n"), value.get("ci95"))
+    return Estimate(float(value))
+
+
+def _fmt(value: float | None, decimals: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.{decimals}f}"
+
+
+@dataclass
+class Comparison:
+    """A reported table beside our reproduction; ``long`` has one line per cell."""
+
+    paper: str
+    table_id: str
+    title: str
+    profile: str
+    reportable: bool
+    long: pd.DataFrame
+    row_keys: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        asserted = self.long[self.long["asserted"] & self.long["ours"].notna()]
+        return {
+            "paper": self.paper, "item": self.table_id, "kind": "table", "title": self.title,
+            "profile": self.profile, "reportable": self.reportable,
+            "cells": int(len(self.long)), "compared": int(len(asserted)),
+            "within": int(asserted["within"].sum()),
+        }
+
+    def wide(self) -> pd.DataFrame:
+        """Rows = the table's rows; for every printed column: paper, ours, Δ (✓ within tolerance, ✗ outside)."""
+        frame = self.long.copy()
+        frame["ours_text"] = frame["ours_text"].fillna("—")
+        frame["delta_text"] = [
+            "—" if pd.isna(d) else f"{d:+.{dec}f} {'✓' if w else '✗'}" if a else f"{d:+.{dec}f}"
+            for d, dec, w, a in zip(frame["delta"], frame["decimals"], frame["within"], frame["asserted"])
+        ]
+        columns = list(dict.fromkeys(frame["column"]))
+        index = pd.MultiIndex.from_frame(frame[self.row_keys].drop_duplicates())
+        out = pd.DataFrame(index=index)
+        for column in columns:
+            part = frame[frame["column"] == column].set_index(self.row_keys)
+            out[(column, "paper")] = part["printed"]
+            out[(column, "ours")] = part["ours_text"]
+            out[(column, "Δ")] = part["delta_text"]
+        out.columns = pd.MultiIndex.from_tuples(out.columns)
+        flags = frame.drop_duplicates(self.row_keys).set_index(self.row_keys)["flags"]
+        if flags.map(bool).any():
+            out[("", "flags")] = flags.map(lambda f: ", ".join(f))
+        return out
+
+    def paper_and_ours(self, metrics: list[str]) -> pd.DataFrame:
+        """One line per row: ``row`` (its key as text) and ``{metric}_paper``, ``{metric}_ours`` for each metric."""
+        frame = self.long[self.long["metric"].isin(metrics)]
+        out = frame.pivot_table(index=self.row_keys, columns="metric", values=["paper", "ours"], sort=False)
+        out.columns = [f"{metric}_{which}" for which, metric in out.columns]
+        out = out.reset_index()
+        out.insert(0, "row", out[self.row_keys].astype(str).agg(lambda r: " ".join(v for v in r if v != "—"), axis=1))
+        return out
+
+    def _repr_html_(self) -> str:
+        wide = self.wide()
+
+        def colour(value: str) -> str:
+            if isinstance(value, str) and value.endswith("✓"):
+                return "color: #1a7f37"
+            if isinstance(value, str) and value.endswith("✗"):
+                return "color: #cf222e; font-weight: 600"
+            return ""
+
+        caption = f"{self.title} — paper vs reproduced ({self.profile} profile)"
+        if not self.reportable:
+            caption = f"SMOKE — NOT COMPARABLE. {caption}"
+        styler = wide.style.map(colour).set_caption(caption)
+        summary = self.summary()
+        foot = (
+            f"<p><small>Δ = ours − paper. ✓: |Δ| within the column's tolerance; ✗: outside. "
+            f"{summary['within']} of {summary['compared']} compared cells within tolerance."
+        )
+        foot += "".join(f" {n}" for n in self.notes) + "</small></p>"
+        return styler.to_html() + foot
+
+    def save(self) -> None:
+        record_status(self.summary() | {"cells_detail": self.long.drop(columns=["flags"]).to_dict("records")})
+
+
+def compare(paper: str, table_id: str, reproduced: Mapping, profile, *, rows: str = "reproduced",
+            notes: list[str] | None = None, save: bool = True) -> Comparison:
+    """Put ``reproduced`` beside the paper's printed ``table_id``.
+
+    ``reproduced`` maps a row key (a tuple in the table's ``row_keys`` order, or a string for a
+    one-field key) to ``{metric: value}``, where a value is a float, an :class:`Estimate` or a
+    mapping with ``mean``/``std``/``n``.  ``rows="reproduced"`` shows only the rows we reproduce;
+    ``"all"`` shows every printed row.  ``profile`` is a :class:`~fairlab.profiles.Profile` or a name.
+    """
+    table = reported.table(paper, table_id)
+    name = getattr(profile, "name", profile)
+    reportable = getattr(profile, "reportable", name != "smoke")
+    ours_by_key = {(k,) if isinstance(k, str) else tuple(str(p) for p in k): v for k, v in reproduced.items()}
+    known = {table.row_key(r) for r in table.rows}
+    unknown = set(ours_by_key) - known
+    if unknown:
+        raise KeyError(f"{paper} {table_id}: reproduced rows {sorted(unknown)} are not in the printed table; rows: {sorted(known)}")
+    lines = []
+    for row in table.rows:
+        key = table.row_key(row)
+        if rows == "reproduced" and key not in ours_by_key:
+            continue
+        ours_row = ours_by_key.get(key, {})
+        asserted = not (set(row.flags) & reported.UNASSERTED_FLAGS)
+        for column, text in zip(table.columns, row.printed):
+            cell = reported.parse_printed(text)
+            est = _estimate(ours_row.get(column.metric))
+            delta = None if est is None or cell.value is None else est.mean - cell.value
+            dec = cell.decimals
+            ours_text = None
+            if est is not None:
+                ours_text = _fmt(est.mean, dec) + (f" ± {_fmt(est.std, dec)}" if est.std is not None else "")
+            lines.append({
+                **row.key, "column": column.name, "metric": column.metric, "printed": cell.text,
+                "paper": cell.value, "paper_std": cell.std, "ours": None if est is None else est.mean,
+                "ours_std": None if est is None else est.std, "n": None if est is None else est.n,
+                "ours_text": ours_text, "delta": delta, "tolerance": column.tolerance, "decimals": dec,
+                "within": None if delta is None else bool(abs(delta) <= column.tolerance + 1e-12),
+                "asserted": asserted and cell.value is not None, "definition": column.definition,
+                "flags": list(row.flags),
+            })
+    frame = pd.DataFrame(lines)
+    comparison = Comparison(paper, table_id, f"{paper_label(paper)} {table_id}: {table.title}", name, reportable,
+                            frame, table.row_keys, list(notes or []))
+    if save:
+        comparison.save()
+    return comparison
+
+
+@dataclass
+class ClaimCheck:
+    """The paper's qualitative claims about a figure (or a table), each checked on our numbers."""
+
+    paper: str
+    item: str
+    profile: str
+    reportable: bool
+    claims: list[dict]
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.claims).rename(columns={"claim": "the paper says", "holds": "holds here", "evidence": "our numbers"})
+
+    def _repr_html_(self) -> str:
+        frame = self.frame()
+        frame["holds here"] = frame["holds here"].map({True: "✓ yes", False: "✗ no"})
+        caption = f"{paper_label(self.paper)} {self.item}: the paper's claims, checked ({self.profile} profile)"
+        if not self.reportable:
+            caption = f"SMOKE — NOT COMPARABLE. {caption}"
+        return frame.style.set_caption(caption).hide(axis="index").to_html()
+
+    def save(self) -> None:
+        record_status({
+            "paper": self.paper, "item": self.item, "kind": "claims", "profile": self.profile,
+            "reportable": self.reportable, "claims": self.claims,
+            "compared": len(self.claims), "within": int(sum(bool(c["holds"]) for c in self.claims)),
+        })
+
+
+def check_claims(paper: str, item: str, profile, claims: list[tuple[str, bool, str]], save: bool = True) -> ClaimCheck:
+    """Record whether each ``(claim, holds, evidence)`` of the paper about ``item`` holds on our numbers."""
+    name = getattr(profile, "name", profile)
+    check = ClaimCheck(paper, item, name, getattr(profile, "reportable", name != "smoke"),
+                       [{"claim": c, "holds": bool(h), "evidence": e} for c, h, e in claims])
+    if save:
+        check.save()
+    return check
+
+
+def record_figure(paper: str, item: str, profile, note: str = "") -> None:
+    """Note that this build drew ``item`` (a figure without numbers to compare)."""
+    name = getattr(profile, "name", profile)
+    record_status({"paper": paper, "item": item, "kind": "figure", "profile": name,
+                   "reportable": getattr(profile, "reportable", name != "smoke"), "note": note})
+
+
+def mean_difference(a, b) -> tuple[float, float, float]:
+    """mean(a) − mean(b) with a Welch 95 % confidence interval (runs as independent samples)."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = float(a.mean() - b.mean())
+    if a.size < 2 or b.size < 2:
+        return diff, float("nan"), float("nan")
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = float(np.sqrt(va + vb))
+    if se == 0:
+        return diff, diff, diff
+    dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    half = float(stats.t.ppf(0.975, dof) * se)
+    return diff, diff - half, diff + half
+
+
+def describe_difference(a, b, decimals: int = 3) -> str:
+    """"−0.012 [−0.030, 0.006]": a difference of means and its 95 % interval, for claim evidence."""
+    diff, lo, hi = mean_difference(a, b)
+    text = f"{diff:+.{decimals}f}"
+    if not np.isnan(lo):
+        text += f" [95% CI {lo:+.{decimals}f}, {hi:+.{decimals}f}]"
+        if lo <= 0 <= hi:
+            text += ", within seed noise"
+    return text
+
+
+def paper_label(paper: str) -> str:
+    return {"aimfair": "AIM-Fair", "win": "WIN", "dal_dft": "DAL/DFT"}.get(paper, paper)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def record_status(entry: dict) -> None:
+    entry = dict(entry)
+    entry.setdefault("notebook", os.environ.get(NOTEBOOK_ENV))
+    entry["time_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    name = f"{_slug(entry['item'])}--{entry['kind']}.json"
+    path = paths.results_root() / entry["profile"] / STATUS_DIR / entry["paper"] / name
+    write_json_atomic(path, entry)
+
+
+def load_statuses(profile: str) -> list[dict]:
+    import json
+
+    root = paths.results_root() / profile / STATUS_DIR
+    return [json.loads(p.read_text()) for p in sorted(root.glob("*/*.json"))] if root.is_dir() else []
+
+
+def status_table(profile: str) -> pd.DataFrame:
+    """Every table and figure of the three papers with what this profile's build produced for it."""
+    done: dict[tuple, list[dict]] = {}
+    for status in load_statuses(profile):
+        done.setdefault((status["paper"], status["item"]), []).append(status)
+    order = {"table": 0, "claims": 1, "figure": 2}
+    lines = []
+    for item in reported.catalogue():
+        statuses = sorted(done.get((item["paper"], item["item"]), []), key=lambda st: order[st["kind"]])
+        if not statuses:
+            state = item.get("pending", "not reproduced in this build")
+            result = "—"
+            notebook = item.get("notebook") or "—"
+        else:
+            notebook = statuses[0].get("notebook") or item.get("notebook") or "—"
+            state = "reproduced" if any(st["kind"] != "figure" for st in statuses) else "drawn"
+            parts = []
+            for st in statuses:
+                if st["kind"] == "table":
+                    parts.append(f"{st['within']} / {st['compared']} cells within tolerance")
+                elif st["kind"] == "claims":
+                    parts.append(f"{st['within']} / {st['compared']} claims hold")
+                else:
+                    parts.append(st.get("note") or "figure drawn")
+            result = "; ".join(parts)
+        lines.append({
+            "paper": paper_label(item["paper"]), "item": item["item"], "content": item["title"],
+            "notebook": notebook, "status": state, "result": result,
+        })
+    return pd.DataFrame(lines)

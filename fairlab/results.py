@@ -1,0 +1,213 @@
+"""The results registry: one folder per experiment and resolved configuration.
+
+Layout::
+
+    results/<profile>/<experiment>/<config-hash>/
+        config.json   the resolved configuration (canonical JSON)
+        metrics.json  what the experiment measured
+        env.json      code version, git commit, package versions, device, timing
+        ...           artifacts that later steps reuse (models, arrays)
+
+``config-hash`` is the first 12 hex digits of SHA-256 over the canonical configuration and
+the package's code version, so a record is reused only by the same code on the same config.
+A record is written into a temporary folder and renamed into place when complete: an
+interrupted or failed computation leaves the previous record (if any) untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from fairlab import environment, paths
+
+FRESH_SINCE_ENV = "FAIRLAB_FRESH_SINCE"
+_RECORD_FILES = ("config.json", "metrics.json", "env.json")
+
+
+class RecordMissing(LookupError):
+    """A record was required but is not in the registry."""
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON types from numpy scalars/arrays, tuples, paths and nested containers."""
+    if isinstance(obj, dict):
+        return {str(k) if not isinstance(k, tuple) else ",".join(map(str, k)): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, Path):
+        return obj.as_posix()
+    if hasattr(obj, "model_dump"):
+        return to_jsonable(obj.model_dump())
+    return obj
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def config_hash(config: dict, code_version: str | None = None) -> str:
+    text = canonical_json(config) + (code_version if code_version is not None else environment.code_version())
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A complete registry entry."""
+
+    path: Path
+    profile: str
+    experiment: str
+    config_hash: str
+    config: dict
+    metrics: dict
+    env: dict
+
+    def artifact(self, name: str) -> Path:
+        """Path of an artifact stored with the record; raises if it was not written."""
+        path = self.path / name
+        if not path.exists():
+            raise RecordMissing(f"{self.path}: artifact {name!r} is missing; recompute with --fresh")
+        return path
+
+    def summary(self) -> dict:
+        return {
+            "profile": self.profile,
+            "experiment": self.experiment,
+            "config_hash": self.config_hash,
+            "path": self.path.as_posix(),
+            "created": self.env.get("time_utc"),
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def read(cls, path: Path, profile: str, experiment: str) -> "Record":
+        def load(name: str) -> dict:
+            try:
+                return json.loads((path / name).read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise RecordMissing(f"{path / name}: unreadable record file ({exc})") from None
+
+        return cls(path, profile, experiment, path.name, load("config.json"), load("metrics.json"), load("env.json"))
+
+
+class Registry:
+    """Load a record when its config hash exists, compute and store it otherwise.
+
+    ``fresh_since`` (a UNIX time, default ``$FAIRLAB_FRESH_SINCE``) makes records written
+    before that moment count as missing: ``fairlab book --fresh`` recomputes each record
+    once per build even when several notebooks need it.
+    """
+
+    def __init__(self, profile: str, root: Path | None = None, fresh_since: float | None = None):
+        self.profile = profile
+        self.root = (root or paths.results_root()) / profile
+        if fresh_since is None and os.environ.get(FRESH_SINCE_ENV):
+            fresh_since = float(os.environ[FRESH_SINCE_ENV])
+        self.fresh_since = fresh_since
+
+    def record_dir(self, experiment: str, config: dict) -> Path:
+        _check_experiment_name(experiment)
+        return self.root / experiment / config_hash(config)
+
+    def load(self, experiment: str, config: dict) -> Record | None:
+        path = self.record_dir(experiment, config)
+        if not all((path / f).is_file() for f in _RECORD_FILES):
+            return None
+        if self.fresh_since is not None and (path / "env.json").stat().st_mtime < self.fresh_since:
+            return None
+        return Record.read(path, self.profile, experiment)
+
+    def require(self, experiment: str, config: dict) -> Record:
+        record = self.load(experiment, config)
+        if record is None:
+            raise RecordMissing(
+                f"no record for {experiment!r} with config hash {config_hash(config)} in {self.root}; "
+                f"run the notebook that computes it (fairlab run ... --profile {self.profile})"
+            )
+        return record
+
+    def get_or_compute(self, experiment: str, config: dict, compute: Callable[[Path], dict]) -> Record:
+        """Return the stored record, or call ``compute(workdir)`` and store its metrics.
+
+        ``compute`` may write artifacts into ``workdir``; it returns the metrics dict.
+        """
+        record = self.load(experiment, config)
+        if record is not None:
+            return record
+        final = self.record_dir(experiment, config)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        work = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+        work.mkdir()
+        started = time.time()
+        try:
+            metrics = compute(work)
+            if not isinstance(metrics, dict):
+                raise TypeError(f"{experiment}: compute() must return a dict of metrics, got {type(metrics).__name__}")
+            env = environment.snapshot()
+            env.update(profile=self.profile, experiment=experiment, seconds=round(time.time() - started, 3))
+            # metrics and env first: a record counts as complete only once config.json exists too.
+            write_json_atomic(work / "metrics.json", metrics)
+            write_json_atomic(work / "env.json", env)
+            write_json_atomic(work / "config.json", config)
+            _swap_into_place(work, final)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return Record.read(final, self.profile, experiment)
+
+    def records(self) -> list[Record]:
+        """Every complete record of this profile, sorted by experiment and creation time."""
+        found = []
+        if not self.root.is_dir():
+            return found
+        for config_file in self.root.rglob("config.json"):
+            path = config_file.parent
+            if path.name.startswith(".") or not all((path / f).is_file() for f in _RECORD_FILES):
+                continue
+            experiment = path.parent.relative_to(self.root).as_posix()
+            found.append(Record.read(path, self.profile, experiment))
+        return sorted(found, key=lambda r: (r.experiment, r.env.get("time_utc") or ""))
+
+
+def _swap_into_place(work: Path, final: Path) -> None:
+    if final.exists():
+        old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+        os.replace(final, old)
+        os.replace(work, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(work, final)
+
+
+def _check_experiment_name(experiment: str) -> None:
+    parts = experiment.split("/")
+    if not experiment or any(not p or p.startswith(".") or p in {"..", "."} for p in parts):
+        raise ValueError(f"invalid experiment name {experiment!r}: use slash-separated names like 'win/adult_pretrain'")

@@ -1,0 +1,197 @@
+"""The training engine: one loop for every method of the three papers.
+
+A method supplies a model, an optimiser over the parameters it trains, its batches and its
+loss; the engine runs the epochs, evaluates after each one and keeps the best checkpoint.
+Methods differ in those pieces, never in the loop.
+
+Replicated models (see :mod:`fairlab.models`) return one validation score per replica; the
+engine then keeps the best epoch of each replica separately, exactly as R separate runs would.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Literal
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+
+@dataclass
+class FitResult:
+    """Best epoch (1-based; 0 = the initial weights) and score per replica, and the history."""
+
+    best_epoch: np.ndarray
+    best_score: np.ndarray
+    history: list[dict] = field(default_factory=list)
+
+
+def make_optimizer(name: str, params: Iterable[nn.Parameter], lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """``adam`` (PyTorch defaults β = (0.9, 0.999)) or ``sgd`` (optionally with momentum)."""
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        raise ValueError("the optimiser has no trainable parameters")
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimiser {name!r}; expected 'adam' or 'sgd'")
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable,
+    loss_fn: Callable[[nn.Module, object], torch.Tensor],
+    epochs: int,
+    evaluate: Callable[[nn.Module], float | np.ndarray | torch.Tensor] | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    keep: Literal["ge", "gt"] = "ge",
+    evaluate_initial: bool = False,
+    patience: int | None = None,
+    desc: str | None = None,
+    progress: bool = True,
+) -> FitResult:
+    """Train for ``epochs`` epochs and leave the model at its best checkpoint.
+
+    * ``batches`` is iterated once per epoch (a DataLoader or :class:`ReplicaBatches`).
+    * ``loss_fn(model, batch)`` returns the scalar to minimise (for replicas, the sum of the
+      replicas' losses).
+    * ``evaluate(model)`` is called in eval mode without gradients after each epoch and
+      returns a score, higher is better: a float, or one value per replica.
+    * ``keep="ge"`` replaces the kept checkpoint when the score is at least the best so far
+      (ties go to the later epoch); ``"gt"`` only when strictly better.
+    * ``evaluate_initial`` lets the starting weights compete as epoch 0.
+    * ``patience``: a run stops competing once its score has not improved for that many
+      epochs (its kept checkpoint is final), and training ends when every run has stopped —
+      for replicas exactly as if each had been stopped early on its own.
+
+    Without ``evaluate`` the last epoch is kept.
+    """
+    best_state: dict[str, torch.Tensor] | None = None
+    best_score: np.ndarray | None = None
+    best_epoch: np.ndarray | None = None
+    history: list[dict] = []
+
+    def consider(epoch: int) -> np.ndarray:
+        nonlocal best_state, best_score, best_epoch
+        model.eval()
+        with torch.no_grad():
+            score = np.atleast_1d(np.asarray(_to_numpy(evaluate(model)), dtype=float))
+        model.train()
+        if best_score is None:
+            best_score, best_epoch = score.copy(), np.full(score.shape, epoch)
+            best_state = _snapshot(model)
+            return score
+        better = score >= best_score if keep == "ge" else score > best_score
+        if patience is not None:
+            better &= (epoch - best_epoch) <= patience  # a stopped run keeps its checkpoint
+        if better.any():
+            _update_snapshot(best_state, model, better)
+            best_score = np.where(better, score, best_score)
+            best_epoch = np.where(better, epoch, best_epoch)
+        return score
+
+    model.train()
+    if evaluate is not None and evaluate_initial:
+        history.append({"epoch": 0, "score": consider(0).tolist()})
+    bar = tqdm(range(1, epochs + 1), desc=desc or "epochs", disable=not progress, file=sys.stderr, leave=False)
+    for epoch in bar:
+        total, count = 0.0, 0
+        for batch in batches:
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc or 'training'}: the loss became {loss.item()} at epoch {epoch}")
+            loss.backward()
+            optimizer.step()
+            total, count = total + loss.item(), count + 1
+        if scheduler is not None:
+            scheduler.step()
+        entry = {"epoch": epoch, "train_loss": total / max(count, 1)}
+        if evaluate is not None:
+            score = consider(epoch)
+            entry["score"] = score.tolist()
+            bar.set_postfix(loss=f"{entry['train_loss']:.4f}", score=f"{float(np.mean(score)):.4f}")
+        history.append(entry)
+        if patience is not None and best_epoch is not None and np.all(epoch - best_epoch >= patience):
+            break
+    bar.close()
+    if evaluate is None:
+        n = _n_replicas(model)
+        return FitResult(np.full(n, epochs), np.full(n, np.nan), history)
+    model.load_state_dict(best_state)
+    return FitResult(best_epoch, best_score, history)
+
+
+class ReplicaBatches:
+    """Mini-batches for R replicas, each with its own seeded shuffling.
+
+    ``tensors`` are indexed along their first axis (``[N, ...]``, shared by every replica) or,
+    when ``per_replica`` is set for them, along the second (``[R, N, ...]``, e.g. features of
+    R different frozen extractors).  Each batch is a tuple of ``[R, B, ...]`` tensors; replica
+    r draws its permutation of the N samples from its own generator seeded with ``seeds[r]``,
+    so replica r sees exactly the batches a single run with that seed would see.
+    """
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, seeds: list[int],
+                 per_replica: tuple[bool, ...] | None = None, drop_last: bool = False):
+        self.tensors = tensors
+        self.per_replica = per_replica or tuple(False for _ in tensors)
+        lengths = {t.shape[1] if pr else t.shape[0] for t, pr in zip(tensors, self.per_replica)}
+        if len(lengths) != 1:
+            raise ValueError(f"tensors disagree on the number of samples: {sorted(lengths)}")
+        self.n = lengths.pop()
+        self.batch_size, self.drop_last = batch_size, drop_last
+        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.rows = torch.arange(len(seeds))[:, None]
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        order = torch.stack([torch.randperm(self.n, generator=g) for g in self.generators])
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            idx = order[:, start:start + self.batch_size]
+            yield tuple(t[self.rows, idx] if pr else t[idx] for t, pr in zip(self.tensors, self.per_replica))
+
+
+def _to_numpy(value) -> np.ndarray | float:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return value
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _update_snapshot(state: dict[str, torch.Tensor], model: nn.Module, better: np.ndarray) -> None:
+    current = model.state_dict()
+    if better.size == 1:
+        if better.item():
+            state.update(_snapshot(model))
+        return
+    mask = torch.as_tensor(better)
+    for key, value in current.items():
+        if value.dim() == 0 or value.shape[0] != mask.numel():
+            raise ValueError(f"per-replica selection needs every state tensor to lead with the replica axis; {key} has shape {tuple(value.shape)}")
+        state[key][mask] = value.detach()[mask]
+
+
+def _n_replicas(model: nn.Module) -> int:
+    return getattr(model, "n_replicas", 1)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) and ask cuDNN for determinism."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False

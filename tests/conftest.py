@@ -1,0 +1,36 @@
+"""Shared fixtures: every test writes results and builds into its own temporary folders."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from fairlab import paths
+
+
+@pytest.fixture(autouse=True)
+def isolated_outputs(tmp_path, monkeypatch):
+    """Results and build folders of a test live under tmp_path, never in the checkout."""
+    monkeypatch.setenv(paths.RESULTS_ENV, str(tmp_path / "results"))
+    monkeypatch.setenv(paths.BUILD_ENV, str(tmp_path / "_build"))
+    monkeypatch.delenv("FAIRLAB_FRESH_SINCE", raising=False)
+    yield tmp_path
+
+
+def running_in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory):
+    """The whole book built once with the smoke profile, kernels offline, into a temporary folder."""
+    from fairlab.book import build_book
+
+    root = tmp_path_factory.mktemp("smoke-book")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(paths.RESULTS_ENV, str(root / "results"))
+        mp.setenv(paths.BUILD_ENV, str(root / "_build"))
+        mp.delenv("FAIRLAB_FRESH_SINCE", raising=False)
+        html = build_book("smoke", block_network=True, progress=False, announce=lambda message: None)
+    return {"html": html, "build": root / "_build", "results": root / "results"}

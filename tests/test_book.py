@@ -1,0 +1,110 @@
+"""Executing notebooks and building the book: failures stop everything, kernels stay offline."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from typer.testing import CliRunner
+
+from fairlab import paths
+from fairlab.book import NotebookFailed, read_execution_log, run_notebook
+from fairlab.cli import app
+
+HEADER = """# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+profile = "mini"
+overrides = {}
+
+"""
+
+
+def write_notebook(tmp_path, body: str):
+    path = tmp_path / "probe.py"
+    path.write_text(HEADER + body)
+    return path
+
+
+def test_a_failing_cell_stops_with_the_notebook_the_cell_and_the_traceback(tmp_path):
+    source = write_notebook(tmp_path, "# %%\nx = 1\n\n# %%\nratio = x / 0\n")
+    with pytest.raises(NotebookFailed) as info:
+        run_notebook(source, "smoke", progress=False)
+    message = str(info.value)
+    assert "probe" in message and "ratio = x / 0" in message and "ZeroDivisionError" in message
+    assert not (paths.build_root() / "smoke" / "executed" / "probe.ipynb").exists()
+    assert read_execution_log("smoke")["probe"]["status"] == "failed"
+
+
+def test_kernels_cannot_reach_the_network(tmp_path):
+    source = write_notebook(tmp_path, """# %%
+import socket
+from fairlab.offline import NetworkBlocked
+try:
+    socket.create_connection(("10.255.255.1", 80), timeout=2)
+    reached = True
+except NetworkBlocked:
+    reached = False
+assert not reached, "the kernel reached the network"
+""")
+    entry = run_notebook(source, "smoke", progress=False)
+    assert entry["status"] == "ok"
+
+
+def test_parameters_reach_the_notebook(tmp_path):
+    source = write_notebook(tmp_path, "# %%\nassert profile == 'smoke' and overrides == {'win_adult.n_runs': 3}, (profile, overrides)\n")
+    run_notebook(source, "smoke", {"win_adult.n_runs": 3}, progress=False)
+
+
+@pytest.mark.parametrize("command", ["run", "book"])
+def test_a_bad_override_is_refused_before_anything_runs(command):
+    args = [command, "03", "--profile", "smoke", "-p", "win_adult.nruns=3"] if command == "run" else \
+        [command, "--profile", "smoke", "-p", "win_adult.nruns=3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "nruns" in result.output and "n_runs" in result.output
+    assert not (paths.build_root() / "smoke" / "executions.json").exists()
+
+
+def test_a_bad_override_value_names_the_key():
+    result = CliRunner().invoke(app, ["run", "03", "--profile", "smoke", "-p", "win_adult.n_runs=many"])
+    assert result.exit_code == 2 and "win_adult.n_runs" in result.output
+
+
+@pytest.mark.book
+def test_smoke_book_builds_every_page(smoke_book):
+    html = smoke_book["html"]
+    assert (html / "index.html").is_file()
+    for page in ("notebooks/03_weight_importance_neutralization", "book/status", "book/execution", "book/bibliography"):
+        assert (html / f"{page}.html").is_file(), page
+    text = (html / "notebooks/03_weight_importance_neutralization.html").read_text()
+    assert "SMOKE" in text and "paper vs reproduced" in text
+
+
+@pytest.mark.book
+def test_smoke_notebooks_ran_without_errors(smoke_book):
+    log = json.loads((smoke_book["build"] / "smoke" / "executions.json").read_text())
+    assert {name: entry["status"] for name, entry in log.items()} == {
+        "03_weight_importance_neutralization": "ok", "status": "ok", "execution": "ok"}
+    for path in (smoke_book["build"] / "smoke" / "executed").glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+        assert not errors, path.name
+
+
+@pytest.mark.book
+def test_smoke_build_recorded_the_adult_experiments(smoke_book):
+    runs = smoke_book["results"] / "smoke" / "win"
+    experiments = {p.name for p in runs.iterdir()}
+    assert {"adult_pretrain", "adult_finetune_head", "adult_retrain"} <= experiments

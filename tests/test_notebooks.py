@@ -1,0 +1,55 @@
+"""Lint of the text notebooks: one literal parameters cell, the python3 kernel, nothing generated committed."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+
+import jupytext
+import pytest
+
+from fairlab import paths
+from fairlab.book import toc_pages
+
+ROOT = paths.project_root()
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py")) + sorted((ROOT / "book").glob("*.py"))
+SECTION_NAMES = {"01_csdg", "02_smg_sft", "03_weight_importance_neutralization", "04_dal_adjusted_dft", "05_ablations"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_has_one_literal_parameters_cell(path):
+    nb = jupytext.read(path)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: {len(cells)} parameters cells"
+    tree = ast.parse(cells[0].source)
+    names = {}
+    for node in tree.body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name), \
+            f"{path.name}: the parameters cell may only assign literals"
+        names[node.targets[0].id] = ast.literal_eval(node.value)
+    assert names.get("profile") == "mini" and names.get("overrides") == {}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_uses_the_python3_kernel_and_percent_format(path):
+    nb = jupytext.read(path)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.metadata["jupytext"]["text_representation"]["format_name"] == "percent"
+
+
+def test_every_notebook_page_of_the_book_exists_and_section_notebooks_keep_their_names():
+    pages = toc_pages()
+    sections = [p for p in pages if p.docname.startswith("notebooks/")]
+    assert sections and all(p.is_notebook for p in sections)
+    section_files = {p.stem for p in (ROOT / "notebooks").glob("*.py")}
+    assert "03_weight_importance_neutralization" in section_files
+    assert section_files <= SECTION_NAMES | {p.stem for p in (ROOT / "notebooks").glob("[a-z]*.py")}
+
+
+def test_no_generated_notebooks_or_results_are_committed():
+    try:
+        tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    assert not [f for f in tracked if f.endswith(".ipynb")]
+    assert not [f for f in tracked if f.startswith(("results/", "_build/"))]

@@ -1,0 +1,63 @@
+"""Profiles are validated on load, and overrides name the key they got wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from fairlab import paths
+from fairlab.profiles import PROFILE_NAMES, ProfileError, load_profile, parse_override, valid_keys
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_every_shipped_profile_is_valid(name):
+    profile = load_profile(name)
+    assert profile.name == name
+    assert profile.reportable is (name != "smoke")
+
+
+def test_the_paper_profile_runs_ten_seeds_as_the_papers():
+    assert load_profile("paper").win_adult.n_runs == 10
+
+
+def test_unknown_key_in_a_file_names_the_valid_keys(tmp_path):
+    text = (paths.profiles_dir() / "smoke.yml").read_text()
+    bad = tmp_path / "bad.yml"
+    bad.write_text(text.replace("  n_runs: 2", "  n_run: 2"))
+    with pytest.raises(ProfileError) as info:
+        load_profile(str(bad))
+    message = str(info.value)
+    assert "bad.yml" in message and "win_adult.n_run" in message and "n_runs" in message
+
+
+def test_wrong_type_names_the_key_and_the_value():
+    with pytest.raises(ProfileError, match=r"win_adult\.n_runs.*'many'"):
+        load_profile("smoke", {"win_adult.n_runs": "many"})
+
+
+def test_override_of_an_unknown_key_lists_the_valid_keys():
+    with pytest.raises(ProfileError, match=r"unknown key 'nruns'.*valid keys: n_runs"):
+        load_profile("smoke", {"win_adult.nruns": 3})
+
+
+def test_override_of_a_whole_section_is_refused():
+    with pytest.raises(ProfileError, match="is a section"):
+        load_profile("smoke", {"win_adult": 3})
+
+
+def test_override_values_are_read_as_yaml():
+    assert parse_override("win_adult.n_runs=3") == ("win_adult.n_runs", 3)
+    assert parse_override("win_adult.lr_grid=[0.1, 0.2]") == ("win_adult.lr_grid", [0.1, 0.2])
+    with pytest.raises(ProfileError, match="KEY=VALUE"):
+        parse_override("win_adult.n_runs")
+    profile = load_profile("smoke", dict([parse_override("win_adult.n_runs=3")]))
+    assert profile.win_adult.n_runs == 3
+
+
+def test_missing_profile_file_names_the_available_ones():
+    with pytest.raises(ProfileError, match="available profiles: .*mini"):
+        load_profile("nonexistent")
+
+
+def test_valid_keys_are_dotted_paths():
+    keys = valid_keys()
+    assert "win_adult.pretrain.lr" in keys and "win_adult.n_runs" in keys and "name" in keys

@@ -1,0 +1,90 @@
+"""The results registry: compute once, reuse, write atomically, never overwrite on failure."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from fairlab.cli import app
+from fairlab.results import Registry, config_hash
+
+
+def test_a_record_is_computed_once_and_then_loaded():
+    registry = Registry("smoke")
+    calls = []
+
+    def compute(workdir):
+        calls.append(1)
+        (workdir / "weights.txt").write_text("42")
+        return {"score": 0.5}
+
+    first = registry.get_or_compute("demo/exp", {"a": 1}, compute)
+    second = registry.get_or_compute("demo/exp", {"a": 1}, compute)
+    assert calls == [1]
+    assert first.path == second.path and second.metrics == {"score": 0.5}
+    assert second.artifact("weights.txt").read_text() == "42"
+    assert {p.name for p in first.path.iterdir()} == {"config.json", "metrics.json", "env.json", "weights.txt"}
+    env = json.loads((first.path / "env.json").read_text())
+    assert {"git", "packages", "device", "code_version", "python"} <= set(env)
+
+
+def test_the_hash_depends_on_the_config_and_the_code_version():
+    assert config_hash({"a": 1}, "v1") != config_hash({"a": 2}, "v1")
+    assert config_hash({"a": 1}, "v1") != config_hash({"a": 1}, "v2")
+    assert config_hash({"a": 1, "b": 2}, "v1") == config_hash({"b": 2, "a": 1}, "v1")
+
+
+def test_a_failed_computation_leaves_the_previous_record_untouched():
+    registry = Registry("smoke")
+    good = registry.get_or_compute("demo/exp", {"a": 1}, lambda w: {"score": 1.0})
+
+    def broken(workdir):
+        (workdir / "half.txt").write_text("partial")
+        raise RuntimeError("interrupted")
+
+    fresh = Registry("smoke", fresh_since=time.time() + 1)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        fresh.get_or_compute("demo/exp", {"a": 1}, broken)
+    assert json.loads((good.path / "metrics.json").read_text()) == {"score": 1.0}
+    assert not (good.path / "half.txt").exists()
+    assert [p.name for p in good.path.parent.iterdir()] == [good.path.name]  # no temporary folders left
+
+
+def test_a_failed_first_computation_leaves_no_record():
+    registry = Registry("smoke")
+    with pytest.raises(ValueError):
+        registry.get_or_compute("demo/exp", {"a": 1}, lambda w: (_ for _ in ()).throw(ValueError("bad")))
+    assert registry.load("demo/exp", {"a": 1}) is None
+    assert registry.records() == []
+
+
+def test_fresh_recomputes_records_written_before_the_build_started():
+    registry = Registry("smoke")
+    registry.get_or_compute("demo/exp", {"a": 1}, lambda w: {"n": 1})
+    fresh = Registry("smoke", fresh_since=time.time() + 1)
+    assert fresh.get_or_compute("demo/exp", {"a": 1}, lambda w: {"n": 2}).metrics == {"n": 2}
+    assert Registry("smoke").load("demo/exp", {"a": 1}).metrics == {"n": 2}
+
+
+def test_compute_must_return_metrics():
+    with pytest.raises(TypeError, match="must return a dict"):
+        Registry("smoke").get_or_compute("demo/exp", {"a": 1}, lambda w: 3)
+
+
+def test_cli_lists_records_as_json():
+    registry = Registry("smoke")
+    registry.get_or_compute("demo/one", {"a": 1}, lambda w: {"x": 1})
+    registry.get_or_compute("demo/two", {"a": 2}, lambda w: {"x": 2})
+    result = CliRunner().invoke(app, ["results", "--profile", "smoke", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)
+    assert sorted(r["experiment"] for r in listed) == ["demo/one", "demo/two"]
+    assert all({"config_hash", "metrics", "path"} <= set(r) for r in listed)
+
+
+def test_experiment_names_cannot_escape_the_registry():
+    with pytest.raises(ValueError, match="invalid experiment name"):
+        Registry("smoke").record_dir("../outside", {})
