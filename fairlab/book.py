@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,9 @@ from fairlab import environment, offline, paths
 from fairlab.profiles import DEFAULT_PROFILE, load_profile
 from fairlab.reports import NOTEBOOK_ENV
 from fairlab.results import FRESH_SINCE_ENV, write_json_atomic
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class NotebookFailed(RuntimeError):
@@ -218,10 +222,8 @@ def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict |
             os.replace(running, failed)
         _log_execution(profile, entry | {"status": "failed", "seconds": round(time.time() - started, 1),
                                          "error": f"{exc.ename}: {exc.evalue}"})
-        from papermill.utils import strip_color
-
         raise NotebookFailed(name, exc.cell_index, exc.source, exc.ename, exc.evalue,
-                             strip_color("\n".join(exc.traceback)), failed if failed.exists() else None) from None
+                             _ANSI.sub("", "\n".join(exc.traceback)), failed if failed.exists() else None) from None
     except BaseException as exc:
         running.unlink(missing_ok=True)
         _log_execution(profile, entry | {"status": "failed", "seconds": round(time.time() - started, 1),

@@ -19,15 +19,27 @@ KEY_PACKAGES = (
 )
 
 
+#: Modules (paths relative to the package) that present results but never compute a stored
+#: record; editing them keeps stored results valid.
+PRESENTATION_MODULES = frozenset({
+    "book.py", "cli.py", "environment.py", "figures.py", "notebook.py", "offline.py", "paths.py",
+    "reports.py", "sphinx_ext.py", "studies",
+})
+
+
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """SHA-256 (16 hex) of every ``.py`` file of the fairlab package, in path order.
+    """SHA-256 (16 hex) of the fairlab modules that compute results, in path order.
 
-    It is part of every config hash, so any change to the package's code invalidates the
-    stored results instead of silently reusing them.
+    It is part of every config hash, so a change to the code that computes results invalidates
+    the stored results instead of silently reusing them; the presentation modules
+    (:data:`PRESENTATION_MODULES`: the book builder, the reports, the figures, ...) are left out
+    so that polishing a table does not recompute the experiments behind it.
     """
     digest = hashlib.sha256()
     for path in sorted(paths.PACKAGE_DIR.rglob("*.py")):
+        if path.relative_to(paths.PACKAGE_DIR).parts[0] in PRESENTATION_MODULES:
+            continue
         digest.update(path.relative_to(paths.PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -130,6 +130,9 @@ class Comparison:
             f"<p><small>Δ = ours − paper. ✓: |Δ| within the column's tolerance; ✗: outside. "
             f"{summary['within']} of {summary['compared']} compared cells within tolerance."
         )
+        definitions = self.long.dropna(subset=["definition"]).drop_duplicates("column")
+        if len(definitions):
+            foot += " Definitions compared: " + "; ".join(f"{c}: {d}" for c, d in zip(definitions["column"], definitions["definition"])) + "."
         foot += "".join(f" {n}" for n in self.notes) + "</small></p>"
         return styler.to_html() + foot
 
@@ -179,6 +182,9 @@ def compare(paper: str, table_id: str, reproduced: Mapping, profile, *, rows: st
                 "flags": list(row.flags),
             })
     frame = pd.DataFrame(lines)
+    if rows == "reproduced":  # a printed column we reproduce nowhere (e.g. another dataset) is left out
+        reproduced_columns = frame.groupby("column", sort=False)["ours"].apply(lambda v: v.notna().any())
+        frame = frame[frame["column"].map(reproduced_columns)].reset_index(drop=True)
     comparison = Comparison(paper, table_id, f"{paper_label(paper)} {table_id}: {table.title}", name, reportable,
                             frame, table.row_keys, list(notes or []))
     if save:
@@ -258,6 +264,30 @@ def describe_difference(a, b, decimals: int = 3) -> str:
         if lo <= 0 <= hi:
             text += ", within seed noise"
     return text
+
+
+def summary_markdown(paper: str, profile: str) -> str:
+    """What this profile's build found for ``paper``: tolerances met per table, and each claim that did not hold."""
+    lines = []
+    order = {"table": 0, "claims": 1}
+    statuses = sorted((s for s in load_statuses(profile) if s["paper"] == paper and s["kind"] in order),
+                      key=lambda s: (_item_order(s["item"]), order[s["kind"]]))
+    for status in statuses:
+        if status["kind"] == "table":
+            lines.append(f"- **{status['item']}**: {status['within']} of {status['compared']} printed values reproduced within tolerance.")
+        else:
+            failed = [c["claim"] for c in status["claims"] if not c["holds"]]
+            text = f"- **{status['item']}**: {status['within']} of {status['compared']} of the paper's claims hold here"
+            lines.append(text + (f"; not reproduced: {'; '.join(failed)}." if failed else "."))
+    return "\n".join(lines) if lines else "Nothing was compared in this build."
+
+
+def _item_order(item: str) -> tuple:
+    kind, _, number = item.partition(" ")
+    try:
+        return (kind, float(number))
+    except ValueError:
+        return (kind, float("inf"))
 
 
 def paper_label(paper: str) -> str:

@@ -47,8 +47,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from fairlab import figures, notebook, reports
-from fairlab.experiments import win_adult as W
-from fairlab.neutralize import METHOD_LABELS, trainable_parameters
+from fairlab.studies import win_adult as W
+from fairlab.neutralize import METHOD_LABELS
 from fairlab.reports import check_claims, compare, record_figure
 
 prof = notebook.start(profile, overrides)
@@ -67,7 +67,7 @@ task = W.open_task(prof)
 
 # %%
 compare("win", "Table 1", W.table1_sizes(task), prof,
-        notes=["Only the Adult column is reproduced on this page; CelebA and LFW+a need the face data."])
+        notes=["Only the Adult column is reproduced on this page; the CelebA and LFW+a columns need the face data."])
 
 # %%
 task.splits.describe()
@@ -153,15 +153,7 @@ check = W.fisher_weighting_check(task, unfair)
 check.style.format("{:.1e}").set_caption("max |W − W_SVD| after training, by optimiser and rank")
 
 # %%
-sgd_full = check.loc[("sgd", 2)].max()
-others = check.drop(index=("sgd", 2)).min().min()
-display(Markdown(
-    f"At full rank with SGD the weighting changes the trained layer by at most {sgd_full:.1e} "
-    f"(floating-point round-off); with Adam or at rank 1 by at least {others:.1e}. "
-    "So the paper's method can only differ from its SVD baseline through Adam's per-coordinate "
-    "scaling (or a rank below the number of classes), which is why this page fine-tunes with Adam. "
-    "Whether that difference helps is an empirical question, answered by the runs above and below."
-))
+display(Markdown(W.fisher_check_summary(check)))
 
 # %% [markdown]
 # ## Table 3: fairness regularisers during fine-tuning
@@ -175,23 +167,12 @@ display(Markdown(
 # %%
 retrain_eo = W.retrain_runs(task, unfair, "eo")
 retrain_dp = W.retrain_runs(task, unfair, "dp")
-ours = heads[heads["method"] == "win"]
-table3 = {("OURS", "—"): W.report_estimates(ours)}
-for label, runs in (("Retrain+EO", retrain_eo), ("Retrain+DP", retrain_dp)):
-    for lam, part in runs.groupby("lambda"):
-        table3[(label, f"{lam:g}")] = W.report_estimates(part)
+table3 = W.table3_reproduced(heads, retrain_eo, retrain_dp)
 table3_comparison = compare("win", "Table 3", table3, prof, notes=[f"Regulariser form: {cfg.regularizer}."])
 table3_comparison
 
 # %%
-pd.DataFrame({
-    "trainable parameters": {
-        "Retrain (all layers)": W.retrain(task, unfair, cfg.lr_grid[0], "eo", tuple(cfg.lambdas)).metrics["trainable_parameters"],
-        "OURS (factorised head)": trainable_parameters("win", cfg.hidden, rank=cfg.rank),
-        "TL (original head)": trainable_parameters("tl", cfg.hidden),
-    },
-    "paper": {"Retrain (all layers)": 742, "OURS (factorised head)": 46, "TL (original head)": None},
-})
+W.parameter_counts(task, unfair)
 
 # %% [markdown]
 # The same table as a picture: each row moves from the paper's (Err, ΔEO) to ours.
@@ -200,7 +181,7 @@ pd.DataFrame({
 figures.paper_vs_ours(table3_comparison.paper_and_ours(["err_f1", "eo_sum"]), "err_f1", "eo_sum", "Err (%)", "ΔEO");
 
 # %%
-check_claims("win", "Table 3", prof, W.table3_claims(retrain_eo, retrain_dp, ours, unfair_test))
+check_claims("win", "Table 3", prof, W.table3_claims(retrain_eo, retrain_dp, heads[heads["method"] == "win"], unfair_test))
 
 # %% [markdown]
 # ## Table 2: fine-tuning a fair pre-trained model
@@ -225,13 +206,7 @@ check_claims("win", "Table 2", prof, W.table2_claims(table2))
 # OURS instead of TL (no paper values to compare with):
 
 # %%
-table2_win = W.table2_reproduced(fair, W.table2_runs(task, fair, "win"))
-pd.DataFrame({
-    key: {"Err fine-tune (OURS)": f"{row['err_finetune'].mean:.3f} ± {row['err_finetune'].std:.3f}",
-          "Bias fine-tune (OURS)": f"{row['bias_finetune'].mean:.3f} ± {row['bias_finetune'].std:.3f}",
-          "Bias fine-tune (TL)": f"{table2[key]['bias_finetune'].mean:.3f}"}
-    for key, row in table2_win.items()
-}).T
+W.table2_with_ours(fair, table2, task)
 
 # %% [markdown]
 # ## Table 4 (Adult rows): deeper pre-trained MLPs
@@ -293,9 +268,8 @@ check_claims("win", "Figure 1", prof, W.figure1_claims({
 # %% [markdown]
 # ## What reproduces
 #
-# The summary below is computed from the comparisons and claim checks above.
+# Computed from the comparisons and claim checks on this page (the {doc}`../book/status` page
+# has the same for all three papers):
 
 # %%
-statuses = [s for s in reports.load_statuses(prof.name) if s["paper"] == "win" and s["kind"] != "figure"]
-summary = pd.DataFrame([{"item": s["item"], "kind": s["kind"], "within / compared": f"{s['within']} / {s['compared']}"} for s in statuses])
-summary
+display(Markdown(reports.summary_markdown("win", prof.name)))

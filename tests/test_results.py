@@ -88,3 +88,12 @@ def test_cli_lists_records_as_json():
 def test_experiment_names_cannot_escape_the_registry():
     with pytest.raises(ValueError, match="invalid experiment name"):
         Registry("smoke").record_dir("../outside", {})
+
+
+def test_the_code_version_ignores_presentation_modules_only():
+    from fairlab import environment, paths
+
+    hashed = {p.name for p in paths.PACKAGE_DIR.glob("*.py")} - environment.PRESENTATION_MODULES
+    assert "studies" in environment.PRESENTATION_MODULES
+    assert {"metrics.py", "train.py", "neutralize.py", "models.py", "results.py"} <= hashed
+    assert environment.PRESENTATION_MODULES <= {p.name for p in paths.PACKAGE_DIR.iterdir()}
