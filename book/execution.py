@@ -23,23 +23,12 @@ profile = "mini"
 overrides = {}
 
 # %% tags=["hide-input"]
-import pandas as pd
-
 from fairlab import book, notebook
 
 prof = notebook.start(profile, overrides)
-log = book.read_execution_log(prof.name)
-sections = {page.name: log[page.name] for page in book.toc_pages() if page.is_notebook and page.name in log and page.name != "execution"}
 
 # %%
-pd.DataFrame([
-    {"notebook": name, "status": entry["status"], "seconds": entry["seconds"], "started (UTC)": entry["started_utc"],
-     "device": entry["device"], "python": entry["python"], "git commit": (entry.get("git_commit") or "—")[:10],
-     "fairlab code": entry["code_version"]}
-    for name, entry in sections.items()
-]).set_index("notebook")
+book.execution_frame(prof.name)
 
 # %%
-versions = pd.DataFrame({name: entry["packages"] for name, entry in sections.items()})
-versions.index.name = "package"
-versions
+book.package_frame(prof.name)

@@ -229,10 +229,48 @@ def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict |
         _log_execution(profile, entry | {"status": "failed", "seconds": round(time.time() - started, 1),
                                          "error": f"{type(exc).__name__}: {exc}"})
         raise
+    _collapse_injected_parameters(running)
     os.replace(running, output)
     entry |= {"status": "ok", "seconds": round(time.time() - started, 1), "executed": str(output)}
     _log_execution(profile, entry)
     return entry
+
+
+def _collapse_injected_parameters(path: Path) -> None:
+    """Fold papermill's injected-parameters cell in the rendered page (the page states its profile anyway)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+    nbformat.write(nb, path)
+
+
+def execution_frame(profile: str):
+    """One line per executed notebook of the book: status, time, device, Python, commit, code version."""
+    import pandas as pd
+
+    log = read_execution_log(profile)
+    names = [p.name for p in toc_pages() if p.is_notebook and p.name in log and p.name != "execution"]
+    return pd.DataFrame([
+        {"notebook": name, "status": log[name]["status"], "seconds": log[name]["seconds"],
+         "started (UTC)": log[name]["started_utc"], "device": log[name]["device"], "python": log[name]["python"],
+         "git commit": (log[name].get("git_commit") or "—")[:10], "fairlab code": log[name]["code_version"]}
+        for name in names
+    ]).set_index("notebook")
+
+
+def package_frame(profile: str):
+    """The key package versions each notebook ran with."""
+    import pandas as pd
+
+    log = read_execution_log(profile)
+    names = [p.name for p in toc_pages() if p.is_notebook and p.name in log and p.name != "execution"]
+    frame = pd.DataFrame({name: log[name]["packages"] for name in names})
+    frame.index.name = "package"
+    return frame
 
 
 def _staged_config(profile: str, reportable: bool) -> dict:
