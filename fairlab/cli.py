@@ -107,5 +107,76 @@ def profile(name: Annotated[str, typer.Argument(help="smoke, mini or paper")] = 
     typer.echo("# valid keys: " + ", ".join(valid_keys()))
 
 
+data_app = typer.Typer(no_args_is_help=True, help="The real datasets: biased subsets and a layout check.")
+faceworld_app = typer.Typer(no_args_is_help=True, help="FaceWorld: the procedural face world.")
+app.add_typer(data_app, name="data")
+app.add_typer(faceworld_app, name="faceworld")
+
+DATASETS = ("celeba", "utkface", "lfwa")
+
+
+@data_app.command("subset")
+def data_subset(dataset: Annotated[str, typer.Option(help="celeba, utkface or lfwa")],
+                root: Annotated[Path, typer.Option(help="the dataset's root folder")],
+                target: Annotated[str, typer.Option(help="target attribute, e.g. Smiling")],
+                protected: Annotated[str, typer.Option(help="protected attribute, e.g. Male")],
+                size: Annotated[int, typer.Option(help="number of images, e.g. 20000")],
+                out: Annotated[Path, typer.Option(help="CSV file to write")],
+                rule: Annotated[str, typer.Option(help="first (the reference code's deterministic rule) or random")] = "first",
+                seed: Annotated[int, typer.Option(help="seed of the random rule")] = 0,
+                minority_share: Annotated[float, typer.Option(help="protected minority within each class (0.1 = 90/10)")] = 0.1):
+    """Write the biased training subset (each class 50/50, protected 90/10 inside it) and print its group counts."""
+    from fairlab.data import DataError
+    from fairlab.data.sources import load_dataset
+    from fairlab.data.subsets import biased_subset, group_counts
+
+    if dataset not in DATASETS:
+        _fail(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}", 2)
+    try:
+        frame = load_dataset(dataset, root)
+        pool = frame[frame["partition"] == "train"] if "partition" in frame.columns else frame
+        chosen = biased_subset(pool, target, protected, size, minority_share=minority_share, rule=rule, seed=seed)
+    except (DataError, ValueError) as exc:
+        _fail(str(exc), 2)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    chosen.reset_index()[["image_id", "path", "target", "protected", "group"]].to_csv(out, index=False)
+    counts = group_counts(chosen)
+    console.print(f"wrote {len(chosen)} images to {out}", highlight=False)
+    for group, count in counts.items():
+        typer.echo(f"  ({group[0]},{group[2]})  {target}={group[0]} {protected}={group[2]}: {count}")
+
+
+@data_app.command("check")
+def data_check(data_root: Annotated[Path, typer.Option("--data-root", help="folder holding celeba/, utkface/, lfwa/")]):
+    """Say, per dataset, whether it is found under DATA_ROOT, and the expected layout of those that are not."""
+    from fairlab.data.sources import check_data_root
+
+    for line in check_data_root(data_root):
+        typer.echo(line)
+
+
+@faceworld_app.command("make")
+def faceworld_make(format: Annotated[str, typer.Option("--format", help="celeba, utkface or lfwa")],
+                   domain: Annotated[str, typer.Option(help="photo (plays the real data) or studio (the synthetic look)")],
+                   n: Annotated[int, typer.Option(help="number of images")],
+                   out: Annotated[Path, typer.Option(help="folder to write the dataset to")],
+                   seed: Annotated[int, typer.Option(help="seed of the scenes")] = 0,
+                   size: Annotated[int, typer.Option(help="image width in pixels")] = 32):
+    """Render a FaceWorld dataset in a real dataset's format (readable by that dataset's loader)."""
+    from fairlab.faceworld.formats import FORMATS, make
+    from fairlab.faceworld.render import DOMAINS
+
+    if format not in FORMATS:
+        _fail(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}", 2)
+    if domain not in DOMAINS:
+        _fail(f"unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}", 2)
+    import time
+
+    started = time.time()
+    make(format, domain, n, seed, out, size=size)
+    console.print(f"[green]wrote[/] {n} FaceWorld images ({format}, {domain}, {size} px) to {out} "
+                  f"in {time.time() - started:.1f} s", highlight=False)
+
+
 if __name__ == "__main__":
     app()

@@ -159,6 +159,33 @@ class ReplicaBatches:
             yield tuple(t[self.rows, idx] if pr else t[idx] for t, pr in zip(self.tensors, self.per_replica))
 
 
+class TensorBatches:
+    """Mini-batches of tensors sharing their first axis, reshuffled every epoch by a seeded generator.
+
+    ``transform(batch, generator)``, if given, maps each batch (a tuple) before it is yielded —
+    e.g. the papers' image augmentation on the first tensor.
+    """
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, seed: int = 0, shuffle: bool = True,
+                 drop_last: bool = False, transform=None):
+        lengths = {t.shape[0] for t in tensors}
+        if len(lengths) != 1:
+            raise ValueError(f"tensors disagree on the number of samples: {sorted(lengths)}")
+        self.tensors, self.n = tensors, lengths.pop()
+        self.batch_size, self.shuffle, self.drop_last, self.transform = batch_size, shuffle, drop_last, transform
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            batch = tuple(t[idx] for t in self.tensors)
+            yield self.transform(batch, self.generator) if self.transform else batch
+
+
 def _to_numpy(value) -> np.ndarray | float:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()

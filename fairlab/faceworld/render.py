@@ -57,14 +57,15 @@ RACE_TONES = np.array([
 ])
 HAIR_COLOURS = {  # RGB 0–1
     "black": (0.10, 0.08, 0.08), "brown": (0.40, 0.24, 0.13), "blond": (0.86, 0.74, 0.46),
-    "gray": (0.72, 0.72, 0.72), "auburn": (0.52, 0.22, 0.12),
+    "gray": (0.72, 0.72, 0.72), "auburn": (0.55, 0.2, 0.1), "chestnut": (0.3, 0.12, 0.1),
 }
 _N_UNIFORMS = 64
 
 
 def hair_colour_name(frame: pd.DataFrame, u: np.ndarray) -> np.ndarray:
     """The drawn hair colour: Gray_Hair, else Blond_Hair, else Brown_Hair, else Black_Hair, else by chance."""
-    other = np.where(u < 0.55, "brown", np.where(u < 0.85, "black", "auburn"))
+    # a face with none of CelebA's four hair-colour labels gets a colour that none of them names
+    other = np.where(u < 0.5, "auburn", "chestnut")
     name = np.where(frame["Black_Hair"] == 1, "black", other)
     name = np.where(frame["Brown_Hair"] == 1, "brown", name)
     name = np.where(frame["Blond_Hair"] == 1, "blond", name)
@@ -158,8 +159,9 @@ def _render_chunk(scenes: pd.DataFrame, height: int, width: int, domain: str) ->
     # ---------------------------------------------------------------- head placement
     jitter = 0.0 if studio else 1.0
     hx = _col(jitter * (u[:, 3] - 0.5) * 0.16)
-    hy = _col(-0.05 + jitter * (u[:, 4] - 0.5) * 0.14)
-    scale = _col((0.95 if not studio else 1.0) * (1 + jitter * (u[:, 5] - 0.5) * 0.2) * np.where(child, 0.85, 1.0))
+    hy = _col(0.02 + jitter * (u[:, 4] - 0.5) * 0.14)
+    # the face fills about half the image width, as in CelebA's aligned crops
+    scale = _col(1.3 * (0.96 if not studio else 1.0) * (1 + jitter * (u[:, 5] - 0.5) * 0.2) * np.where(child, 0.85, 1.0))
     roll = np.deg2rad(scenes["tilt"].to_numpy() + jitter * (u[:, 6] - 0.5) * 8)
     cos, sin = _col(np.cos(roll)), _col(np.sin(roll))
     x = ((cv.x - hx) * cos + (cv.y - hy) * sin) / scale
@@ -239,15 +241,17 @@ def _render_chunk(scenes: pd.DataFrame, height: int, width: int, domain: str) ->
     image *= (1 - shade[..., None])
 
     # age: wrinkles on the forehead and beside the nose
-    old = np.clip((age - 45) / 35, 0, 1)
+    old = np.clip((age - 33) / 35, 0, 1)
     if (old > 0).any():
         lines = np.zeros_like(x)
         for k in range(3):
-            lines = np.maximum(lines, _soft(np.abs(y + 0.32 + 0.055 * k) - 0.006, lpx) * (np.abs(x - face_cx) < 0.22))
+            lines = np.maximum(lines, _soft(np.abs(y + 0.3 + 0.06 * k) - 0.01, lpx) * (np.abs(x - face_cx) < 0.24))
         for side in (-1, 1):
-            fold = np.abs((x - fx(side * 0.12)) - side * 0.35 * (y - 0.1)) - 0.007
-            lines = np.maximum(lines, _soft(fold, lpx) * (y > 0.05) * (y < 0.28))
-        _blend(image, lines * face_alpha * _col(0.55 * old), skin * 0.55)
+            fold = np.abs((x - fx(side * 0.12)) - side * 0.35 * (y - 0.1)) - 0.012
+            lines = np.maximum(lines, _soft(fold, lpx) * (y > 0.05) * (y < 0.3))
+            crow = np.abs(y + 0.05 + 0.4 * (x - fx(side * 0.29))) - 0.008  # crow's feet at the outer eye corners
+            lines = np.maximum(lines, _soft(crow, lpx) * (np.abs(x - fx(side * 0.3)) < 0.05))
+        _blend(image, lines * face_alpha * _col(0.75 * old), skin * 0.5)
 
     # cheeks
     for side in (-1, 1):
@@ -313,9 +317,9 @@ def _render_chunk(scenes: pd.DataFrame, height: int, width: int, domain: str) ->
     lip = np.where(painted, np.float32([0.78, 0.1, 0.18]), skin * np.float32([0.8, 0.55, 0.55])).astype(np.float32)
     lip_b = _col(np.where(a["Big_Lips"], 1.5, 1.0))
     mx = fx(0.0)
-    smile_outer = _ellipse_distance(x, y, mx, 0.235, 0.14 * squeeze, 0.085 * lip_b)
-    smile = np.maximum(smile_outer, 0.235 - y)  # the lower half: an open, upturned smile
-    teeth = np.maximum(_ellipse_distance(x, y, mx, 0.235, 0.11 * squeeze, 0.045), 0.235 - y)
+    smile_outer = _ellipse_distance(x, y, mx, 0.225, 0.17 * squeeze, 0.11 * lip_b)
+    smile = np.maximum(smile_outer, 0.225 - y)  # the lower half: an open, upturned smile
+    teeth = np.maximum(_ellipse_distance(x, y, mx, 0.225, 0.135 * squeeze, 0.05), 0.225 - y)
     closed = _ellipse_distance(x, y, mx, 0.27, 0.11 * squeeze, 0.02 * lip_b)
     opened = _ellipse_distance(x, y, mx, 0.27, 0.07 * squeeze, 0.035)
     smiling = _col(a["Smiling"])
@@ -346,7 +350,7 @@ def _render_chunk(scenes: pd.DataFrame, height: int, width: int, domain: str) ->
         for side in (-1, 1):
             ex = fx(side * 0.165)
             outer = _ellipse_distance(x, y, ex, -0.05, 0.125 * squeeze, 0.085)
-            rim = np.abs(outer + 0.012) - 0.014
+            rim = np.abs(outer + 0.016) - 0.02
             _blend(image, _soft(outer, lpx) * _col(a["Eyeglasses"]) * tinted * 0.6, frame_colour)
             _blend(image, _soft(rim, lpx) * _col(a["Eyeglasses"]), frame_colour)
         bridge = np.maximum(np.abs(x - fx(0.0)) - 0.05 * squeeze, np.abs(y + 0.06) - 0.012)
@@ -369,7 +373,7 @@ def _render_chunk(scenes: pd.DataFrame, height: int, width: int, domain: str) ->
         image = np.clip(image + noise * noise_sd[:, None, None, None], 0, 1)
     out = (image * 255 + 0.5).astype(np.uint8)
     if not studio:
-        quality = (30 + 55 * u[:, 32]).astype(int)
+        quality = (50 + 40 * u[:, 32]).astype(int)
         out = np.stack([_jpeg(img, q) for img, q in zip(out, quality)])
     return out
 

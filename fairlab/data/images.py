@@ -1,0 +1,146 @@
+"""Images for training: decoded once into a uint8 tensor cache, augmented on whole batches.
+
+:func:`load_images` decodes a list of image files at one resolution into ``uint8 [N, 3, H, W]``
+and keeps the tensor on disk, keyed by the file list (names, sizes and modification times) and
+the resolution, so a second run (or another notebook) skips decoding.
+
+:class:`BatchAugment` is the papers' training augmentation — ``RandomResizedCrop`` with
+torchvision's default scale (0.08, 1) and ratio (3/4, 4/3), a horizontal flip with p = ½ and
+normalisation by mean ½ and std ½ — applied to a batch of cached tensors at once.  Its crop
+boxes follow torchvision's ``RandomResizedCrop.get_params`` exactly (ten attempts, then the
+central crop with the ratio clamped); the crop and resize of all images happen in one
+``roi_align`` call (bilinear).  :func:`eval_transform` is the papers' test transform:
+``Resize((S, S))`` (no crop) and the same normalisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.ops import roi_align
+from tqdm import tqdm
+
+from fairlab import paths
+from fairlab.data import DataError
+
+
+def cache_dir() -> Path:
+    return paths.results_root() / "_cache" / "images"
+
+
+def _decode(path: str, size: tuple[int, int]) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            if image.size != (size[1], size[0]):
+                image = image.resize((size[1], size[0]), Image.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataError(f"{path}: image file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DataError(f"{path}: corrupt or unreadable image ({exc}); expected a JPEG or PNG") from None
+
+
+def cache_key(files: Sequence[str], size: tuple[int, int]) -> str:
+    digest = hashlib.sha256(json.dumps(list(size)).encode())
+    for name in files:
+        try:
+            stat = os.stat(name)
+        except FileNotFoundError:
+            raise DataError(f"{name}: image file not found") from None
+        digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def load_images(files: Sequence[str], size: tuple[int, int], *, use_cache: bool = True, progress: bool = True) -> torch.Tensor:
+    """``uint8 [N, 3, H, W]`` of the images at ``size = (H, W)`` (resized when needed), from the cache if present."""
+    files = [str(f) for f in files]
+    key = cache_key(files, size)
+    path = cache_dir() / f"{key}.pt"
+    if use_cache and path.is_file():
+        return torch.load(path, weights_only=True)
+    out = np.empty((len(files), size[0], size[1], 3), dtype=np.uint8)
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        decoded = pool.map(lambda f: _decode(f, size), files, chunksize=64)
+        for i, image in enumerate(tqdm(decoded, total=len(files), desc="decoding images", disable=not progress, leave=False)):
+            out[i] = image
+    tensor = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        torch.save(tensor, tmp)
+        os.replace(tmp, path)
+    return tensor
+
+
+def normalize(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 (or 0–255 float) -> float in [-1, 1]: ``(x / 255 − 0.5) / 0.5``."""
+    return batch.float().div(255.0).sub(0.5).div(0.5)
+
+
+def eval_transform(batch: torch.Tensor, size: int) -> torch.Tensor:
+    """The papers' test transform: ``Resize((size, size))`` (aspect ratio squashed) and normalisation."""
+    x = batch.float()
+    if x.shape[-2:] != (size, size):
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return normalize(x)
+
+
+class BatchAugment:
+    """RandomResizedCrop(size, scale, ratio) + RandomHorizontalFlip + Normalize(½, ½) on a batch."""
+
+    def __init__(self, size: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip: bool = True):
+        self.size, self.scale, self.ratio, self.flip = size, scale, ratio, flip
+
+    def crop_boxes(self, n: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
+        """``[n, 4]`` boxes ``(top, left, h, w)`` drawn as ``RandomResizedCrop.get_params`` draws them."""
+        area = height * width
+        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        target_area = area * torch.empty(n, 10).uniform_(self.scale[0], self.scale[1], generator=generator)
+        aspect = torch.exp(torch.empty(n, 10).uniform_(log_ratio[0], log_ratio[1], generator=generator))
+        w = torch.round(torch.sqrt(target_area * aspect))
+        h = torch.round(torch.sqrt(target_area / aspect))
+        ok = (w > 0) & (h > 0) & (w <= width) & (h <= height)
+        first = torch.where(ok.any(1), ok.float().argmax(1), torch.full((n,), -1))
+        rows = torch.arange(n)
+        pick = first.clamp(min=0)
+        h, w = h[rows, pick], w[rows, pick]
+        # torchvision draws top and left only for the successful attempt: i ~ U{0..H-h}, j ~ U{0..W-w}
+        top = torch.floor(torch.rand(n, generator=generator) * (height - h + 1))
+        left = torch.floor(torch.rand(n, generator=generator) * (width - w + 1))
+        # fallback: the whole image cropped to the nearest allowed ratio, centred
+        in_ratio = width / height
+        if in_ratio < min(self.ratio):
+            fw, fh = width, round(width / min(self.ratio))
+        elif in_ratio > max(self.ratio):
+            fh, fw = height, round(height * max(self.ratio))
+        else:
+            fw, fh = width, height
+        failed = first < 0
+        h = torch.where(failed, torch.tensor(float(fh)), h)
+        w = torch.where(failed, torch.tensor(float(fw)), w)
+        top = torch.where(failed, torch.tensor(float((height - fh) // 2)), top)
+        left = torch.where(failed, torch.tensor(float((width - fw) // 2)), left)
+        return torch.stack([top, left, h, w], dim=1)
+
+    def __call__(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n, _, height, width = batch.shape
+        boxes = self.crop_boxes(n, height, width, generator)
+        top, left, h, w = boxes.unbind(1)
+        rois = torch.stack([torch.arange(n, dtype=torch.float32), left, top, left + w, top + h], dim=1)
+        out = roi_align(batch.float(), rois, output_size=(self.size, self.size), spatial_scale=1.0,
+                        sampling_ratio=2, aligned=True)
+        if self.flip:
+            flip = torch.rand(n, generator=generator) < 0.5
+            out = torch.where(flip[:, None, None, None], out.flip(-1), out)
+        return normalize(out)
