@@ -190,18 +190,6 @@ def _render_chunk(scenes: pd.DataFrame, height: int, width: int, domain: str) ->
     long_hair = ((~male) & (u[:, 14] < 0.85)) | (male & (u[:, 14] < 0.06))
     long_hair &= ~a["Bald"]
 
-    # ---------------------------------------------------------------- body, neck, accessories below the head
-    d_shoulders = _ellipse_distance(x, y, 0.0, 1.35, 0.95, 0.62)
-    _blend(image, _soft(d_shoulders, lpx), shirt)
-    if a["Wearing_Necktie"].any():
-        tie = (np.abs(x) - (0.035 + 0.05 * np.clip(y - 0.78, 0, 1))) * (y > 0.74) + (y <= 0.74) * 1.0
-        _blend(image, _soft(tie, lpx) * _col(a["Wearing_Necktie"]), np.tile([[0.55, 0.05, 0.08]], (n, 1)).astype(np.float32))
-    neck = np.maximum(np.abs(x - 0.5 * face_cx) - 0.17 * _col(np.where(male, 1.15, 1.0)), np.maximum(0.45 - y, y - 0.85))
-    _blend(image, _soft(neck, lpx), skin * 0.88)
-    if a["Wearing_Necklace"].any():
-        ring = np.abs(_ellipse_distance(x, y, 0.5 * face_cx, 0.62, 0.2, 0.16)) - 0.012
-        _blend(image, _soft(ring, lpx) * (y > 0.62) * _col(a["Wearing_Necklace"]), np.tile([[0.95, 0.85, 0.35]], (n, 1)).astype(np.float32))
-
     # ---------------------------------------------------------------- hair behind the head
     theta = np.arctan2(y + 0.1, x)
     wave = np.where(_col(a["Wavy_Hair"]) > 0, 0.07 * np.sin(9 * theta + _col(u[:, 15]) * 6.28), 0.0)
@@ -218,6 +206,18 @@ def _render_chunk(scenes: pd.DataFrame, height: int, width: int, domain: str) ->
         streaks = 0.5 + 0.5 * np.sin(40 * x + _col(u[:, 17]) * 6.28)
         hair_img *= (1 - 0.12 * (streaks * _col(a["Straight_Hair"] & ~a["Wavy_Hair"]))[..., None])
     _blend(image, hair_alpha, hair_img)
+
+    # ---------------------------------------------------------------- body, neck, accessories below the head
+    d_shoulders = _ellipse_distance(x, y, 0.0, 1.12, 0.95, 0.5)
+    _blend(image, _soft(d_shoulders, lpx), shirt)
+    if a["Wearing_Necktie"].any():
+        tie = np.where(y > 0.64, np.abs(x) - (0.04 + 0.08 * np.clip(y - 0.64, 0, 1)), 1.0)
+        _blend(image, _soft(tie, lpx) * _col(a["Wearing_Necktie"]), np.tile([[0.55, 0.05, 0.08]], (n, 1)).astype(np.float32))
+    neck = np.maximum(np.abs(x - 0.5 * face_cx) - 0.17 * _col(np.where(male, 1.15, 1.0)), np.maximum(0.42 - y, y - 0.75))
+    _blend(image, _soft(neck, lpx), skin * 0.88)
+    if a["Wearing_Necklace"].any():
+        ring = np.abs(_ellipse_distance(x, y, 0.5 * face_cx, 0.5, 0.2, 0.16)) - 0.014
+        _blend(image, _soft(ring, lpx) * (y > 0.5) * _col(a["Wearing_Necklace"]), np.tile([[0.95, 0.85, 0.35]], (n, 1)).astype(np.float32))
 
     # ---------------------------------------------------------------- ears and earrings
     for side in (-1, 1):

@@ -1,0 +1,122 @@
+"""FaceWorld: calibrated sampler, deterministic renderer, visible attributes, real formats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fairlab.cli import app
+from fairlab.faceworld import formats, render, sampler, world
+
+
+@pytest.fixture(scope="module")
+def large_sample():
+    return sampler.celeba_copula().sample(100_000, np.random.default_rng(0), "train")
+
+
+def test_marginals_follow_celeba_per_partition(large_sample):
+    real = sampler.real_marginals()
+    assert (large_sample.mean() - real["frac_train"]).abs().max() < 0.006
+    test = sampler.celeba_copula().sample(100_000, np.random.default_rng(1), "test")
+    assert test["Big_Lips"].mean() == pytest.approx(real.loc["Big_Lips", "frac_test"], abs=0.006)
+
+
+def test_pairwise_dependence_follows_celeba(large_sample):
+    ours, real = sampler.pairwise_phi(large_sample), sampler.real_phi("train")
+    gaps = (ours - real).abs().to_numpy()[np.triu_indices(40, 1)]
+    assert gaps.mean() < 0.01 and gaps.max() < 0.08
+    assert ours.loc["Male", "Wearing_Lipstick"] == pytest.approx(-0.79, abs=0.02)
+    assert ours.loc["High_Cheekbones", "Smiling"] == pytest.approx(0.68, abs=0.02)
+    assert abs(ours.loc["Smiling", "Young"]) < 0.05
+
+
+def test_utkface_labels_follow_the_real_joint():
+    frame = world.utkface_scenes(20000, seed=0)
+    cells = sampler.utkface_cells()
+    real_female = cells.loc[cells["gender"] == 1, "count"].sum() / cells["count"].sum()
+    assert frame["gender"].mean() == pytest.approx(real_female, abs=0.015)
+    assert (frame["Male"] == (frame["gender"] == 0)).all()
+    assert frame.loc[frame["age"] < 13, "Mustache"].sum() == 0
+
+
+def test_same_attributes_and_seed_give_the_same_pixels_whatever_the_batch():
+    scenes = world.celeba_scenes(6, seed=4)
+    alone = render.render(scenes.iloc[[3]].reset_index(drop=True), 40)
+    together = render.render(scenes, 40)
+    assert np.array_equal(alone[0], together[3])
+    again = render.render(scenes, 40)
+    assert np.array_equal(together, again)
+
+
+# attribute -> the other attributes it needs to show (e.g. a beard needs a man)
+NEEDS = {"No_Beard": {"Male": 1}, "Goatee": {"Male": 1}, "Mustache": {"Male": 1}, "Sideburns": {"Male": 1},
+         "5_o_Clock_Shadow": {"Male": 1}, "Straight_Hair": {"Wavy_Hair": 0, "Bald": 0}, "Wavy_Hair": {"Bald": 0},
+         "Bangs": {"Bald": 0, "Wearing_Hat": 0}, "Black_Hair": {"Blond_Hair": 0, "Brown_Hair": 0, "Gray_Hair": 0, "Bald": 0},
+         "Brown_Hair": {"Blond_Hair": 0, "Gray_Hair": 0, "Bald": 0}, "Blond_Hair": {"Gray_Hair": 0, "Bald": 0},
+         "Gray_Hair": {"Bald": 0}, "Receding_Hairline": {"Bald": 0, "Wearing_Hat": 0, "Bangs": 0},
+         "Mouth_Slightly_Open": {"Smiling": 0}, "Wearing_Lipstick": {"Heavy_Makeup": 0},
+         "Pale_Skin": {}, "Bald": {"Wearing_Hat": 0}}
+
+
+@pytest.mark.parametrize("attribute", [a for a in render.RENDERED if a not in ("Young", "Pale_Skin")])
+def test_every_rendered_attribute_changes_the_image(attribute):
+    plain = {a: 0 for a in render.RENDERED} | {"Young": 1, "Male": 0, "No_Beard": 1, "age": 30, "yaw": 0.0, "tilt": 0.0}
+    scene = world.celeba_scenes(1, seed=11).assign(**plain)
+    scene = scene.assign(**NEEDS.get(attribute, {}))
+    off = scene.assign(**{attribute: 1 - scene[attribute].iloc[0]})
+    a, b = render.render(pd.concat([scene, off], ignore_index=True), 64, domain="studio")
+    assert np.abs(a.astype(int) - b.astype(int)).max() > 8, attribute
+
+
+def test_age_and_skin_tone_change_the_image():
+    scene = world.celeba_scenes(1, seed=2).assign(Bald=0, Wearing_Hat=0)
+    young, old = render.render(pd.concat([scene.assign(age=25), scene.assign(age=75)], ignore_index=True), 64, domain="studio")
+    assert np.abs(young.astype(int) - old.astype(int)).max() > 40
+    light, dark = render.render(pd.concat([scene.assign(tone=1), scene.assign(tone=6)], ignore_index=True), 64, domain="studio")
+    assert light.mean() > dark.mean() + 5
+
+
+def test_the_photo_domain_differs_from_the_studio_domain():
+    scenes = world.celeba_scenes(8, seed=3)
+    photo, studio = render.render(scenes, 32, domain="photo"), render.render(scenes, 32, domain="studio")
+    assert np.abs(photo.astype(int) - studio.astype(int)).mean() > 10
+
+
+def test_faceworld_make_then_data_subset_gives_the_90_10_layout(tmp_path):
+    runner = CliRunner()
+    made = runner.invoke(app, ["faceworld", "make", "--format", "celeba", "--domain", "photo", "--n", "3000",
+                               "--seed", "1", "--out", str(tmp_path / "fw"), "--size", "16"])
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "subset.csv"
+    chosen = runner.invoke(app, ["data", "subset", "--dataset", "celeba", "--root", str(tmp_path / "fw"), "--target", "Smiling",
+                                 "--protected", "Male", "--size", "400", "--out", str(out)])
+    assert chosen.exit_code == 0, chosen.output
+    subset = pd.read_csv(out)
+    assert subset["group"].value_counts().to_dict() == {"0_1": 180, "1_0": 180, "0_0": 20, "1_1": 20}
+    assert "(1,1)  Smiling=1 Male=1: 20" in chosen.output
+
+
+@pytest.mark.parametrize("fmt", ["utkface", "lfwa"])
+def test_faceworld_writes_formats_the_real_loaders_read(tmp_path, fmt):
+    from fairlab.data.sources import load_dataset
+
+    scenes = formats.make(fmt, "studio", 40, seed=2, out=tmp_path, size=16, workers=1, progress=False)
+    frame = load_dataset(fmt, tmp_path)
+    assert len(frame) == 40
+    if fmt == "utkface":
+        assert sorted(frame["Female"].tolist()) == sorted(scenes["gender"].tolist())
+    else:
+        assert frame["Male"].tolist() == scenes["Male"].tolist()
+        assert frame["Heavy_Makeup"].tolist() == scenes["Heavy_Makeup"].tolist()
+
+
+def test_celeba_format_keeps_the_official_partition_order_and_proportions(tmp_path):
+    from fairlab.data.celeba import load_celeba
+
+    formats.make("celeba", "photo", 500, seed=0, out=tmp_path, size=16, workers=1, progress=False)
+    frame = load_celeba(tmp_path)
+    sizes = frame["partition"].value_counts().to_dict()
+    assert sizes == formats.celeba_partition_sizes(500) == {"train": 402, "val": 49, "test": 49}
+    assert list(frame["partition"].iloc[[0, 401, 402, 451, 499]]) == ["train", "train", "val", "test", "test"]
