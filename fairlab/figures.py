@@ -19,13 +19,24 @@ def style() -> None:
 
 
 def method_bars(runs: pd.DataFrame, by: str = "method", labels: dict | None = None, metrics=WIN_METRICS,
-                title: str | None = None) -> plt.Figure:
-    """One panel per metric; a bar per method (mean over runs, ±1 std) with every run as a dot."""
+                title: str | None = None, row: str | None = None) -> plt.Figure:
+    """One panel per metric (and per value of ``row``); a bar per method (mean ± 1 std over runs), every run a dot."""
     labels = labels or {}
     frame = runs.assign(label=runs[by].map(lambda v: labels.get(v, v)))
     order = list(dict.fromkeys(frame["label"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4))
-    for ax, (column, name) in zip(np.atleast_1d(axes), metrics):
+    rows = list(dict.fromkeys(frame[row])) if row else [None]
+    fig, axes = plt.subplots(len(rows), len(metrics), figsize=(3.6 * len(metrics), 3.2 * len(rows)), squeeze=False)
+    for r, value in enumerate(rows):
+        part = frame if value is None else frame[frame[row] == value]
+        _method_panels(axes[r], part, order, metrics, prefix=f"{value}: " if value is not None else "")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _method_panels(axes, frame: pd.DataFrame, order: list, metrics, prefix: str) -> None:
+    for ax, (column, name) in zip(axes, metrics):
         stats = frame.groupby("label", sort=False)[column].agg(["mean", "std"]).reindex(order)
         colours = [METHOD_COLOURS.get(label, "#777777") for label in order]
         ax.bar(order, stats["mean"], yerr=stats["std"].fillna(0), color=colours, alpha=0.85, capsize=4)
@@ -37,12 +48,8 @@ def method_bars(runs: pd.DataFrame, by: str = "method", labels: dict | None = No
         high = float((stats["mean"] + stats["std"].fillna(0)).max())
         pad = 0.6 * (high - low) + 1e-9
         ax.set_ylim(max(0.0, low - pad), high + pad)
-        ax.set_title(name)
+        ax.set_title(prefix + name)
         ax.tick_params(axis="x", rotation=15)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 def importance_bars(frame: pd.DataFrame) -> plt.Figure:
@@ -114,3 +121,34 @@ def paper_vs_ours(points: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str
     ax.legend(fontsize=8, title="hollow: paper, filled: ours", title_fontsize=8, loc="best")
     fig.tight_layout()
     return fig
+
+
+def image_grid(groups: dict[str, np.ndarray], columns: int = 8, scale: float = 0.9, title: str | None = None) -> plt.Figure:
+    """Rows of images, one row per entry of ``groups`` (label -> ``uint8 [n, H, W, 3]``), labels on the left."""
+    rows = len(groups)
+    height, width = next(iter(groups.values())).shape[1:3]
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * scale, rows * scale * height / width + 0.3), squeeze=False)
+    for r, (label, images) in enumerate(groups.items()):
+        for c in range(columns):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(images):
+                ax.imshow(images[c], interpolation="nearest")
+        axes[r, 0].text(-0.08, 0.5, label, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(left=0.22, wspace=0.04, hspace=0.06)
+    return fig
+
+
+def correlation_pair(ours: pd.DataFrame, real: pd.DataFrame, titles=("FaceWorld", "CelebA (published labels)")) -> plt.Figure:
+    """Two phi-coefficient heatmaps side by side, on one colour scale."""
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6.8))
+    for ax, matrix, title in zip(axes, (ours, real), titles):
+        sns.heatmap(matrix, ax=ax, vmin=-1, vmax=1, cmap="RdBu_r", square=True, cbar=ax is axes[1],
+                    xticklabels=True, yticklabels=True)
+        ax.set_title(title)
+        ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    return fig
+

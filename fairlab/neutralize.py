@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
+from fairlab.evaluation import weighted_f1_scorer
 from fairlab.models import FactorisedHead, ReplicaLinear
+from fairlab.train import FitResult, ReplicaBatches, fit, make_optimizer
 
 METHODS = ("tl", "svd", "win")
 METHOD_LABELS = {"tl": "TL", "svd": "SVD", "win": "OURS (WIN)"}
@@ -136,3 +138,51 @@ def initial_heads(method: str, weights: torch.Tensor, biases: torch.Tensor, *, f
 def trainable_parameters(method: str, d: int, k: int = 2, rank: int = 2) -> int:
     """Trainable scalars of the fine-tuned head: ``d k + k`` for TL, ``d r + r k + k`` for SVD and WIN."""
     return d * k + k if method == "tl" else d * rank + rank * k + k
+
+
+@dataclass(frozen=True)
+class HeadData:
+    """The frozen extractor's output on each split, with labels ``y`` and sensitive values ``s``.
+
+    ``features[split]`` is ``[N, d]`` (one extractor shared by every replica) or ``[R, N, d]``
+    (replica r fine-tunes the head of its own extractor).
+    """
+
+    features: dict[str, torch.Tensor]
+    y: dict[str, torch.Tensor]
+    s: dict[str, torch.Tensor]
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.features[name], self.y[name], self.s[name]
+
+
+def cross_entropy_of_replicas(model: torch.nn.Module, batch) -> torch.Tensor:
+    """Σ over replicas of each replica's mean cross-entropy on its own batch."""
+    x, y, _ = batch
+    logits = model(x)
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape).mean(1).sum()
+
+
+def finetune_heads(data: HeadData, method: str, weights: torch.Tensor, biases: torch.Tensor, seeds: list[int], *,
+                   lr: float, optimizer: str = "adam", epochs: int = 50, patience: int | None = None, batch_size: int = 64,
+                   alphas: list[float] | None = None, rank: int = 2, eps_rel: float = 1e-6, desc: str | None = None,
+                   progress: bool = True) -> tuple[torch.nn.Module, FitResult]:
+    """Fine-tune one head per replica (TL, SVD or WIN) on frozen features, keeping each run's best epoch.
+
+    Replica r starts from the layer ``(weights[r], biases[r])`` (``[R, k, d]``, ``[R, k]``), sees the
+    mini-batches of ``seeds[r]`` and, for WIN, uses the group weight ``alphas[r]``; the best epoch
+    of each run is chosen by its validation weighted F1.
+    """
+    train_x, train_y, train_s = data.split("train")
+    per_replica = train_x.dim() == 3
+    fisher_features = [train_x[r] if per_replica else train_x for r in range(len(seeds))]
+    head = initial_heads(method, weights, biases, features=fisher_features, y=train_y, s=train_s,
+                         alphas=alphas, rank=rank, eps_rel=eps_rel)
+    result = fit(
+        head, make_optimizer(optimizer, head.parameters(), lr),
+        ReplicaBatches((train_x, train_y, train_s), batch_size, seeds=seeds, per_replica=(per_replica, False, False)),
+        cross_entropy_of_replicas, epochs, evaluate=weighted_f1_scorer(data.features["val"], data.y["val"]),
+        patience=patience, desc=desc or f"{method} lr={lr}", progress=progress,
+    )
+    return head, result
+

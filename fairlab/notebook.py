@@ -23,3 +23,10 @@ def start(profile: str, overrides: dict | None = None) -> Profile:
     device = environment.describe_device()
     display(Markdown(f"*Profile* `{loaded.name}` · *device* {device} · *fairlab code* `{environment.code_version()}`"))
     return loaded
+
+
+def say(markdown: str) -> None:
+    """Show a sentence computed from results (so the text can never disagree with the numbers)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(markdown))

@@ -57,12 +57,72 @@ class WinAdultSection(_Strict):
     pca_points: PositiveInt = Field(description="points per group drawn in Figure 1")
 
 
+class FaceWorldSection(_Strict):
+    """The procedural face world: how many images of each format, at which width."""
+
+    size: PositiveInt = Field(32, description="image width in pixels (CelebA format: height = width x 218/178)")
+    seed: int = 0
+    celeba_n: PositiveInt = Field(description="FaceWorld images in CelebA format (photo domain)")
+    utkface_n: PositiveInt = Field(description="FaceWorld images in UTKFace format (photo domain)")
+    lfwa_n: PositiveInt = Field(description="FaceWorld images in LFW+a format (photo domain); the real LFW+a has 13,143")
+    studio_n: PositiveInt = Field(description="studio-domain renders for the grids and the domain gap")
+    probe_train: PositiveInt = Field(description="renders the attribute network learns from (visibility check)")
+    probe_test: PositiveInt = Field(description="held-out renders it is tested on")
+    probe_epochs: PositiveInt
+
+
+class DataSection(_Strict):
+    """Where the face datasets come from and the papers' subset sizes."""
+
+    source: Literal["faceworld", "real"] = Field(description="faceworld (generated) or real (under data_root)")
+    aimfair_subset_size: PositiveInt = Field(description="AIM-Fair's biased CelebA training subset (the paper: 20,000)")
+    utk_train_size: PositiveInt = Field(description="UTKFace biased training set (the paper: 10,000)")
+    utk_test_per_group: PositiveInt = Field(description="UTKFace balanced test set per group (the paper: 800)")
+    utk_val_share: float = Field(0.1, gt=0, lt=1, description="validation share of what is left of UTKFace")
+
+
+class BackboneRecipe(_Strict):
+    images: PositiveInt
+    epochs: PositiveInt
+
+
+class BackboneSection(_Strict):
+    """Frozen feature extractors: FaceWorld-pretrained stand-ins, or ImageNet weights from local files."""
+
+    weights: Literal["faceworld", "imagenet"] = Field(description="faceworld: pretrained here on another FaceWorld task")
+    weights_dir: str | None = Field(None, description="folder with torchvision's ImageNet weight files (imagenet)")
+    image_size: PositiveInt = Field(description="input resolution of the extractors")
+    batch_size: PositiveInt = 128
+    lr: PositiveFloat = 0.05
+    resnet18: BackboneRecipe
+    resnet50: BackboneRecipe
+    densenet121: BackboneRecipe
+
+
+class WinImagesSection(_Strict):
+    """The neutralization paper's image rows: CelebA Wavy_Hair/Male and LFW+a Male/Heavy_Makeup."""
+
+    n_runs: PositiveInt
+    celeba_val: PositiveInt = Field(description="the paper: 4,000")
+    celeba_test: PositiveInt = Field(description="the paper: 8,000")
+    lfwa_val: PositiveInt = Field(description="the paper: 1,000")
+    lfwa_test_share: float = Field(0.4, gt=0, lt=1, description="the paper: 40 % (5,258 of 13,143)")
+    finetune_epochs: PositiveInt
+    finetune_patience: PositiveInt
+    finetune_batch_size: PositiveInt
+    lr_grid: list[PositiveFloat] = Field(min_length=1)
+
+
 class Profile(_Strict):
     name: str
     description: str
     reportable: bool = Field(description="false for smoke: its numbers are never presented as results")
     data_root: str | None = Field(None, description="root of the real datasets (paper profile)")
     win_adult: WinAdultSection
+    faceworld: FaceWorldSection
+    data: DataSection
+    backbones: BackboneSection
+    win_images: WinImagesSection
 
 
 def profile_path(name: str) -> Path:

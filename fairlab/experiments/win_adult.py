@@ -22,11 +22,11 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from fairlab import metrics
 from fairlab.baselines import fairness_penalty
+from fairlab.evaluation import reports, weighted_f1_scorer
 from fairlab.data.adult import AdultSplits, load_adult
 from fairlab.models import ReplicaMLP, count_parameters, replicate
-from fairlab.neutralize import initial_heads, trainable_parameters
+from fairlab.neutralize import HeadData, finetune_heads, trainable_parameters
 from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
 from fairlab.train import ReplicaBatches, fit, make_optimizer, seed_everything
@@ -79,23 +79,6 @@ def penalised_loss(logits: torch.Tensor, y: torch.Tensor, s: torch.Tensor, const
     if constraint is None:
         return ce.sum()
     return (ce + lambdas.to(ce.dtype) * fairness_penalty(logits, y, s, constraint, form)).sum()
-
-
-def predictions(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
-    """ŷ = argmax of the logits, ``[R, N]``; ``x`` is ``[N, d]`` (shared) or ``[R, N, d]``."""
-    with torch.no_grad():
-        if x.dim() == 2:
-            x = x.expand(model.n_replicas, -1, -1)
-        return model(x).argmax(dim=-1).numpy()
-
-
-def weighted_f1_scorer(x: torch.Tensor, y: torch.Tensor):
-    y_np = y.numpy()
-    return lambda model: np.array([metrics.weighted_f1(y_np, pred) for pred in predictions(model, x)])
-
-
-def reports(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, s: torch.Tensor) -> list[dict]:
-    return [metrics.fairness_report(y.numpy(), pred, s.numpy()) for pred in predictions(model, x)]
 
 
 # --------------------------------------------------------------------------- pre-training
@@ -169,35 +152,23 @@ def finetune_head(task: AdultTask, pretrained: Record, method: str, lr: float, *
     def compute(workdir):
         grid = list(itertools.product(config["pretrain_replicas"], config["alphas"], config["seeds"]))
         extractor = load_pretrained(pretrained)
-        feats = {}
-        with torch.no_grad():
-            for split, (x, _, _) in task.tensors.items():
-                if split != "pretrain":
-                    feats[split] = extractor.features(x.expand(extractor.n_replicas, -1, -1))
         pick = torch.tensor([p for p, _, _ in grid])
         shared = len(config["pretrain_replicas"]) == 1
-
-        def inputs(split):
-            return feats[split][pick[0]] if shared else feats[split][pick]
-
-        _, y_train, s_train = task.tensors["train"]
-        head = initial_heads(
-            method, extractor.head.weight.detach()[pick], extractor.head.bias.detach()[pick],
-            features=[feats["train"][p] for p, _, _ in grid], y=y_train, s=s_train,
-            alphas=[a for _, a, _ in grid], rank=config["rank"], eps_rel=config["eps_rel"],
-        )
+        features = {}
+        with torch.no_grad():
+            for split in ("train", "val", "test"):
+                h = extractor.features(task.tensors[split][0].expand(extractor.n_replicas, -1, -1))
+                features[split] = h[pick[0]] if shared else h[pick]
+        data = HeadData(features, {k: task.tensors[k][1] for k in features}, {k: task.tensors[k][2] for k in features})
         seed_everything(0)
-        result = fit(
-            head, make_optimizer(config["optimizer"], head.parameters(), config["lr"]),
-            ReplicaBatches((inputs("train"), y_train, s_train), config["batch_size"], seeds=[sd for _, _, sd in grid],
-                           per_replica=(not shared, False, False)),
-            lambda m, b: penalised_loss(m(b[0]), b[1], b[2], None, None, ""),
-            config["epochs"], evaluate=weighted_f1_scorer(inputs("val"), task.tensors["val"][1]),
-            patience=config["patience"], desc=f"{method} lr={lr}", progress=task.progress,
+        head, result = finetune_heads(
+            data, method, extractor.head.weight.detach()[pick], extractor.head.bias.detach()[pick],
+            [sd for _, _, sd in grid], lr=config["lr"], optimizer=config["optimizer"], epochs=config["epochs"],
+            patience=config["patience"], batch_size=config["batch_size"], alphas=[a for _, a, _ in grid],
+            rank=config["rank"], eps_rel=config["eps_rel"], progress=task.progress,
         )
         torch.save(head.state_dict(), workdir / "head.pt")
-        test = reports(head, inputs("test"), *task.tensors["test"][1:])
-        val = reports(head, inputs("val"), *task.tensors["val"][1:])
+        test, val = reports(head, *data.split("test")), reports(head, *data.split("val"))
         runs = [
             {"pretrain_replica": p, "alpha": a, "seed": sd, "best_epoch": int(e), "test": t, "val": v}
             for (p, a, sd), e, t, v in zip(grid, result.best_epoch, test, val)

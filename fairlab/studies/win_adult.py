@@ -12,42 +12,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fairlab import metrics
 from fairlab.experiments.win_adult import (  # open_task and pretrain are re-exported for the notebook
     AdultTask, finetune_head, load_head, load_pretrained, load_retrained, open_task, penalised_loss, pretrain, retrain,  # noqa: F401
 )
 from fairlab.models import replicate
 from fairlab.neutralize import trainable_parameters
 from fairlab.results import Record
+from fairlab.studies.runs import chosen_runs, runs_frame, select_lr
 from fairlab.train import ReplicaBatches, fit, make_optimizer
 
 # --------------------------------------------------------------------------- selection and summaries
-
-def runs_frame(records: dict[float, Record], split: str = "test") -> pd.DataFrame:
-    """One line per (learning rate, run) with the run's keys and scalar metrics on ``split``."""
-    lines = []
-    for lr, record in records.items():
-        for run in record.metrics["runs"]:
-            keys = {k: v for k, v in run.items() if k not in ("test", "val")}
-            report = run[split]
-            lines.append({"lr": lr, **keys, **{m: report[m] for m in metrics.SCALAR_METRICS}})
-    return pd.DataFrame(lines)
-
-
-def select_lr(records: dict[float, Record], by: list[str]) -> pd.DataFrame:
-    """Mean validation error per (group ``by``, lr) and the chosen lr (lowest mean validation Err) per group."""
-    val = runs_frame(records, "val")
-    table = val.groupby(by + ["lr"])["err_f1"].mean().rename("val_err").reset_index()
-    best = table.loc[table.groupby(by)["val_err"].idxmin()].assign(chosen=True)
-    return table.merge(best[by + ["lr", "chosen"]], on=by + ["lr"], how="left").fillna({"chosen": False})
-
-
-def chosen_runs(records: dict[float, Record], by: list[str]) -> pd.DataFrame:
-    """Test metrics of every run at the learning rate chosen on validation for its group."""
-    choice = select_lr(records, by)
-    chosen = choice[choice["chosen"].astype(bool)][by + ["lr"]]
-    return runs_frame(records, "test").merge(chosen, on=by + ["lr"])
-
 
 def over_lr_grid(task: AdultTask, run, **kwargs) -> dict[float, Record]:
     """``run(task, ..., lr=lr, **kwargs)`` for every learning rate of the grid."""

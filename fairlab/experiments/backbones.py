@@ -1,0 +1,149 @@
+"""Frozen feature extractors for the image experiments.
+
+The papers use torchvision's ImageNet weights.  Those cannot be downloaded here, so the
+``faceworld`` setting pretrains the same torchvision architectures on *another FaceWorld task*
+— reading the attributes that no experiment of the book uses as a target or a protected
+attribute (:data:`PRETRAINING_TASK`) — and uses them as stand-ins: like ImageNet features, they
+were never trained on the downstream labels, yet they carry them implicitly.  The ``imagenet``
+setting (the paper profile) loads torchvision's weight files from a local folder.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torchvision
+from torch import nn
+
+from fairlab.data import DataError
+from fairlab.data.images import BatchAugment, eval_transform
+from fairlab.faceworld import formats, world
+from fairlab.faceworld.render import RENDERED, render
+from fairlab.profiles import Profile
+from fairlab.results import Record, Registry
+from fairlab.train import TensorBatches, fit, seed_everything
+
+PRETRAIN = "backbones/pretrain"
+ARCHITECTURES = ("resnet18", "resnet50", "densenet121")
+#: The attributes the book's experiments predict or protect are left out of the pretraining task.
+TASK_ATTRIBUTES = ("Male", "Smiling", "Young", "Wavy_Hair", "Heavy_Makeup")
+PRETRAINING_TASK = tuple(a for a in RENDERED if a not in TASK_ATTRIBUTES)
+IMAGENET_FILES = {"resnet18": "resnet18-f37072fd.pth", "resnet50": "resnet50-0676ba61.pth",
+                  "densenet121": "densenet121-a639ec97.pth"}
+IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+HALF_NORM = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+
+
+def _classifier_name(model: nn.Module) -> str:
+    return "fc" if hasattr(model, "fc") else "classifier"
+
+
+def build(arch: str, outputs: int = 1000) -> nn.Module:
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHITECTURES}")
+    return getattr(torchvision.models, arch)(weights=None, num_classes=outputs)
+
+
+def backbone(profile: Profile, registry: Registry, arch: str) -> Record:
+    """The record of the ``arch`` feature extractor of this profile (pretrained on FaceWorld, or ImageNet weights)."""
+    cfg = profile.backbones
+    if cfg.weights == "imagenet":
+        return _imagenet(registry, arch, cfg.weights_dir)
+    recipe = getattr(cfg, arch)
+    fw = profile.faceworld
+    config = {"arch": arch, "weights": "faceworld", "task": list(PRETRAINING_TASK), "images": recipe.images,
+              "epochs": recipe.epochs, "image_size": cfg.image_size, "render_width": fw.size, "batch_size": cfg.batch_size,
+              "lr": cfg.lr, "optimizer": "sgd momentum 0.9, weight decay 1e-4, cosine schedule",
+              "augmentation": "RandomResizedCrop + horizontal flip", "seed": fw.seed + 200, "normalization": HALF_NORM}
+
+    def compute(workdir: Path) -> dict:
+        started = time.time()
+        height, width = formats.image_size("celeba", config["render_width"])
+        n_test = max(200, config["images"] // 10)
+        scenes = world.celeba_scenes(config["images"] + n_test, config["seed"], "all")
+        images = torch.from_numpy(render(scenes, height, width, "photo")).permute(0, 3, 1, 2).contiguous()
+        labels = torch.tensor(scenes[list(PRETRAINING_TASK)].to_numpy(np.float32))
+        train, test = slice(0, config["images"]), slice(config["images"], None)
+        seed_everything(config["seed"])
+        model = build(arch, len(PRETRAINING_TASK))
+        share = labels[train].mean(0).clamp(0.01, 0.99)
+        augment = BatchAugment(config["image_size"])
+        batches = TensorBatches((images[train], labels[train]), config["batch_size"], seed=config["seed"], drop_last=True,
+                                transform=lambda batch, g: (augment(batch[0], g), batch[1]))
+        optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9, weight_decay=1e-4)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config["epochs"])
+        loss = nn.BCEWithLogitsLoss(pos_weight=(1 - share) / share)
+        fit(model, optimizer, batches, lambda m, b: loss(m(b[0]), b[1]), config["epochs"], scheduler=schedule,
+            desc=f"pretraining {arch} on FaceWorld")
+        model.eval()
+        with torch.no_grad():
+            logits = torch.cat([model(eval_transform(images[test][i:i + 256], config["image_size"]))
+                                for i in range(0, len(images[test]), 256)])
+        guess, truth = (logits > 0).numpy(), labels[test].numpy().astype(bool)
+        balanced = {name: float(np.mean([np.mean(guess[truth[:, j] == v, j] == v) for v in (False, True) if (truth[:, j] == v).any()]))
+                    for j, name in enumerate(PRETRAINING_TASK)}
+        setattr(model, _classifier_name(model), nn.Identity())
+        torch.save(model.state_dict(), workdir / "backbone.pt")
+        return {"seconds": round(time.time() - started, 1), "task_balanced_accuracy": balanced,
+                "mean_task_balanced_accuracy": float(np.mean(list(balanced.values())))}
+
+    return registry.get_or_compute(PRETRAIN, config, compute)
+
+
+def _imagenet(registry: Registry, arch: str, weights_dir: str | None) -> Record:
+    if not weights_dir:
+        raise DataError(f"backbones.weights is 'imagenet' but backbones.weights_dir is not set; expected a folder with "
+                        f"{IMAGENET_FILES[arch]} (torchvision's ImageNet weights for {arch})")
+    path = Path(weights_dir).expanduser() / IMAGENET_FILES[arch]
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; expected torchvision's ImageNet weights for {arch}")
+    config = {"arch": arch, "weights": "imagenet", "file": str(path), "normalization": IMAGENET_NORM}
+
+    def compute(workdir: Path) -> dict:
+        model = build(arch)
+        model.load_state_dict(torch.load(path, weights_only=True))
+        setattr(model, _classifier_name(model), nn.Identity())
+        torch.save(model.state_dict(), workdir / "backbone.pt")
+        return {"source": str(path)}
+
+    return registry.get_or_compute(PRETRAIN, config, compute)
+
+
+def load(record: Record) -> nn.Module:
+    """The frozen feature extractor of a backbone record (classifier replaced by the identity), in eval mode."""
+    model = build(record.config["arch"], 1)
+    setattr(model, _classifier_name(model), nn.Identity())
+    model.load_state_dict(torch.load(record.artifact("backbone.pt"), weights_only=True))
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model.eval()
+
+
+@torch.no_grad()
+def extract(model: nn.Module, images: torch.Tensor, image_size: int, normalization, batch_size: int = 256,
+            progress: bool = True) -> torch.Tensor:
+    """Features ``[N, d]`` of ``uint8 [N, 3, H, W]`` images (resized to ``image_size`` square, normalised)."""
+    from tqdm import tqdm
+
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in normalization)
+    parts = []
+    for start in tqdm(range(0, len(images), batch_size), desc="extracting features", disable=not progress, leave=False):
+        x = images[start:start + batch_size].float()
+        x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+        parts.append(model((x / 255 - mean) / std))
+    return torch.cat(parts)
+
+
+def describe(record: Record) -> pd.Series:
+    """One line about a backbone: architecture, weights and, for FaceWorld stand-ins, how well they learnt their task."""
+    line = {"architecture": record.config["arch"], "weights": record.config["weights"]}
+    if record.config["weights"] == "faceworld":
+        line.update(images=record.config["images"], epochs=record.config["epochs"],
+                    task_attributes=len(record.config["task"]),
+                    mean_balanced_accuracy=round(record.metrics["mean_task_balanced_accuracy"], 3),
+                    seconds=record.metrics["seconds"])
+    return pd.Series(line)
