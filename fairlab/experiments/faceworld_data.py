@@ -78,11 +78,13 @@ def _penultimate(net: oracle.AttributeNet, images: torch.Tensor, size: int) -> n
 
 
 def attribute_probe(profile: Profile, registry: Registry) -> Record:
-    """Train the attribute network on photo renders; test it on held-out photo and studio renders.
+    """How visible every attribute is, and how far apart the two domains are.
 
-    Measures (1) how visible every attribute is at this resolution (held-out photo), (2) the domain
-    gap: the same network on studio renders of the same scenes, a photo-vs-studio domain classifier,
-    and the Fréchet distance between photo and studio features (beside photo vs photo).
+    Two attribute networks learn from ``probe_train`` renders each, one from the photo domain and
+    one from the studio domain (the latter is also the oracle that reads generated images), and
+    both are tested on the same held-out scenes rendered in both domains.  Beside them: a
+    photo-vs-studio domain classifier, and the Fréchet distance between the photo network's
+    features of photo and studio renders (beside photo vs other photo).
     """
     fw = profile.faceworld
     config = {"n_train": fw.probe_train, "n_test": fw.probe_test, "epochs": fw.probe_epochs, "size": fw.size,
@@ -92,27 +94,28 @@ def attribute_probe(profile: Profile, registry: Registry) -> Record:
         n = config["n_train"] + config["n_test"]
         scenes = world.celeba_scenes(n, config["seed"], "all")
         height, width = formats.image_size("celeba", config["size"])
-        photo = render_tensor(scenes, height, width, "photo")
         train, test = slice(0, config["n_train"]), slice(config["n_train"], n)
         held_out = scenes.iloc[test].reset_index(drop=True)
-        net = oracle.train_attribute_net(photo[train], scenes.iloc[train], size=config["size"], epochs=config["epochs"],
-                                         seed=config["seed"])
-        torch.save(net.state_dict(), workdir / "attribute_net.pt")
-        studio_test = render_tensor(held_out, height, width, "studio")
-        on_photo = oracle.visibility_report(oracle.predict(net, photo[test], config["size"]), held_out)
-        on_studio = oracle.visibility_report(oracle.predict(net, studio_test, config["size"]), held_out)
-        features_photo = _penultimate(net, photo[test], config["size"])
-        features_studio = _penultimate(net, studio_test, config["size"])
-        half = len(features_photo) // 2
-        second_photo = render_tensor(world.celeba_scenes(config["n_test"], config["seed"] + 1, "all"), height, width, "photo")
-        return {
-            "visibility_photo": on_photo.to_dict("records"),
-            "visibility_studio": on_studio.to_dict("records"),
+        images = {domain: render_tensor(scenes, height, width, domain) for domain in ("photo", "studio")}
+        metrics = {}
+        nets = {}
+        for domain in ("photo", "studio"):
+            nets[domain] = oracle.train_attribute_net(images[domain][train], scenes.iloc[train], size=config["size"],
+                                                      epochs=config["epochs"], seed=config["seed"])
+            torch.save(nets[domain].state_dict(), workdir / f"attribute_net_{domain}.pt")
+            for tested in ("photo", "studio"):
+                report = oracle.visibility_report(oracle.predict(nets[domain], images[tested][test], config["size"]), held_out)
+                metrics[f"trained_{domain}_tested_{tested}"] = report.to_dict("records")
+        features_photo = _penultimate(nets["photo"], images["photo"][test], config["size"])
+        features_studio = _penultimate(nets["photo"], images["studio"][test], config["size"])
+        other = render_tensor(world.celeba_scenes(config["n_test"], config["seed"] + 1, "all"), height, width, "photo")
+        metrics.update({
             "frechet_photo_vs_studio": frechet_distance(features_photo, features_studio),
-            "frechet_photo_vs_photo": frechet_distance(features_photo, _penultimate(net, second_photo, config["size"])),
-            "frechet_photo_halves": frechet_distance(features_photo[:half], features_photo[half:]),
-            "domain_classifier_accuracy": _domain_classifier(photo[test], studio_test, config["size"], config["seed"]),
-        }
+            "frechet_photo_vs_photo": frechet_distance(features_photo, _penultimate(nets["photo"], other, config["size"])),
+            "domain_classifier_accuracy": _domain_classifier(images["photo"][test], images["studio"][test], config["size"],
+                                                             config["seed"]),
+        })
+        return metrics
 
     return registry.get_or_compute(PROBE, config, compute)
 
@@ -139,7 +142,8 @@ def _domain_classifier(photo: torch.Tensor, studio: torch.Tensor, size: int, see
     return float((guess == y[test]).float().mean())
 
 
-def load_attribute_net(record: Record) -> oracle.AttributeNet:
+def load_attribute_net(record: Record, domain: str = "studio") -> oracle.AttributeNet:
+    """The attribute network trained on ``domain`` renders (the studio one is the oracle for generated images)."""
     net = oracle.AttributeNet()
-    net.load_state_dict(torch.load(record.artifact("attribute_net.pt"), weights_only=True))
+    net.load_state_dict(torch.load(record.artifact(f"attribute_net_{domain}.pt"), weights_only=True))
     return net.eval()

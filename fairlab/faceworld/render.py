@@ -241,17 +241,19 @@ def _render_chunk(scenes: pd.DataFrame, height: int, width: int, domain: str) ->
     image *= (1 - shade[..., None])
 
     # age: wrinkles on the forehead and beside the nose
-    old = np.clip((age - 33) / 35, 0, 1)
+    # age: lines deepen from about 28 on (forehead, beside the nose, at the eye corners) and the skin dulls
+    old = np.clip((age - 28) / 42, 0, 1)
     if (old > 0).any():
         lines = np.zeros_like(x)
         for k in range(3):
-            lines = np.maximum(lines, _soft(np.abs(y + 0.3 + 0.06 * k) - 0.01, lpx) * (np.abs(x - face_cx) < 0.24))
+            lines = np.maximum(lines, _soft(np.abs(y + 0.3 + 0.06 * k) - 0.014, lpx) * (np.abs(x - face_cx) < 0.25))
         for side in (-1, 1):
-            fold = np.abs((x - fx(side * 0.12)) - side * 0.35 * (y - 0.1)) - 0.012
-            lines = np.maximum(lines, _soft(fold, lpx) * (y > 0.05) * (y < 0.3))
-            crow = np.abs(y + 0.05 + 0.4 * (x - fx(side * 0.29))) - 0.008  # crow's feet at the outer eye corners
-            lines = np.maximum(lines, _soft(crow, lpx) * (np.abs(x - fx(side * 0.3)) < 0.05))
-        _blend(image, lines * face_alpha * _col(0.75 * old), skin * 0.5)
+            fold = np.abs((x - fx(side * 0.12)) - side * 0.35 * (y - 0.1)) - 0.016
+            lines = np.maximum(lines, _soft(fold, lpx) * (y > 0.05) * (y < 0.32))
+            crow = np.abs(y + 0.05 + 0.4 * (x - fx(side * 0.29))) - 0.012  # crow's feet at the outer eye corners
+            lines = np.maximum(lines, _soft(crow, lpx) * (np.abs(x - fx(side * 0.3)) < 0.06))
+        _blend(image, lines * face_alpha * _col(0.9 * np.sqrt(old)), skin * 0.45)
+        _blend(image, face_alpha * _col(0.18 * old), np.tile([[0.55, 0.5, 0.48]], (n, 1)).astype(np.float32))
 
     # cheeks
     for side in (-1, 1):

@@ -110,11 +110,17 @@ def _labelled(counts: dict) -> dict:
     return {f"({g[0]},{g[2]})": v for g, v in counts.items()}
 
 
+def _report(probe: Record, trained: str, tested: str) -> pd.DataFrame:
+    return pd.DataFrame(probe.metrics[f"trained_{trained}_tested_{tested}"]).set_index("attribute")
+
+
 def visibility(probe: Record) -> pd.DataFrame:
-    photo = pd.DataFrame(probe.metrics["visibility_photo"]).set_index("attribute")
-    studio = pd.DataFrame(probe.metrics["visibility_studio"]).set_index("attribute")
-    frame = pd.DataFrame({"measure": photo["measure"], "positives": photo["positives"], "chance": photo["chance"],
-                          "held-out photo": photo["score"], "studio (same scenes)": studio["score"]})
+    """Per attribute: the held-out score of networks trained on one domain and tested on each."""
+    photo = _report(probe, "photo", "photo")
+    frame = pd.DataFrame({"measure": photo["measure"], "positives": photo["positives"], "chance": photo["chance"]})
+    for trained in ("photo", "studio"):
+        for tested in ("photo", "studio"):
+            frame[f"{trained} → {tested}"] = _report(probe, trained, tested)["score"]
     frame["required"] = frame.index.isin(REQUIRED)
     return frame.round(3)
 
@@ -124,10 +130,11 @@ def domain_gap(probe: Record) -> pd.Series:
     binary = vis[vis["measure"] == "balanced accuracy"]
     return pd.Series({
         "domain classifier accuracy (photo vs studio, 0.5 = no gap)": round(probe.metrics["domain_classifier_accuracy"], 3),
-        "Fréchet distance, photo vs studio (attribute-network features)": round(probe.metrics["frechet_photo_vs_studio"], 2),
+        "Fréchet distance, photo vs studio (photo network's features)": round(probe.metrics["frechet_photo_vs_studio"], 2),
         "Fréchet distance, photo vs other photo (baseline)": round(probe.metrics["frechet_photo_vs_photo"], 2),
-        "mean balanced accuracy on photo (trained on photo)": round(binary["held-out photo"].mean(), 3),
-        "mean balanced accuracy on studio (same network)": round(binary["studio (same scenes)"].mean(), 3),
+        "mean balanced accuracy, studio-trained network on studio": round(binary["studio → studio"].mean(), 3),
+        "mean balanced accuracy, studio-trained network on photo": round(binary["studio → photo"].mean(), 3),
+        "mean balanced accuracy, photo-trained network on photo": round(binary["photo → photo"].mean(), 3),
     }, name="domain gap")
 
 
@@ -139,3 +146,15 @@ def render_speed(profile: Profile, registry: Registry) -> pd.Series:
                       "seconds for 50,000 images": round(50_000 / rate, 1), "width × height (px)":
                       "{} × {}".format(*reversed(formats.image_size("celeba", profile.faceworld.size)))},
                      name="FaceWorld rendering")
+
+
+def visibility_verdict(visibility: pd.DataFrame, margin: float = 0.15) -> str:
+    """One sentence: is every required attribute read well above chance (``margin``) on held-out photo renders?"""
+    required = visibility[visibility["required"]]
+    above = required["photo → photo"] - required["chance"]
+    weakest = above.idxmin()
+    verdict = ("every one is read well above chance (by more than {:.2f})".format(margin) if above.min() > margin
+               else f"**not** every one is read well above chance at this resolution: {', '.join(above[above <= margin].index)}")
+    return (f"Of the attributes the renderer must show, the weakest on held-out photo renders is **{weakest}** "
+            f"({visibility.loc[weakest, 'measure']} {required.loc[weakest, 'photo → photo']:.3f}, chance "
+            f"{required.loc[weakest, 'chance']:.2f}); {verdict}.")

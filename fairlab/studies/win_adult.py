@@ -231,25 +231,6 @@ def group_separability(frame: pd.DataFrame, seed: int = 0) -> float:
 _BIASES = (("err_f1", "prediction error (Err)"), ("dp", "ΔDP"), ("eo_sum", "ΔEO"))
 
 
-def figure4_claims(runs: pd.DataFrame) -> list[tuple[str, bool, str]]:
-    """§4.2's claims about Figure 4 (Adult panel), on the runs of :func:`head_comparison`."""
-    from fairlab.reports import describe_difference, mean_difference
-
-    by = {m: runs.loc[runs["method"] == m] for m in ("tl", "svd", "win")}
-    claims = []
-    for column, name in _BIASES:
-        ours, tl, svd = by["win"][column], by["tl"][column], by["svd"][column]
-        # the paper says "significantly": the whole 95 % interval of the difference must lie below 0
-        holds = all(mean_difference(ours, other)[2] < 0 for other in (tl, svd))
-        claims.append((f"OURS has a lower {name} than TL and SVD, beyond seed noise", holds,
-                       f"OURS − TL {describe_difference(ours, tl)}; OURS − SVD {describe_difference(ours, svd)}"))
-    gaps = {c: abs(by["tl"][c].mean() - by["svd"][c].mean()) for c, _ in _BIASES}
-    holds = gaps["err_f1"] <= 1.0 and gaps["dp"] <= 0.03 and gaps["eo_sum"] <= 0.03
-    claims.append(("TL and SVD do not differ much (here: |ΔErr| ≤ 1 point, |Δbias| ≤ 0.03)", holds,
-                   f"|TL − SVD|: Err {gaps['err_f1']:.3f}, ΔDP {gaps['dp']:.3f}, ΔEO {gaps['eo_sum']:.3f}"))
-    return claims
-
-
 def table3_claims(retrain_eo: pd.DataFrame, retrain_dp: pd.DataFrame, ours: pd.DataFrame, pretrained: dict) -> list[tuple[str, bool, str]]:
     """§4.4's claims about Table 3."""
     eo_rows = retrain_eo.groupby("lambda")[["err_f1", "eo_sum", "dp"]].mean()
