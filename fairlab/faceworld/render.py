@@ -319,10 +319,10 @@ def _render_chunk(scenes: pd.DataFrame, height: int, width: int, domain: str) ->
     lip = np.where(painted, np.float32([0.78, 0.1, 0.18]), skin * np.float32([0.8, 0.55, 0.55])).astype(np.float32)
     lip_b = _col(np.where(a["Big_Lips"], 1.5, 1.0))
     mx = fx(0.0)
-    smile_outer = _ellipse_distance(x, y, mx, 0.225, 0.17 * squeeze, 0.11 * lip_b)
-    smile = np.maximum(smile_outer, 0.225 - y)  # the lower half: an open, upturned smile
-    teeth = np.maximum(_ellipse_distance(x, y, mx, 0.225, 0.135 * squeeze, 0.05), 0.225 - y)
-    closed = _ellipse_distance(x, y, mx, 0.27, 0.11 * squeeze, 0.02 * lip_b)
+    smile_outer = _ellipse_distance(x, y, mx, 0.215, 0.2 * squeeze, 0.13 * lip_b)
+    smile = np.maximum(smile_outer, 0.215 - y)  # the lower half: a wide, open, upturned smile
+    teeth = np.maximum(_ellipse_distance(x, y, mx, 0.215, 0.165 * squeeze, 0.065), 0.215 - y)
+    closed = _ellipse_distance(x, y, mx, 0.27, 0.1 * squeeze, 0.02 * lip_b)
     opened = _ellipse_distance(x, y, mx, 0.27, 0.07 * squeeze, 0.035)
     smiling = _col(a["Smiling"])
     _blend(image, _soft(smile, lpx) * smiling, lip)
