@@ -78,6 +78,17 @@ def test_neutralization_page_shows_its_tables_and_figures(browser, served_book):
 
 
 @pytest.mark.book
+def test_data_page_shows_faceworld_grids_and_tables(browser, served_book):
+    page, problems = visit(browser, f"{served_book}/notebooks/00_data.html")
+    figures = [img for img in page.evaluate("Array.from(document.images).map(i => [i.currentSrc, i.naturalWidth])")
+               if "_images/" in img[0]]
+    assert len(figures) >= 4 and all(width > 0 for _, width in figures)
+    assert page.evaluate("document.querySelectorAll('table').length") >= 6
+    assert not problems, problems
+    page.close()
+
+
+@pytest.mark.book
 @pytest.mark.parametrize("page_name", ["book/intro.html", "book/status.html", "book/execution.html", "book/bibliography.html"])
 def test_other_pages_load_cleanly(browser, served_book, page_name):
     page, problems = visit(browser, f"{served_book}/{page_name}")
