@@ -14,8 +14,14 @@ cell runs. Its numbers are **not results** and must not be compared with the pap
 
 def start(profile: str, overrides: dict | None = None) -> Profile:
     """Load and validate the profile (with ``overrides``), style the figures, show the banner."""
-    from IPython.display import Markdown, display
+    import warnings
 
+    from IPython.display import Markdown, display
+    from tqdm import TqdmWarning
+
+    # diffusers and transformers import tqdm.auto, which warns that Jupyter widgets are missing;
+    # the book shows text progress bars on purpose (widgets would not survive the static HTML)
+    warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
     loaded = load_profile(profile, overrides or {})
     figures.style()
     if not loaded.reportable:

@@ -9,6 +9,7 @@ expected (for an unknown key, the valid keys at that level).
 from __future__ import annotations
 
 from pathlib import Path
+import typing
 from typing import Any, Literal
 
 import yaml
@@ -113,6 +114,63 @@ class WinImagesSection(_Strict):
     lr_grid: list[PositiveFloat] = Field(min_length=1)
 
 
+class MiniT2ISection(_Strict):
+    """The miniature text-to-image model, trained here on FaceWorld studio renders (mini and smoke)."""
+
+    images: PositiveInt = Field(description="captioned studio renders it learns from")
+    celeba_share: float = Field(0.7, ge=0, le=1, description="share of CelebA-style captions (the rest UTKFace-style)")
+    vae_steps: PositiveInt
+    vae_batch_size: PositiveInt
+    unet_steps: PositiveInt
+    unet_batch_size: PositiveInt
+    lr: PositiveFloat = 1e-3
+    detail_dropout: float = Field(0.3, ge=0, lt=1, description="each attribute phrase of a caption is left out with this probability")
+    caption_dropout: float = Field(0.1, ge=0, lt=1, description="empty captions, for classifier-free guidance")
+    seed: int = 0
+
+
+class GenerationSection(_Strict):
+    """How synthetic images are drawn (the paper: SD 2.1-base, DDIM 50 steps, eta 0, guidance 9, 512 px -> 224 px PNG)."""
+
+    pipeline: str = Field(description="'mini' (the miniature model trained here) or a local folder / cached hub id of a "
+                                      "StableDiffusionPipeline, e.g. stabilityai/stable-diffusion-2-1-base")
+    sampler: Literal["ddim", "native"] = Field(description="ddim: the paper's sampler; native: the pipeline's own")
+    steps: PositiveInt
+    guidance: PositiveFloat
+    eta: float = 0.0
+    size: PositiveInt = Field(description="generated height and width in pixels")
+    out_size: PositiveInt = Field(description="saved PNG size (the paper: 224)")
+    batch_size: PositiveInt
+    seed: int = 42
+
+
+class CsdgSection(_Strict):
+    """Notebook 01: contextual prompts, the synthetic pools, Table 5."""
+
+    backend: Literal["composer", "chat-completions", "transformers"] = Field(
+        description="who writes the prompts: composer (offline stand-in), chat-completions (an OpenAI-compatible "
+                    "endpoint from $FAIRLAB_LLM_BASE_URL / $FAIRLAB_LLM_MODEL), transformers (a local model)")
+    llm_model: str | None = Field(None, description="the transformers backend's model folder or id")
+    prompt_seed: int = 0
+    t2i: MiniT2ISection | None = Field(None, description="required when generation.pipeline is 'mini'")
+    generation: GenerationSection
+    pool_per_group: PositiveInt = Field(description="contextual images per group and setting (the paper: 10,500)")
+    table5_per_group: PositiveInt = Field(description="synthetic training images per group in Table 5 (the paper: 5,000)")
+    s1_size: PositiveInt | None = Field(None, description="images in the biased synthetic set S1; none = N_R, the real "
+                                                          "subset's size, as in the paper (S1 only feeds the mask's gradients)")
+
+
+class AimfairSection(_Strict):
+    """AIM-Fair's ResNet-18 recipe (Table 5 here, the selective fine-tuning chapter later)."""
+
+    seeds: list[int] = Field(min_length=1, description="the paper: 100, 200, ..., 1000")
+    image_size: PositiveInt = Field(description="classifier input (the paper: 224)")
+    epochs: PositiveInt = Field(15, description="pre-training epochs (the paper: 15)")
+    decay_epoch: PositiveInt = Field(10, description="learning rate x0.1 after this epoch (the paper: 10)")
+    lr: PositiveFloat = 0.01
+    batch_size: PositiveInt = 128
+
+
 class Profile(_Strict):
     name: str
     description: str
@@ -123,6 +181,8 @@ class Profile(_Strict):
     data: DataSection
     backbones: BackboneSection
     win_images: WinImagesSection
+    csdg: CsdgSection
+    aimfair: AimfairSection
 
 
 def profile_path(name: str) -> Path:
@@ -180,7 +240,11 @@ def valid_keys(model: type[BaseModel] = Profile, prefix: str = "") -> list[str]:
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    """The section model of a field (``Section`` or an optional ``Section | None``), else ``None``."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def _model_at(parts: list[str]) -> type[BaseModel]:

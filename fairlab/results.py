@@ -137,6 +137,15 @@ class Registry:
         _check_experiment_name(experiment)
         return self.root / experiment / config_hash(config)
 
+    def staging_dir(self, experiment: str, config: dict) -> Path:
+        """A folder that survives an interrupted ``compute`` (e.g. half-generated images to resume from).
+
+        It is not a record: :meth:`records` skips it, and ``compute`` moves what it needs out of it.
+        """
+        path = self.root / experiment / f".staging-{config_hash(config)}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def load(self, experiment: str, config: dict) -> Record | None:
         path = self.record_dir(experiment, config)
         if not all((path / f).is_file() for f in _RECORD_FILES):

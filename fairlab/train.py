@@ -53,6 +53,7 @@ def fit(
     keep: Literal["ge", "gt"] = "ge",
     evaluate_initial: bool = False,
     patience: int | None = None,
+    after_step: Callable[[], None] | None = None,
     desc: str | None = None,
     progress: bool = True,
 ) -> FitResult:
@@ -66,6 +67,8 @@ def fit(
     * ``keep="ge"`` replaces the kept checkpoint when the score is at least the best so far
       (ties go to the later epoch); ``"gt"`` only when strictly better.
     * ``evaluate_initial`` lets the starting weights compete as epoch 0.
+    * ``after_step`` is called after every optimiser step (e.g. to update an exponential moving
+      average of the weights).
     * ``patience``: a run stops competing once its score has not improved for that many
       epochs (its kept checkpoint is final), and training ends when every run has stopped —
       for replicas exactly as if each had been stopped early on its own.
@@ -109,6 +112,8 @@ def fit(
                 raise FloatingPointError(f"{desc or 'training'}: the loss became {loss.item()} at epoch {epoch}")
             loss.backward()
             optimizer.step()
+            if after_step is not None:
+                after_step()
             total, count = total + loss.item(), count + 1
         if scheduler is not None:
             scheduler.step()

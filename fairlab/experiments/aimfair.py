@@ -1,0 +1,168 @@
+"""AIM-Fair's tasks and its ResNet-18 recipe, shared by every AIM-Fair experiment of the book.
+
+A *task* is a setting (dataset, target, protected attribute) with its real splits
+(``../shared/reference/aimfair.md`` §2):
+
+* CelebA: the biased training subset of the official train partition (each class 50/50, the
+  protected attribute 90/10 inside it, the first-N rule), the official val and test partitions;
+* UTKFace: a biased training set, a natural validation split and a balanced test set (800 per group),
+  disjoint (:func:`fairlab.data.subsets.utkface_splits`).
+
+The classifier is torchvision's ResNet-18 with a one-logit head, from the profile's backbone
+weights (ImageNet in ``paper``; the FaceWorld-pretrained stand-in in ``mini`` and ``smoke``),
+trained with BCE, SGD (lr 0.01, momentum 0.9, weight decay 1e-4), ×0.1 after epoch 10, batch
+128, RandomResizedCrop + flip, and the checkpoint of the best real validation accuracy (ties to
+the later epoch) — on the shared engine, :func:`fairlab.train.fit`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from fairlab.csdg.prompts import SETTINGS, Setting
+from fairlab.data.images import BatchAugment, eval_transform, load_images
+from fairlab.data.sources import load_dataset
+from fairlab.data.subsets import biased_subset, utkface_splits, with_groups
+from fairlab.experiments import backbones
+from fairlab.experiments.faceworld_data import dataset_root
+from fairlab.faceworld import formats
+from fairlab.metrics import fairness_report
+from fairlab.profiles import Profile
+from fairlab.results import Registry
+from fairlab.train import FitResult, TensorBatches, fit, seed_everything
+
+REAL_SIZES = {"celeba": (218, 178), "utkface": (200, 200)}
+
+
+@dataclass
+class LabelledImages:
+    """``uint8 [N, 3, H, W]`` images with their target and protected labels (0/1)."""
+
+    images: torch.Tensor
+    target: np.ndarray
+    protected: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    def groups(self) -> np.ndarray:
+        return np.char.add(np.char.add(self.target.astype(str), "_"), self.protected.astype(str))
+
+
+@dataclass
+class Task:
+    """A setting with its real train (biased), val and test splits."""
+
+    setting: Setting
+    frames: dict[str, pd.DataFrame]
+    decode_size: tuple[int, int]
+
+    def split(self, name: str, progress: bool = False) -> LabelledImages:
+        frame = self.frames[name]
+        images = load_images(frame["path"].tolist(), self.decode_size, progress=progress)
+        return LabelledImages(images, frame["target"].to_numpy(np.int64), frame["protected"].to_numpy(np.int64))
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(frame) for name, frame in self.frames.items()}
+
+
+def decode_size(profile: Profile, dataset: str) -> tuple[int, int]:
+    """FaceWorld images at their rendered size; real ones at the datasets' own (CelebA 218 × 178)."""
+    if profile.data.source == "faceworld":
+        return formats.image_size(dataset, profile.faceworld.size)
+    return REAL_SIZES[dataset]
+
+
+def open_task(label: str, profile: Profile, registry: Registry | None = None) -> Task:
+    """The real splits of setting ``label`` (e.g. ``"CelebA S/M"``), FaceWorld or real by the profile."""
+    if label not in SETTINGS:
+        raise KeyError(f"unknown AIM-Fair setting {label!r}; expected one of {', '.join(SETTINGS)}")
+    setting = SETTINGS[label]
+    registry = registry or Registry(profile.name)
+    frame = load_dataset(setting.dataset, dataset_root(profile, registry, setting.dataset))
+    data = profile.data
+    if setting.dataset == "celeba":
+        train = biased_subset(frame[frame["partition"] == "train"], setting.target, setting.protected, data.aimfair_subset_size)
+        frames = {"train": train,
+                  "val": with_groups(frame[frame["partition"] == "val"], setting.target, setting.protected),
+                  "test": with_groups(frame[frame["partition"] == "test"], setting.target, setting.protected)}
+    else:
+        frames = utkface_splits(frame, setting.target, setting.protected, data.utk_train_size, data.utk_test_per_group,
+                                data.utk_val_share)
+    return Task(setting, frames, decode_size(profile, setting.dataset))
+
+
+def classifier(profile: Profile, registry: Registry, seed: int) -> nn.Module:
+    """ResNet-18 with the profile's backbone weights and a fresh ``Linear(512, 1)`` head (seeded)."""
+    record = backbones.backbone(profile, registry, "resnet18")
+    seed_everything(seed)
+    model = backbones.build("resnet18", 1)
+    state = torch.load(record.artifact("backbone.pt"), weights_only=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) != {"fc.weight", "fc.bias"}:
+        raise RuntimeError(f"backbone {record.path}: unexpected weights (missing {missing}, unexpected {unexpected})")
+    return model
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, size: int, batch_size: int = 512) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(eval_transform(images[i:i + batch_size], size)).squeeze(1) for i in range(0, len(images), batch_size)])
+    model.train(was_training)
+    return out
+
+
+def accuracy(model: nn.Module, data: LabelledImages, size: int) -> float:
+    predicted = (predict_logits(model, data.images, size) > 0).numpy()
+    return float(np.mean(predicted == data.target))
+
+
+def evaluate(model: nn.Module, data: LabelledImages, size: int) -> dict:
+    """AIM-Fair's metrics (group accuracies, ACC, WST, EO, STD) of the model on ``data``."""
+    predicted = (predict_logits(model, data.images, size) > 0).numpy().astype(int)
+    return fairness_report(data.target, predicted, data.protected)
+
+
+def train(model: nn.Module, data: LabelledImages, val: LabelledImages, profile: Profile, seed: int, *,
+          epochs: int | None = None, lr: float | None = None, decay_epoch: int | None = None, keep: str = "ge",
+          desc: str = "training ResNet-18") -> FitResult:
+    """AIM-Fair's supervised recipe on ``data``, keeping the epoch with the best real validation accuracy.
+
+    Every parameter with ``requires_grad`` is trained (selective fine-tuning freezes the rest).
+    ``decay_epoch=None`` takes the profile's; pass ``epochs + 1`` for a constant rate.
+    """
+    cfg = profile.aimfair
+    epochs = epochs or cfg.epochs
+    augment = BatchAugment(cfg.image_size)
+    targets = torch.tensor(data.target, dtype=torch.float32)
+    batches = TensorBatches((data.images, targets), cfg.batch_size, seed=seed, drop_last=len(data) > cfg.batch_size,
+                            transform=lambda batch, g: (augment(batch[0], g), batch[1]))
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr or cfg.lr, momentum=0.9,
+                                weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, [decay_epoch or cfg.decay_epoch], gamma=0.1)
+    loss = nn.BCEWithLogitsLoss()
+    seed_everything(seed)
+    return fit(model, optimizer, batches, lambda m, b: loss(m(b[0]).squeeze(1), b[1]), epochs,
+               evaluate=lambda m: accuracy(m, val, cfg.image_size), scheduler=schedule, keep=keep, desc=desc)
+
+
+def load_synthetic_set(frame: pd.DataFrame, size: int) -> LabelledImages:
+    """Images of a synthetic manifest (``path``, ``target``, ``protected`` columns) at ``size`` px."""
+    images = load_images(frame["path"].tolist(), (size, size), progress=False)
+    return LabelledImages(images, frame["target"].to_numpy(np.int64), frame["protected"].to_numpy(np.int64))
+
+
+def group_table(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Images per group of each split."""
+    return pd.DataFrame({name: frame["group"].value_counts().reindex(["0_0", "0_1", "1_0", "1_1"], fill_value=0)
+                         for name, frame in frames.items()}).T
+
+
+__all__ = ["Task", "LabelledImages", "open_task", "classifier", "train", "evaluate", "accuracy", "load_synthetic_set",
+           "group_table", "decode_size"]

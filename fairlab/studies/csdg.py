@@ -1,0 +1,218 @@
+"""The CSDG page: prompt examples, the miniature model, fidelity, diversity, label noise, grids and Table 5."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from fairlab.csdg.prompts import SETTINGS, group_words, instruction
+from fairlab.data.subsets import GROUPS
+from fairlab.experiments import csdg
+from fairlab.metrics import aggregate_seeds
+from fairlab.profiles import Profile
+from fairlab.reports import Estimate
+from fairlab.results import Record, Registry
+
+TABLE5_FAMILIES = ("plain", "ctx25", "ctx50", "ctx50_pose")
+POOL_SETTINGS = tuple(SETTINGS)
+
+
+def family_label(family: str) -> str:
+    return csdg.FAMILIES[family].label
+
+
+def example_instruction(label: str = "CelebA S/M") -> str:
+    return instruction(SETTINGS[label], 1, 1, 50, head_poses=True)
+
+
+def prompt_examples(profile: Profile, registry: Registry, label: str, families=TABLE5_FAMILIES, per_group: int = 2) -> pd.DataFrame:
+    """The first prompts of each family and group."""
+    setting = SETTINGS[label]
+    rows = []
+    for family in families:
+        prompts = csdg.prompt_set(profile, registry, label, family)
+        for group in GROUPS:
+            t, s = int(group[0]), int(group[2])
+            for text in prompts.prompts[group][:per_group]:
+                rows.append({"family": family_label(family), "group": f"{group} ({group_words(setting, t, s)})", "prompt": text})
+    return pd.DataFrame(rows).set_index(["family", "group"])
+
+
+def prompt_provenance(profile: Profile, registry: Registry, label: str, family: str) -> pd.Series:
+    prompts = csdg.prompt_set(profile, registry, label, family)
+    line = {k: v for k, v in prompts.provenance.items() if k != "instruction_hashes"}
+    line["rejected answers"] = sum(len(v) for v in prompts.rejected.values())
+    return pd.Series(line, dtype=object)
+
+
+def t2i_summary(record: Record) -> pd.DataFrame:
+    """Parameters and minutes of the miniature model, and the oracle on renders before and after the VAE."""
+    m = record.metrics
+    cfg = record.config["t2i"]
+    head = pd.DataFrame({
+        "parameters (M)": {k: v / 1e6 for k, v in m["parameters"].items()},
+    }).round(2)
+    steps = pd.Series({
+        "training renders": cfg["images"], "VAE steps × batch": f"{cfg['vae_steps']} × {cfg['vae_batch_size']}",
+        "U-Net steps × batch": f"{cfg['unet_steps']} × {cfg['unet_batch_size']}",
+        "minutes: render / VAE / U-Net / total": " / ".join(f"{m['seconds'][k] / 60:.1f}" for k in ("render", "vae", "unet", "total")),
+        "latent scaling factor": round(m["latent_scale"], 3),
+    }, dtype=object)
+    return head, steps.to_frame("value")
+
+
+def reconstruction_table(record: Record) -> pd.DataFrame:
+    """The oracle's accuracy on held-out studio renders and on their VAE reconstructions."""
+    return pd.DataFrame(record.metrics["oracle_on_renders"]).round(3)
+
+
+def pools(profile: Profile, registry: Registry) -> dict[tuple[str, str], Record]:
+    """Every pool of the page: each setting's contextual pool, and Table 5's other families."""
+    out = {}
+    for label in POOL_SETTINGS:
+        family = csdg.contextual_family(SETTINGS[label])
+        out[(label, family)] = csdg.pool(profile, registry, label, family, profile.csdg.pool_per_group)
+    for label in csdg.TABLE5_SETTINGS:
+        for family in TABLE5_FAMILIES:
+            out[(label, family)] = csdg.table5_pool(profile, registry, label, family)
+    return dict(sorted(out.items(), key=lambda kv: (kv[0][0], TABLE5_FAMILIES.index(kv[0][1]))))
+
+
+def fidelity_table(pools_: dict[tuple[str, str], Record]) -> pd.DataFrame:
+    """Per pool: how often the target and protected attributes are what the prompt asked for, and the rest."""
+    rows = []
+    for (label, family), record in pools_.items():
+        setting = SETTINGS[label]
+        fid = record.metrics["fidelity"]
+        details = [v["fidelity"] for k, v in fid.items() if k not in (setting.target, setting.protected) and v["images"] >= 20]
+        rows.append({"setting": label, "prompts": family_label(family), "images": record.metrics["images"],
+                     f"target": fid[setting.target]["fidelity"], "protected": fid[setting.protected]["fidelity"],
+                     "other stated attributes (mean)": float(np.mean(details)) if details else np.nan,
+                     "images / s": record.metrics["images_per_second"]})
+    return pd.DataFrame(rows).set_index(["setting", "prompts"])
+
+
+def attribute_fidelity(record: Record, min_images: int = 20) -> pd.DataFrame:
+    """Every attribute the prompts of one pool state, with how often the oracle reads it back."""
+    fid = record.metrics["fidelity"]
+    frame = pd.DataFrame(fid).T
+    return frame[frame["images"] >= min_images].sort_values("fidelity")
+
+
+def diversity_table(profile: Profile, registry: Registry, pools_: dict[tuple[str, str], Record]) -> pd.DataFrame:
+    """Attribute entropy and Vendi score of each pool, beside FaceWorld's own renders of the same groups."""
+    rows = []
+    for label in csdg.TABLE5_SETTINGS:
+        reference = csdg.reference_diversity(profile, registry, label)
+        rows.append({"setting": label, "images": "FaceWorld studio renders (the world's prior)",
+                     **reference.metrics["diversity"]})
+        for family in TABLE5_FAMILIES:
+            d = pools_[(label, family)].metrics["diversity"]
+            rows.append({"setting": label, "images": family_label(family), **d})
+    frame = pd.DataFrame(rows).set_index(["setting", "images"])
+    return frame.rename(columns={"attribute_entropy": "attribute entropy (bits)", "vendi": "Vendi score",
+                                 "vendi_images_per_group": "images per group (Vendi)"})
+
+
+def label_noise_table(pools_: dict[tuple[str, str], Record]) -> pd.DataFrame:
+    rows = []
+    for (label, family), record in pools_.items():
+        noise = record.metrics["label_noise"]
+        rows.append({"setting": label, "prompts": family_label(family), "target wrong": noise["target"],
+                     "protected wrong": noise["protected"], "either wrong": noise["either"],
+                     **{f"either, group {g}": v for g, v in noise["per_group"].items()}})
+    return pd.DataFrame(rows).set_index(["setting", "prompts"])
+
+
+def prior_shares(pools_: dict[tuple[str, str], Record], label: str, attributes=("Eyeglasses", "Wearing_Hat", "Bangs",
+                                                                                    "Blond_Hair", "Wavy_Hair", "Heavy_Makeup")) -> pd.DataFrame:
+    """Share of images showing attributes the plain prompt never names, per family (all groups pooled)."""
+    rows = {}
+    for family in TABLE5_FAMILIES:
+        shares = pools_[(label, family)].metrics["attribute_share"]
+        rows[family_label(family)] = {a: float(np.mean([shares[g][a] for g in shares])) for a in attributes}
+    return pd.DataFrame(rows).T
+
+
+def grid(record: Record, per_group: int = 8, distinct_prompts: bool = True) -> dict[str, np.ndarray]:
+    """The first images of each group of a pool (one per prompt where the pool has several prompts)."""
+    frame = csdg.pool_frame(record)
+    setting = SETTINGS[record.config["setting"]]
+    out = {}
+    for group in GROUPS:
+        part = frame[frame["group"] == group]
+        if distinct_prompts:
+            part = part.sort_values(["image_index", "prompt_id"])
+        t, s = int(group[0]), int(group[2])
+        out[f"{group_words(setting, t, s)}"] = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in part["path"].head(per_group)])
+    return out
+
+
+def table5_records(profile: Profile, registry: Registry) -> dict[tuple[str, str], list[Record]]:
+    return {(label, family): [csdg.table5_run(profile, registry, label, family, seed) for seed in profile.aimfair.seeds]
+            for label in csdg.TABLE5_SETTINGS for family in TABLE5_FAMILIES}
+
+
+def table5_reproduced(runs: dict[tuple[str, str], list[Record]]) -> dict:
+    """Rows of Table 5 (method = the printed prompt family, task) from the runs, aggregated as the paper does."""
+    out = {}
+    for (label, family), records in runs.items():
+        reports = [r.metrics["report"] for r in records]
+        agg = aggregate_seeds(reports)
+        paper, std = agg["paper"], agg["std"]
+        row = {f"group_acc.{g}": Estimate(paper["group_acc"][g], std["group_acc"][g] if len(reports) > 1 else None, len(reports))
+               for g in GROUPS}
+        for metric in ("acc", "wst", "eo_max", "std"):
+            row[metric] = Estimate(paper[metric], std[metric] if len(reports) > 1 and metric in std else None, len(reports))
+        out[(family_label(family), label)] = row
+    return out
+
+
+def table5_claims(runs: dict[tuple[str, str], list[Record]], pools_: dict[tuple[str, str], Record] | None) -> list[tuple[str, bool, str]]:
+    """§4.3's reading of Table 5 and, where the images were read by the oracle (``pools_``), the diversity argument."""
+    claims = []
+    for label in csdg.TABLE5_SETTINGS:
+        mean = {family: {k: float(np.mean([r.metrics["report"][k] for r in runs[(label, family)]])) for k in ("acc", "wst", "eo_max")}
+                for family in TABLE5_FAMILIES}
+        plain, best = mean["plain"], mean["ctx50_pose"]
+        claims.append((f"{label}: contextual + head-pose prompts beat the plain prompt in accuracy",
+                       best["acc"] > plain["acc"], f"ACC {best['acc']:.2f} vs {plain['acc']:.2f}"))
+        claims.append((f"{label}: … and in worst-group accuracy", best["wst"] > plain["wst"],
+                       f"WST {best['wst']:.2f} vs {plain['wst']:.2f}"))
+        claims.append((f"{label}: … and in fairness (lower EO)", best["eo_max"] < plain["eo_max"],
+                       f"EO {best['eo_max']:.2f} vs {plain['eo_max']:.2f}"))
+        claims.append((f"{label}: 50 contextual prompts beat 25 in accuracy", mean["ctx50"]["acc"] > mean["ctx25"]["acc"],
+                       f"ACC {mean['ctx50']['acc']:.2f} vs {mean['ctx25']['acc']:.2f}"))
+        claims.append((f"{label}: head poses improve on the same 50 contextual prompts in accuracy and in EO",
+                       best["acc"] > mean["ctx50"]["acc"] and best["eo_max"] < mean["ctx50"]["eo_max"],
+                       f"ACC {best['acc']:.2f} vs {mean['ctx50']['acc']:.2f}, EO {best['eo_max']:.2f} vs {mean['ctx50']['eo_max']:.2f}"))
+        if pools_ is None:
+            continue
+        div = {f: pools_[(label, f)].metrics["diversity"] for f in TABLE5_FAMILIES}
+        claims.append((f"{label}: contextual prompts give more diverse images than the plain prompt (attribute entropy)",
+                       div["ctx50_pose"]["attribute_entropy"] > div["plain"]["attribute_entropy"],
+                       f"{div['ctx50_pose']['attribute_entropy']:.3f} vs {div['plain']['attribute_entropy']:.3f} bits"))
+    return claims
+
+
+def synthetic_sets_table(profile: Profile, registry: Registry) -> pd.DataFrame:
+    """S2 and S1 of every setting: images per group, with any shortfall of the pool."""
+    rows = []
+    for label in POOL_SETTINGS:
+        record = csdg.synthetic_sets(profile, registry, label)
+        for name, counts in record.metrics["counts"].items():
+            rows.append({"setting": label, "set": name, **counts, "short of the protocol": name in record.metrics["shortfall"]})
+    return pd.DataFrame(rows).set_index(["setting", "set"])
+
+
+def fidelity_verdict(table: pd.DataFrame, threshold: float = 0.9) -> str:
+    """One sentence: do the target and protected attributes reach ``threshold`` in every pool?"""
+    worst = table[["target", "protected"]].min(axis=1)
+    low = worst[worst < threshold]
+    if low.empty:
+        return (f"The target and the protected attribute are right in at least {threshold:.0%} of the images of every "
+                f"pool (lowest: {worst.min():.1%}, {' / '.join(worst.idxmin())}).")
+    listed = "; ".join(f"{' / '.join(k)}: {v:.1%}" for k, v in low.items())
+    return (f"**Below {threshold:.0%}** for the target or the protected attribute in {len(low)} of {len(worst)} pools "
+            f"({listed}); their label noise is correspondingly high.")

@@ -1,0 +1,217 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Contextual synthetic data (CSDG)
+#
+# AIM-Fair's first step makes a *balanced* synthetic training set with a text-to-image model
+# {cite}`zhao2025aimfair`. Asking Stable Diffusion for "a smiling male" gives faces that all look
+# alike; AIM-Fair instead asks an LLM for many **contextual prompts** per group — each naming the
+# group's target and protected values plus some of CelebA's other attributes and a head pose —
+# and draws images from all of them. This page builds that pipeline and measures what the paper
+# argues but does not measure: how faithful, how diverse and how noisy the generated data are.
+# Its last table, Table 5, trains a classifier on synthetic data only and tests it on real data.
+#
+# **What runs where.** The `paper` profile asks an LLM (any OpenAI-compatible endpoint, or a local
+# `transformers` model) and runs Stable Diffusion 2.1-base with the paper's settings (DDIM, 50
+# steps, η = 0, guidance 9, 512 px, resized to 224 px). Neither can be reached on the machines
+# this book is built on, so in `mini` and `smoke`:
+#
+# * the prompts come from an **offline composer**, a stand-in for the LLM that fills the same
+#   instruction fields (target, protected, a few other attributes drawn from FaceWorld's
+#   calibrated sampler, a head pose) into the paper's prompt format;
+# * the images come from a **miniature latent diffusion model** built from Stable Diffusion's own
+#   components (an `AutoencoderKL`, a `CLIPTextModel`, a `UNet2DConditionModel`, a DDPM
+#   training scheduler and a DPM-Solver++ sampler), trained in this run on FaceWorld's *studio*
+#   renders with captions, and saved as a `StableDiffusionPipeline`. The generation code is the
+#   same for both models.
+#
+# The real data the classifiers are tested on is FaceWorld's *photo* domain (see the data page);
+# the gap between studio and photo stands in for the gap between Stable Diffusion's faces and
+# CelebA's photographs.
+
+# %% tags=["parameters", "remove-cell"]
+profile = "mini"
+overrides = {}
+
+# %% tags=["hide-input"]
+from myst_nb import glue
+
+from fairlab import figures, notebook
+from fairlab.experiments import csdg
+from fairlab.reports import check_claims, compare, record_figure
+from fairlab.results import Registry
+from fairlab.studies import csdg as C
+
+prof = notebook.start(profile, overrides)
+registry = Registry(prof.name)
+gen = prof.csdg.generation
+judged = csdg.has_judge(prof)  # the FaceWorld oracle reads the miniature model's images, not Stable Diffusion's
+
+# %% [markdown]
+# ## Prompts
+#
+# The instruction follows the paper's structure — task, number of prompts, target attribute,
+# protected attribute, other detailed descriptions, prompt format. For the smiling-male group of
+# CelebA Smiling/Male with head poses it reads:
+
+# %%
+notebook.say("> " + C.example_instruction("CelebA S/M"))
+
+# %% [markdown]
+# Every prompt a backend returns is checked: it must state the group's target and protected
+# values and not their opposites (off-target prompts are rejected and the backend is asked
+# again), duplicates are dropped and the count is enforced. Prompts are cached with their
+# provenance, so a generation run never asks the LLM twice. Table 5's four prompt families for
+# CelebA Smiling/Male — the first two prompts of each group:
+
+# %%
+C.prompt_examples(prof, registry, "CelebA S/M")
+
+# %%
+C.prompt_provenance(prof, registry, "CelebA S/M", "ctx50_pose").to_frame("provenance")
+
+# %% [markdown]
+# ## The miniature text-to-image model
+#
+# Trained in this run (and cached in the results registry): first the VAE on 32 × 32 studio
+# renders (8 latent channels: 32 × 32 × 3 pixels become 8 × 8 × 8 latents), then the U-Net and the
+# text encoder together on the latents, with min-SNR-5 weighting, an exponential moving average
+# of the weights and a cosine learning-rate decay. Each caption names the face's attributes, and
+# each attribute phrase is dropped with probability 0.3, so that attributes a prompt leaves out
+# follow the training prior, as they do for a real text-to-image model; 10 % of the captions are
+# empty, for classifier-free guidance. 70 % of the captions are CelebA-style ("portrait face photo
+# of a young smiling male with bangs"), 30 % UTKFace-style ("face photo of a 25-year-old asian
+# female").
+
+# %%
+t2i_record = csdg.mini_t2i(prof, registry) if gen.pipeline == "mini" else None
+if t2i_record is not None:
+    parameters, steps = C.t2i_summary(t2i_record)
+    display(parameters, steps)
+
+# %% [markdown]
+# The oracle (the studio-trained attribute network of the data page) on held-out renders and on
+# their VAE reconstructions: what the VAE loses, the diffusion model cannot draw.
+
+# %%
+if t2i_record is not None:
+    display(C.reconstruction_table(t2i_record))
+
+# %% [markdown]
+# ## Generated images
+#
+# One generation function drives any diffusers pipeline. Each image gets its own seed, a stable
+# hash of (base seed, group, prompt, index), so any image can be regenerated alone; images are
+# written with a manifest row each (prompt, seed, sampler settings, pipeline), and an interrupted
+# run resumes without duplicates or gaps. Figures 4 and 7 of the paper show Stable Diffusion's
+# images for the plain and the contextual prompts; here are the miniature model's, for every
+# group of CelebA Smiling/Male (the rows of each grid are the groups; one image per prompt):
+
+# %%
+pools = C.pools(prof, registry)
+figures.image_grid(C.grid(pools[("CelebA S/M", "plain")]), title="Figure 4 (left): plain prompt, CelebA Smiling/Male");
+
+# %%
+figures.image_grid(C.grid(pools[("CelebA S/M", "ctx50_pose")]), title="Figure 4 (right): contextual prompts + head poses");
+record_figure("aimfair", "Figure 4", prof, "miniature model on FaceWorld; the paper: Stable Diffusion 2.1-base")
+
+# %%
+figures.image_grid(C.grid(pools[("CelebA S/Y", "ctx50_pose")]), title="Figure 7 (a): contextual prompts, CelebA Smiling/Young");
+
+# %%
+figures.image_grid(C.grid(pools[("UTK F/W", "ctx50")]), title="Figure 7 (b): contextual prompts, UTKFace Female/White");
+record_figure("aimfair", "Figure 7", prof, "miniature model on FaceWorld; the paper: Stable Diffusion 2.1-base")
+
+# %% [markdown]
+# ## Fidelity and label noise
+#
+# The oracle reads every generated image. **Fidelity** is, for each attribute a prompt states,
+# the share of its images in which the oracle reads the stated value; for the target and the
+# protected attribute it is the share of images whose folder label is right. AIM-Fair does no
+# filtering, so one minus that share is the **label noise** the classifiers train on.
+
+# %%
+if judged:
+    fidelity = C.fidelity_table(pools)
+    display(fidelity.style.format(precision=3).background_gradient(subset=["target", "protected"], cmap="Greens",
+                                                                   vmin=0.5, vmax=1))
+    notebook.say(C.fidelity_verdict(fidelity))
+else:
+    notebook.say("No attribute judge for Stable Diffusion's faces is built yet: fidelity, label noise and diversity "
+                 "are measured only for the miniature model (`mini`, `smoke`).")
+
+# %% [markdown]
+# Per attribute, for the contextual pool of CelebA Smiling/Male: thin details are the first to
+# go, because the small VAE reconstructs them worst.
+
+# %%
+if judged:
+    display(C.attribute_fidelity(pools[("CelebA S/M", "ctx50_pose")]).style.format({"fidelity": "{:.3f}", "images": "{:.0f}"}))
+    display(C.label_noise_table(pools).style.format(precision=3))
+
+# %% [markdown]
+# ## Diversity
+#
+# The paper's argument for contextual prompts is diversity, which it shows but does not measure.
+# Two measures per pool, each averaged over the four groups: the **attribute entropy** — the mean
+# binary entropy of every attribute the oracle reads, bar the target and protected ones (0 bits
+# when all images agree, 1 bit at a 50/50 split) — and the **Vendi score** of the oracle's
+# features, the effective number of distinct images. Beside them, FaceWorld's own studio renders
+# of the same groups: the diversity of the world the model was trained on.
+
+# %%
+if judged:
+    display(C.diversity_table(prof, registry, pools).style.format(precision=3))
+
+# %% [markdown]
+# How often attributes that the plain prompt never names appear, per prompt family (CelebA
+# Smiling/Male, all groups): with no word about them, the model falls back on its prior — and
+# thin details such as eyeglasses fall below it.
+
+# %%
+if judged:
+    display(C.prior_shares(pools, "CelebA S/M").style.format(precision=3))
+
+# %% [markdown]
+# ## Table 5: training on synthetic data only
+#
+# ResNet-18 (the profile's backbone weights, a fresh one-logit head) trained with AIM-Fair's
+# recipe on {glue:text}`t5_per_group` synthetic images per group of each prompt family — balanced, so
+# the real data's bias plays no part — and tested on the real test split. Model selection uses
+# the real validation split, as in the paper. The "+ head poses" row draws from the same pool as
+# the S2 sets below (in the paper it is the same run as Table 3's "Trained on Synthetic Data").
+
+# %%
+glue("t5_per_group", f"{prof.csdg.table5_per_group:,}", display=False)
+runs = C.table5_records(prof, registry)
+compare("aimfair", "Table 5", C.table5_reproduced(runs), prof,
+        notes=[f"Synthetic data: the {'miniature model' if gen.pipeline == 'mini' else gen.pipeline}, "
+               f"{prof.csdg.table5_per_group} images per group; prompts: {prof.csdg.backend}.",
+               f"Seeds: {', '.join(map(str, prof.aimfair.seeds))}. EO = max(ΔTPR, ΔFPR) as in the paper's tables."])
+
+# %%
+check_claims("aimfair", "Table 5", prof, C.table5_claims(runs, pools if judged else None))
+
+# %% [markdown]
+# ## The synthetic sets of the next chapter
+#
+# Selective fine-tuning needs, for every setting, a balanced S2 of N_R / 4 images per group and a
+# biased S1 in the real subset's orientation at Table 6's ratios (1:9 is the default), and Table 7's
+# S2 sizes. As in the reference code, they are independent seeded draws from one contextual pool
+# per setting ({glue:text}`pool_per_group` images per group here; the paper: 10,500), so S1 and
+# S2 overlap. The manifests live in the results registry:
+
+# %%
+glue("pool_per_group", f"{prof.csdg.pool_per_group:,}", display=False)
+C.synthetic_sets_table(prof, registry)
