@@ -63,9 +63,7 @@ class Task:
     decode_size: tuple[int, int]
 
     def split(self, name: str, progress: bool = False) -> LabelledImages:
-        frame = self.frames[name]
-        images = load_images(frame["path"].tolist(), self.decode_size, progress=progress)
-        return LabelledImages(images, frame["target"].to_numpy(np.int64), frame["protected"].to_numpy(np.int64))
+        return labelled(self.frames[name], self.decode_size, progress)
 
     def sizes(self) -> dict[str, int]:
         return {name: len(frame) for name, frame in self.frames.items()}
@@ -152,10 +150,15 @@ def train(model: nn.Module, data: LabelledImages, val: LabelledImages, profile: 
                evaluate=lambda m: accuracy(m, val, cfg.image_size), scheduler=schedule, keep=keep, desc=desc)
 
 
-def load_synthetic_set(frame: pd.DataFrame, size: int) -> LabelledImages:
-    """Images of a synthetic manifest (``path``, ``target``, ``protected`` columns) at ``size`` px."""
-    images = load_images(frame["path"].tolist(), (size, size), progress=False)
+def labelled(frame: pd.DataFrame, size: tuple[int, int], progress: bool = False) -> LabelledImages:
+    """The images of a frame with ``path``, ``target`` and ``protected`` columns, decoded at ``size = (H, W)``."""
+    images = load_images(frame["path"].tolist(), size, progress=progress)
     return LabelledImages(images, frame["target"].to_numpy(np.int64), frame["protected"].to_numpy(np.int64))
+
+
+def load_synthetic_set(frame: pd.DataFrame, size: int) -> LabelledImages:
+    """Images of a synthetic manifest at ``size`` px square."""
+    return labelled(frame, (size, size))
 
 
 def group_table(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:

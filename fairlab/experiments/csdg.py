@@ -37,7 +37,7 @@ from fairlab.csdg.prompts import (SETTINGS, ChatCompletionsBackend, ComposerBack
 from fairlab.data.images import load_images
 from fairlab.data.subsets import GROUPS, bias_quotas
 from fairlab.experiments import aimfair
-from fairlab.experiments.faceworld_data import attribute_probe, load_attribute_net
+from fairlab.experiments.faceworld_data import attribute_probe, load_attribute_net, penultimate
 from fairlab.faceworld import formats, oracle, phrases, render, world
 from fairlab.profiles import Profile, ProfileError
 from fairlab.results import Record, Registry, canonical_json, write_json_atomic
@@ -124,21 +124,13 @@ def training_renders(cfg, size: int, progress: bool = True) -> tuple[pd.DataFram
     n_celeba = round(cfg.images * cfg.celeba_share)
     parts = [(world.celeba_scenes(n_celeba, cfg.seed + 1, "all").assign(style="celeba"), formats.image_size("celeba", size)),
              (world.utkface_scenes(cfg.images - n_celeba, cfg.seed + 2).assign(style="utk"), (size, size))]
-    frames, tensors = [], []
-    for scenes, (height, width) in parts:
-        if len(scenes) == 0:
-            continue
-        chunks = []
-        for start in tqdm(range(0, len(scenes), 2000), desc=f"rendering {scenes['style'].iloc[0]} training faces",
-                          disable=not progress, leave=False):
-            chunks.append(torch.from_numpy(render.render(scenes.iloc[start:start + 2000], height, width, "studio")))
-        images = torch.cat(chunks).permute(0, 3, 1, 2).float()
-        if images.shape[-2:] != (size, size):
-            images = torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
-                                                     align_corners=False)
-        tensors.append(images.round().clamp(0, 255).to(torch.uint8))
-        frames.append(scenes)
-    return pd.concat(frames, ignore_index=True), torch.cat(tensors)
+    parts = [(scenes, shape) for scenes, shape in parts if len(scenes)]
+    tensors = []
+    for scenes, shape in parts:
+        starts = tqdm(range(0, len(scenes), 2000), desc=f"rendering {scenes['style'].iloc[0]} training faces",
+                      disable=not progress, leave=False)
+        tensors.append(_square(np.concatenate([render.render(scenes.iloc[s:s + 2000], *shape, "studio") for s in starts]), size))
+    return pd.concat([scenes for scenes, _ in parts], ignore_index=True), torch.cat(tensors)
 
 
 def caption_writer(scenes: pd.DataFrame, detail_dropout: float, caption_dropout: float):
@@ -357,9 +349,10 @@ def stated(prompt: str, setting: Setting) -> dict[str, int]:
 
 def fidelity(frame: pd.DataFrame, read: pd.DataFrame, setting: Setting) -> dict[str, dict]:
     """Per attribute a prompt states: the share of its images in which the oracle reads the stated value."""
+    asked = {prompt: stated(prompt, setting) for prompt in frame["prompt"].unique()}  # a pool repeats its prompts
     hits: dict[str, list[bool]] = {}
-    for prompt, (_, row) in zip(frame["prompt"], read.iterrows()):
-        for name, value in stated(prompt, setting).items():
+    for prompt, row in zip(frame["prompt"], read.to_dict("records")):
+        for name, value in asked[prompt].items():
             hits.setdefault(name, []).append(int(row[name]) == value)
     return {name: {"fidelity": float(np.mean(v)), "images": len(v)} for name, v in sorted(hits.items())}
 
@@ -401,19 +394,11 @@ def vendi_score(features: np.ndarray) -> float:
     return float(np.exp(-np.sum(eigenvalues * np.log(eigenvalues))))
 
 
-@torch.no_grad()
-def oracle_features(net: oracle.AttributeNet, images: torch.Tensor, size: int) -> np.ndarray:
-    from fairlab.data.images import eval_transform
-
-    net.eval()
-    return torch.cat([net.body(eval_transform(images[i:i + 512], size)) for i in range(0, len(images), 512)]).numpy()
-
-
 def diversity(net, size: int, images: torch.Tensor, read: pd.DataFrame, groups: np.ndarray, setting: Setting,
               max_per_group: int = 500) -> dict:
     """Attribute entropy (bits) and the mean per-group Vendi score of the oracle's features."""
     exclude = (setting.target, setting.protected, "Male") if setting.dataset == "utkface" else (setting.target, setting.protected)
-    features = oracle_features(net, images, size)
+    features = penultimate(net.eval(), images, size)
     vendi = [vendi_score(features[groups == g][:max_per_group]) for g in np.unique(groups)]
     return {"attribute_entropy": attribute_entropy(read, groups, exclude), "vendi": float(np.mean(vendi)),
             "vendi_images_per_group": int(min(max_per_group, min(np.sum(groups == g) for g in np.unique(groups))))}

@@ -71,7 +71,8 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def _penultimate(net: oracle.AttributeNet, images: torch.Tensor, size: int) -> np.ndarray:
+def penultimate(net: oracle.AttributeNet, images: torch.Tensor, size: int) -> np.ndarray:
+    """The network's pooled features (before its heads) of ``uint8`` images."""
     from fairlab.data.images import eval_transform
 
     return torch.cat([net.body(eval_transform(images[i:i + 512], size)) for i in range(0, len(images), 512)]).numpy()
@@ -106,12 +107,12 @@ def attribute_probe(profile: Profile, registry: Registry) -> Record:
             for tested in ("photo", "studio"):
                 report = oracle.visibility_report(oracle.predict(nets[domain], images[tested][test], config["size"]), held_out)
                 metrics[f"trained_{domain}_tested_{tested}"] = report.to_dict("records")
-        features_photo = _penultimate(nets["photo"], images["photo"][test], config["size"])
-        features_studio = _penultimate(nets["photo"], images["studio"][test], config["size"])
+        features_photo = penultimate(nets["photo"], images["photo"][test], config["size"])
+        features_studio = penultimate(nets["photo"], images["studio"][test], config["size"])
         other = render_tensor(world.celeba_scenes(config["n_test"], config["seed"] + 1, "all"), height, width, "photo")
         metrics.update({
             "frechet_photo_vs_studio": frechet_distance(features_photo, features_studio),
-            "frechet_photo_vs_photo": frechet_distance(features_photo, _penultimate(nets["photo"], other, config["size"])),
+            "frechet_photo_vs_photo": frechet_distance(features_photo, penultimate(nets["photo"], other, config["size"])),
             "domain_classifier_accuracy": _domain_classifier(images["photo"][test], images["studio"][test], config["size"],
                                                              config["seed"]),
         })

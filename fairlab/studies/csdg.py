@@ -87,7 +87,7 @@ def fidelity_table(pools_: dict[tuple[str, str], Record]) -> pd.DataFrame:
         fid = record.metrics["fidelity"]
         details = [v["fidelity"] for k, v in fid.items() if k not in (setting.target, setting.protected) and v["images"] >= 20]
         rows.append({"setting": label, "prompts": family_label(family), "images": record.metrics["images"],
-                     f"target": fid[setting.target]["fidelity"], "protected": fid[setting.protected]["fidelity"],
+                     "target": fid[setting.target]["fidelity"], "protected": fid[setting.protected]["fidelity"],
                      "other stated attributes (mean)": float(np.mean(details)) if details else np.nan,
                      "images / s": record.metrics["images_per_second"]})
     return pd.DataFrame(rows).set_index(["setting", "prompts"])
