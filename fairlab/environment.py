@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.metadata
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from functools import lru_cache
+from pathlib import Path
 
 from fairlab import paths
 
@@ -27,22 +29,76 @@ PRESENTATION_MODULES = frozenset({
 })
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
+@lru_cache(maxsize=None)
+def code_version(module: str | None = None) -> str:
     """SHA-256 (16 hex) of the fairlab modules that compute results, in path order.
 
     It is part of every config hash, so a change to the code that computes results invalidates
     the stored results instead of silently reusing them; the presentation modules
     (:data:`PRESENTATION_MODULES`: the book builder, the reports, the figures, ...) are left out
     so that polishing a table does not recompute the experiments behind it.
+
+    With ``module`` (e.g. ``"fairlab.experiments.csdg"``) only that module and the fairlab modules
+    it imports, transitively (:func:`module_files`), count: the registry keys a record by the
+    code of the experiment that computed it, so a new chapter's code leaves the records of the
+    others valid.
     """
+    files = module_files(module) if module is not None else sorted(paths.PACKAGE_DIR.rglob("*.py"))
     digest = hashlib.sha256()
-    for path in sorted(paths.PACKAGE_DIR.rglob("*.py")):
+    for path in files:
         if path.relative_to(paths.PACKAGE_DIR).parts[0] in PRESENTATION_MODULES:
             continue
         digest.update(path.relative_to(paths.PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of fairlab module ``name`` (a package's ``__init__.py``), or ``None``."""
+    parts = name.split(".")
+    if parts[0] != "fairlab":
+        return None
+    base = paths.PACKAGE_DIR.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _fairlab_imports(path: Path) -> set[str]:
+    """Every fairlab module a file imports, at any depth of the file (lazy imports included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.split(".")[0] == "fairlab")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "fairlab":
+            found.add(node.module)
+            # ``from fairlab.experiments import csdg`` imports a module, not a name
+            found.update(f"{node.module}.{alias.name}" for alias in node.names if _module_file(f"{node.module}.{alias.name}"))
+    return found
+
+
+def module_files_exist(module: str) -> bool:
+    return _module_file(module) is not None
+
+
+def module_files(module: str) -> list[Path]:
+    """The files of ``module``, of the fairlab modules it imports transitively and of their packages, sorted."""
+    if _module_file(module) is None:
+        raise ValueError(f"{module!r} is not a fairlab module")
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # importing a module runs its packages
+        path = _module_file(name)
+        if path is not None:
+            todo.extend(_fairlab_imports(path) - seen)
+    return sorted({p for p in map(_module_file, seen) if p is not None})
 
 
 def git_state() -> dict:

@@ -126,6 +126,8 @@ class MiniT2ISection(_Strict):
     lr: PositiveFloat = 1e-3
     detail_dropout: float = Field(0.3, ge=0, lt=1, description="each attribute phrase of a caption is left out with this probability")
     caption_dropout: float = Field(0.1, ge=0, lt=1, description="empty captions, for classifier-free guidance")
+    prediction: Literal["epsilon", "v_prediction"] = Field(
+        "epsilon", description="what the U-Net predicts: the noise, or the velocity with a zero-terminal-SNR schedule")
     seed: int = 0
 
 
@@ -169,6 +171,11 @@ class AimfairSection(_Strict):
     decay_epoch: PositiveInt = Field(10, description="learning rate x0.1 after this epoch (the paper: 10)")
     lr: PositiveFloat = 0.01
     batch_size: PositiveInt = 128
+    finetune_epochs: PositiveInt = Field(10, description="fine-tuning epochs on S2 at a constant rate (the paper: 10)")
+    finetune_lrs: list[PositiveFloat] = Field([0.04, 0.05, 0.06], min_length=1,
+                                              description="fine-tuning rates, the best on validation kept (the paper: "
+                                                          "{0.04, 0.05, 0.06}; the published launcher: 0.06)")
+    top_k: int = Field(55, ge=1, description="SMG's k: tensors in each of the two rankings (the paper: 55 of ResNet-18's 62)")
 
 
 class Profile(_Strict):

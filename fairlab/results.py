@@ -62,8 +62,9 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def config_hash(config: dict, code_version: str | None = None) -> str:
-    text = canonical_json(config) + (code_version if code_version is not None else environment.code_version())
+def config_hash(config: dict, code_version: str | None = None, module: str | None = None) -> str:
+    """12 hex of SHA-256 over the config and the code version (of ``module``'s code, or of all of fairlab's)."""
+    text = canonical_json(config) + (code_version if code_version is not None else environment.code_version(module))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -121,6 +122,10 @@ class Record:
 class Registry:
     """Load a record when its config hash exists, compute and store it otherwise.
 
+    A record's hash covers its config and the code of the module that computes it (``module``:
+    by default the module that defines ``compute``), with every fairlab module that one imports;
+    records computed elsewhere (tests, scripts) hash the whole package.
+
     ``fresh_since`` (a UNIX time, default ``$FAIRLAB_FRESH_SINCE``) makes records written
     before that moment count as missing: ``fairlab book --fresh`` recomputes each record
     once per build even when several notebooks need it.
@@ -133,45 +138,47 @@ class Registry:
             fresh_since = float(os.environ[FRESH_SINCE_ENV])
         self.fresh_since = fresh_since
 
-    def record_dir(self, experiment: str, config: dict) -> Path:
+    def record_dir(self, experiment: str, config: dict, module: str | None = None) -> Path:
         _check_experiment_name(experiment)
-        return self.root / experiment / config_hash(config)
+        return self.root / experiment / config_hash(config, module=module)
 
-    def staging_dir(self, experiment: str, config: dict) -> Path:
+    def staging_dir(self, experiment: str, config: dict, module: str | None = None) -> Path:
         """A folder that survives an interrupted ``compute`` (e.g. half-generated images to resume from).
 
         It is not a record: :meth:`records` skips it, and ``compute`` moves what it needs out of it.
         """
-        path = self.root / experiment / f".staging-{config_hash(config)}"
+        path = self.root / experiment / f".staging-{config_hash(config, module=module)}"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def load(self, experiment: str, config: dict) -> Record | None:
-        path = self.record_dir(experiment, config)
+    def load(self, experiment: str, config: dict, module: str | None = None) -> Record | None:
+        path = self.record_dir(experiment, config, module)
         if not all((path / f).is_file() for f in _RECORD_FILES):
             return None
         if self.fresh_since is not None and (path / "env.json").stat().st_mtime < self.fresh_since:
             return None
         return Record.read(path, self.profile, experiment)
 
-    def require(self, experiment: str, config: dict) -> Record:
-        record = self.load(experiment, config)
+    def require(self, experiment: str, config: dict, module: str | None = None) -> Record:
+        record = self.load(experiment, config, module)
         if record is None:
             raise RecordMissing(
-                f"no record for {experiment!r} with config hash {config_hash(config)} in {self.root}; "
+                f"no record for {experiment!r} with config hash {config_hash(config, module=module)} in {self.root}; "
                 f"run the notebook that computes it (fairlab run ... --profile {self.profile})"
             )
         return record
 
-    def get_or_compute(self, experiment: str, config: dict, compute: Callable[[Path], dict]) -> Record:
+    def get_or_compute(self, experiment: str, config: dict, compute: Callable[[Path], dict],
+                       module: str | None = None) -> Record:
         """Return the stored record, or call ``compute(workdir)`` and store its metrics.
 
         ``compute`` may write artifacts into ``workdir``; it returns the metrics dict.
         """
-        record = self.load(experiment, config)
+        module = module or computing_module(compute)
+        record = self.load(experiment, config, module)
         if record is not None:
             return record
-        final = self.record_dir(experiment, config)
+        final = self.record_dir(experiment, config, module)
         final.parent.mkdir(parents=True, exist_ok=True)
         work = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
         work.mkdir()
@@ -181,7 +188,8 @@ class Registry:
             if not isinstance(metrics, dict):
                 raise TypeError(f"{experiment}: compute() must return a dict of metrics, got {type(metrics).__name__}")
             env = environment.snapshot()
-            env.update(profile=self.profile, experiment=experiment, seconds=round(time.time() - started, 3))
+            env.update(profile=self.profile, experiment=experiment, seconds=round(time.time() - started, 3),
+                       computed_by=module, computing_code_version=environment.code_version(module))
             # metrics and env first: a record counts as complete only once config.json exists too.
             write_json_atomic(work / "metrics.json", metrics)
             write_json_atomic(work / "env.json", env)
@@ -204,6 +212,12 @@ class Registry:
             experiment = path.parent.relative_to(self.root).as_posix()
             found.append(Record.read(path, self.profile, experiment))
         return sorted(found, key=lambda r: (r.experiment, r.env.get("time_utc") or ""))
+
+
+def computing_module(compute: Callable) -> str | None:
+    """The fairlab module that defines ``compute`` (``None`` outside the package)."""
+    name = getattr(compute, "__module__", None) or ""
+    return name if name.startswith("fairlab.") and environment.module_files_exist(name) else None
 
 
 def _swap_into_place(work: Path, final: Path) -> None:

@@ -78,11 +78,28 @@ def build_components(arch: Architecture, vocab_size: int):
     return vae, text, unet
 
 
-def training_scheduler():
+PREDICTIONS = ("epsilon", "v_prediction")
+
+
+def training_scheduler(prediction: str = "epsilon"):
+    """The cosine-schedule DDPM scheduler the U-Net learns with (its config is also the sampler's).
+
+    ``epsilon``: noise prediction; sampling starts at t = 901 ("leading" spacing, offset 1), because
+    the last cosine steps hold almost no signal and ε-prediction cannot recover an image from them.
+    ``v_prediction``: velocity prediction with the betas rescaled to a zero terminal SNR and
+    "trailing" spacing, so sampling starts from pure noise at t = 999 exactly as training saw it
+    (Lin et al., 2024, "Common diffusion noise schedules and sample steps are flawed").
+    """
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="epsilon",
-                         timestep_spacing="leading", steps_offset=1, clip_sample=False)
+    if prediction == "epsilon":
+        return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="epsilon",
+                             timestep_spacing="leading", steps_offset=1, clip_sample=False)
+    if prediction == "v_prediction":
+        return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction",
+                             rescale_betas_zero_snr=True, timestep_spacing="trailing", steps_offset=1,
+                             clip_sample=False)
+    raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
 
 
 def assemble(vae, text_encoder, tokenizer, unet, train_scheduler):
@@ -176,15 +193,18 @@ class _EMA:
 
 def train_denoiser(unet, text_encoder, tokenizer, latents: torch.Tensor, captions, steps: int, batch_size: int = 64,
                    lr: float = 1e-3, min_snr_gamma: float = 5.0, ema_decay: float = 0.998, seed: int = 0,
-                   progress: bool = True):
-    """Noise-prediction training on scaled latents; ``captions(indices, generator)`` writes a batch's captions.
+                   prediction: str = "epsilon", progress: bool = True):
+    """Denoising training on scaled latents; ``captions(indices, generator)`` writes a batch's captions.
 
+    The loss is min-SNR-γ weighted: ``min(SNR, γ) / SNR`` on the noise for ε-prediction, the same
+    weight expressed on the velocity, ``min(SNR, γ) / (SNR + 1)``, for v-prediction.
     Returns the EMA copies of the U-Net and the text encoder, and the loss history.
     """
-    scheduler = training_scheduler()
+    scheduler = training_scheduler(prediction)
     alphas = scheduler.alphas_cumprod
     snr = alphas / (1 - alphas)
-    weight = torch.clamp(snr, max=min_snr_gamma) / snr  # min-SNR-γ weighting for ε-prediction
+    clipped = torch.clamp(snr, max=min_snr_gamma)
+    weight = clipped / snr if prediction == "epsilon" else clipped / (snr + 1)
     model = _Denoiser(unet, text_encoder)
     ema = _EMA(model, ema_decay)
     index = torch.arange(len(latents))
@@ -202,7 +222,8 @@ def train_denoiser(unet, text_encoder, tokenizer, latents: torch.Tensor, caption
         t = torch.randint(0, scheduler.config.num_train_timesteps, (len(z0),), generator=generator)
         noisy = scheduler.add_noise(z0, noise, t)
         predicted = m.unet(noisy, t, encoder_hidden_states=context).sample
-        per_sample = (predicted - noise).pow(2).mean(dim=(1, 2, 3))
+        target = noise if prediction == "epsilon" else scheduler.get_velocity(z0, noise, t)
+        per_sample = (predicted - target).pow(2).mean(dim=(1, 2, 3))
         return (weight[t] * per_sample).mean()
 
     def after_step():

@@ -10,8 +10,10 @@ engine then keeps the best epoch of each replica separately, exactly as R separa
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable, Literal
 
 import numpy as np
@@ -56,6 +58,7 @@ def fit(
     after_step: Callable[[], None] | None = None,
     desc: str | None = None,
     progress: bool = True,
+    checkpoint: str | Path | None = None,
 ) -> FitResult:
     """Train for ``epochs`` epochs and leave the model at its best checkpoint.
 
@@ -73,12 +76,29 @@ def fit(
       epochs (its kept checkpoint is final), and training ends when every run has stopped —
       for replicas exactly as if each had been stopped early on its own.
 
+    * ``checkpoint``: a file written (atomically) after every epoch with everything the loop
+      needs to go on — weights, optimiser, scheduler, the kept checkpoint and its score, the
+      history and the batches' shuffling state.  When it exists at the start, training resumes
+      after its last epoch and ends exactly as an uninterrupted run would; it is removed at the end.
+
     Without ``evaluate`` the last epoch is kept.
     """
     best_state: dict[str, torch.Tensor] | None = None
     best_score: np.ndarray | None = None
     best_epoch: np.ndarray | None = None
     history: list[dict] = []
+    first_epoch = 1
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    if checkpoint is not None and checkpoint.exists():
+        saved = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(saved["scheduler"])
+        if hasattr(batches, "load_state_dict"):
+            batches.load_state_dict(saved["batches"])
+        best_state, best_score, best_epoch = saved["best_state"], saved["best_score"], saved["best_epoch"]
+        history, first_epoch = saved["history"], saved["epoch"] + 1
 
     def consider(epoch: int) -> np.ndarray:
         nonlocal best_state, best_score, best_epoch
@@ -99,10 +119,19 @@ def fit(
             best_epoch = np.where(better, epoch, best_epoch)
         return score
 
+    def save(epoch: int) -> None:
+        state = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                 "batches": batches.state_dict() if hasattr(batches, "state_dict") else None,
+                 "best_state": best_state, "best_score": best_score, "best_epoch": best_epoch, "history": history}
+        partial = checkpoint.with_name(checkpoint.name + ".partial")
+        torch.save(state, partial)
+        os.replace(partial, checkpoint)
+
     model.train()
-    if evaluate is not None and evaluate_initial:
+    if evaluate is not None and evaluate_initial and first_epoch == 1:
         history.append({"epoch": 0, "score": consider(0).tolist()})
-    bar = tqdm(range(1, epochs + 1), desc=desc or "epochs", disable=not progress, file=sys.stderr, leave=False)
+    bar = tqdm(range(first_epoch, epochs + 1), desc=desc or "epochs", disable=not progress, file=sys.stderr, leave=False)
     for epoch in bar:
         total, count = 0.0, 0
         for batch in batches:
@@ -123,9 +152,14 @@ def fit(
             entry["score"] = score.tolist()
             bar.set_postfix(loss=f"{entry['train_loss']:.4f}", score=f"{float(np.mean(score)):.4f}")
         history.append(entry)
-        if patience is not None and best_epoch is not None and np.all(epoch - best_epoch >= patience):
+        stop = patience is not None and best_epoch is not None and np.all(epoch - best_epoch >= patience)
+        if checkpoint is not None and not stop and epoch < epochs:
+            save(epoch)
+        if stop:
             break
     bar.close()
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     if evaluate is None:
         n = _n_replicas(model)
         return FitResult(np.full(n, epochs), np.full(n, np.nan), history)
@@ -183,6 +217,13 @@ class TensorBatches:
 
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def state_dict(self) -> dict:
+        """The shuffling generator's state (what a resumed run needs to draw the same batches)."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
 
     def __iter__(self):
         order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)

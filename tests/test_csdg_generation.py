@@ -103,3 +103,24 @@ def test_generation_resumes_after_being_killed_without_duplicates_or_gaps(tiny_p
     assert (joined["seed"] == joined["seed_clean"]).all()
     for file in pd.Series(manifest["file"]).sample(5, random_state=0):
         assert np.array_equal(np.asarray(Image.open(out / file)), np.asarray(Image.open(tmp_path / "clean" / file)))
+
+
+def test_a_v_prediction_model_trains_on_velocity_and_samples_from_pure_noise(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    tokenizer = t2i.build_tokenizer(phrases.vocabulary())
+    vae, text, unet = t2i.build_components(TINY, len(tokenizer))
+    scheduler = t2i.training_scheduler("v_prediction")
+    assert float(scheduler.alphas_cumprod[-1]) == 0.0  # zero terminal SNR: training sees pure noise at t = 999
+    latents = torch.randn(8, TINY.latent_channels, 4, 4)
+    unet, text, history = t2i.train_denoiser(unet, text, tokenizer, latents, lambda rows, g: ["a smiling male"] * len(rows),
+                                             steps=2, batch_size=4, prediction="v_prediction", progress=False)
+    assert all(np.isfinite(h["train_loss"]) for h in history)
+    t2i.assemble(vae, text, tokenizer, unet, scheduler).save_pretrained(tmp_path / "v")
+    pipe = load_pipeline(tmp_path / "v", sampler="native")
+    assert pipe.scheduler.config.prediction_type == "v_prediction" and pipe.scheduler.config.timestep_spacing == "trailing"
+    manifest = generate(pipe, {"1_1": ["portrait face photo of a smiling male"]}, tmp_path / "out", FAST, progress=False)
+    assert len(manifest) == 3
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        t2i.training_scheduler("x0")

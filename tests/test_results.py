@@ -97,3 +97,28 @@ def test_the_code_version_ignores_presentation_modules_only():
     assert "studies" in environment.PRESENTATION_MODULES
     assert {"metrics.py", "train.py", "neutralize.py", "models.py", "results.py"} <= hashed
     assert environment.PRESENTATION_MODULES <= {p.name for p in paths.PACKAGE_DIR.iterdir()}
+
+
+def test_a_records_code_version_covers_its_module_and_what_that_imports_only():
+    from fairlab import environment
+
+    files = {p.relative_to(p.parents[1]).as_posix() if p.parent.name != "fairlab" else p.name
+             for p in environment.module_files("fairlab.experiments.win_adult")}
+    assert {"neutralize.py", "train.py", "metrics.py", "experiments/win_adult.py", "experiments/__init__.py"} <= files
+    assert not {"t2i.py", "selective.py", "experiments/csdg.py"} & files
+    assert environment.code_version("fairlab.experiments.win_adult") != environment.code_version("fairlab.experiments.csdg")
+    with pytest.raises(ValueError, match="not a fairlab module"):
+        environment.module_files("fairlab.nowhere")
+
+
+def test_a_record_computed_in_a_fairlab_module_is_keyed_by_that_modules_code():
+    from fairlab.results import config_hash
+
+    def compute(workdir):
+        return {"n": 1}
+
+    compute.__module__ = "fairlab.experiments.win_adult"
+    record = Registry("smoke").get_or_compute("demo/scoped", {"a": 1}, compute)
+    assert record.env["computed_by"] == "fairlab.experiments.win_adult"
+    assert record.path.name == config_hash({"a": 1}, module="fairlab.experiments.win_adult")
+    assert Registry("smoke").load("demo/scoped", {"a": 1}, module="fairlab.experiments.win_adult") is not None

@@ -129,7 +129,7 @@ def evaluate(model: nn.Module, data: LabelledImages, size: int) -> dict:
 
 def train(model: nn.Module, data: LabelledImages, val: LabelledImages, profile: Profile, seed: int, *,
           epochs: int | None = None, lr: float | None = None, decay_epoch: int | None = None, keep: str = "ge",
-          desc: str = "training ResNet-18") -> FitResult:
+          desc: str = "training ResNet-18", checkpoint=None) -> FitResult:
     """AIM-Fair's supervised recipe on ``data``, keeping the epoch with the best real validation accuracy.
 
     Every parameter with ``requires_grad`` is trained (selective fine-tuning freezes the rest).
@@ -147,7 +147,8 @@ def train(model: nn.Module, data: LabelledImages, val: LabelledImages, profile: 
     loss = nn.BCEWithLogitsLoss()
     seed_everything(seed)
     return fit(model, optimizer, batches, lambda m, b: loss(m(b[0]).squeeze(1), b[1]), epochs,
-               evaluate=lambda m: accuracy(m, val, cfg.image_size), scheduler=schedule, keep=keep, desc=desc)
+               evaluate=lambda m: accuracy(m, val, cfg.image_size), scheduler=schedule, keep=keep, desc=desc,
+               checkpoint=checkpoint)
 
 
 def labelled(frame: pd.DataFrame, size: tuple[int, int], progress: bool = False) -> LabelledImages:

@@ -50,6 +50,8 @@ TABLE5_SETTINGS = ("CelebA S/M", "CelebA S/Y")
 #: Table 6's S1 bias ratios (minority : majority) and Table 7's S2 sizes relative to N_R / G.
 S1_RATIOS = {"1:9": 0.1, "2:8": 0.2, "3:7": 0.3, "4:6": 0.4}
 S2_SCALES = (0.5, 1.0, 1.5, 2.0)
+#: the fields of the profile's ``aimfair`` section a classifier trained from the backbone uses
+PRETRAINING_RECIPE = {"image_size", "epochs", "decay_epoch", "lr", "batch_size"}
 
 
 @dataclass(frozen=True)
@@ -178,9 +180,10 @@ def mini_t2i(profile: Profile, registry: Registry) -> Record:
         vae.register_to_config(scaling_factor=scale)
         captions = caption_writer(scenes, cfg.detail_dropout, cfg.caption_dropout)
         unet, text_encoder, unet_history = t2i.train_denoiser(unet, text_encoder, tokenizer, latents * scale, captions,
-                                                              cfg.unet_steps, cfg.unet_batch_size, cfg.lr, seed=cfg.seed)
+                                                              cfg.unet_steps, cfg.unet_batch_size, cfg.lr, seed=cfg.seed,
+                                                              prediction=cfg.prediction)
         unet_done = time.time()
-        pipe = t2i.assemble(vae, text_encoder, tokenizer, unet, t2i.training_scheduler())
+        pipe = t2i.assemble(vae, text_encoder, tokenizer, unet, t2i.training_scheduler(cfg.prediction))
         pipe.save_pretrained(workdir / "pipeline")
         net, oracle_size = _oracle(profile, registry)
         held_out = world.celeba_scenes(1000, cfg.seed + 3, "all")
@@ -258,7 +261,7 @@ def pool(profile: Profile, registry: Registry, label: str, family: str, per_grou
               "pipeline": pipeline_id, "sampler": asdict(settings), "seed": g.seed}
 
     def compute(workdir: Path) -> dict:
-        stage = registry.staging_dir(POOL, config)  # survives an interruption: generation resumes from it
+        stage = registry.staging_dir(POOL, config, __name__)  # survives an interruption: generation resumes from it
         _start_from_smaller_pool(registry, config, stage)
         pipe = _loaded_pipeline(source, g.sampler)
         started = time.time()
@@ -457,18 +460,19 @@ def real_size(profile: Profile, setting: Setting) -> int:
     return profile.data.aimfair_subset_size if setting.dataset == "celeba" else profile.data.utk_train_size
 
 
-def synthetic_sets(profile: Profile, registry: Registry, label: str) -> Record:
+def synthetic_sets(profile: Profile, registry: Registry, label: str, seed: int = 0) -> Record:
     """S2 (N_R / 4 per group), Table 7's S2 sizes, and S1 at Table 6's ratios (``csdg.s1_size`` images, default
     N_R, in the real subset's orientation), drawn from the contextual pool.
 
-    As in the reference code, S1 and S2 are independent seeded draws from the same pool (they overlap).
+    As in the reference code, S1 and S2 are independent seeded draws from the same pool (they overlap);
+    the selective fine-tuning chapter draws them again for every training seed.
     """
     setting = SETTINGS[label]
     n_real = real_size(profile, setting)
     source = pool(profile, registry, label, contextual_family(setting), profile.csdg.pool_per_group)
     n_s1 = profile.csdg.s1_size or n_real
     config = {"setting": label, "pool": source.path.name, "n_real": n_real, "s1_size": n_s1, "s1_ratios": S1_RATIOS,
-              "s2_scales": list(S2_SCALES), "seed": 0}
+              "s2_scales": list(S2_SCALES), "seed": seed}
 
     def compute(workdir: Path) -> dict:
         frame = pool_frame(source)
@@ -516,7 +520,7 @@ def table5_run(profile: Profile, registry: Registry, label: str, family: str, se
     source = table5_pool(profile, registry, label, family)
     per_group = profile.csdg.table5_per_group
     config = {"setting": label, "family": family, "pool": source.path.name, "per_group": per_group, "seed": seed,
-              "recipe": profile.aimfair.model_dump(exclude={"seeds"}), "data": profile.data.model_dump(),
+              "recipe": profile.aimfair.model_dump(include=PRETRAINING_RECIPE), "data": profile.data.model_dump(),
               "faceworld": profile.faceworld.model_dump(), "backbones": profile.backbones.model_dump()}
 
     def compute(workdir: Path) -> dict:

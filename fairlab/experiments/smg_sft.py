@@ -1,0 +1,279 @@
+"""AIM-Fair's training strategies, selective mask generation and selective fine-tuning (Tables 3, 4, 6–11).
+
+Records (``results/<profile>/aimfair/...``), one per (setting, seed, ...):
+
+* ``pretrained`` — ResNet-18 trained on the biased real subset (the Baseline row; ``model.pt``);
+* ``gradients`` — SMG's per-tensor sensitivities from that model, on real R, biased synthetic S1
+  and balanced synthetic S2 (``absolute.csv``, ``cosine.csv``);
+* ``strategy`` — one training strategy: trained from the backbone on synthetic data, on real +
+  synthetic (supplementation), on real groups topped up with synthetic (repairing); or the
+  pre-trained model fine-tuned on S2 under a mask (linear probe, full, AIM-Fair, cosine, random,
+  one block updated or frozen).
+
+Per seed, as the reference code: pre-train → SMG → SFT → test; S1 and S2 are drawn from the
+contextual pool with the seed (:func:`fairlab.experiments.csdg.synthetic_sets`).
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from fairlab import selective
+from fairlab.csdg.prompts import SETTINGS
+from fairlab.data.images import BatchAugment
+from fairlab.data.subsets import GROUPS
+from fairlab.experiments import aimfair, csdg
+from fairlab.profiles import Profile
+from fairlab.results import Record, Registry
+from fairlab.train import TensorBatches
+
+PRETRAINED = "aimfair/pretrained"
+GRADIENTS = "aimfair/gradients"
+STRATEGY = "aimfair/strategy"
+
+#: strategies trained from the backbone (the pre-training recipe) on a training set of their own
+FROM_BACKBONE = ("synthetic", "supplementation", "repairing")
+
+
+def _recipe_config(profile: Profile) -> dict:
+    return {"recipe": profile.aimfair.model_dump(exclude={"seeds"}), "data": profile.data.model_dump(),
+            "faceworld": profile.faceworld.model_dump(), "backbones": profile.backbones.model_dump()}
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def synthetic(profile: Profile, registry: Registry, label: str, seed: int, name: str) -> aimfair.LabelledImages:
+    """A seed's synthetic set (``"S2_x1"``, ``"S1_1-9"``, ...) at the generator's output size."""
+    sets = csdg.synthetic_sets(profile, registry, label, seed=seed)
+    return aimfair.load_synthetic_set(csdg.load_set(sets, name), profile.csdg.generation.out_size)
+
+
+def concat(*parts: aimfair.LabelledImages) -> aimfair.LabelledImages:
+    """One training set from several; images are resized (squashed) to the first part's size.
+
+    Real CelebA-format faces are taller than wide and synthetic ones square: bringing the synthetic
+    images to the real decode size keeps the real images exactly as the Baseline sees them.
+    """
+    height, width = parts[0].images.shape[-2:]
+    images = []
+    for part in parts:
+        x = part.images
+        if x.shape[-2:] != (height, width):
+            x = nn.functional.interpolate(x.float(), size=(height, width), mode="bilinear", antialias=True,
+                                          align_corners=False).round().clamp(0, 255).to(torch.uint8)
+        images.append(x)
+    return aimfair.LabelledImages(torch.cat(images), np.concatenate([p.target for p in parts]),
+                                  np.concatenate([p.protected for p in parts]))
+
+
+def subset(data: aimfair.LabelledImages, index: np.ndarray) -> aimfair.LabelledImages:
+    index = torch.as_tensor(np.asarray(index, dtype=np.int64))
+    return aimfair.LabelledImages(data.images[index], data.target[index.numpy()], data.protected[index.numpy()])
+
+
+def repairing_top_up(real: aimfair.LabelledImages, pool: aimfair.LabelledImages, seed: int) -> aimfair.LabelledImages:
+    """Synthetic images for every group smaller than the largest real group, until the groups balance.
+
+    With the 90/10 layout this adds (majority − minority) images to each minority group, e.g.
+    8,000 to (0,0) and (1,1) for the paper's 20k subset (``../shared/reference/aimfair.md`` §7).
+    A group asks for at most what the pool holds.
+    """
+    real_counts = pd.Series(real.groups()).value_counts()
+    largest = int(real_counts.max())
+    rng = np.random.default_rng(seed)
+    pool_groups = pool.groups()
+    picked = []
+    for group in GROUPS:
+        need = largest - int(real_counts.get(group, 0))
+        candidates = np.flatnonzero(pool_groups == group)
+        if need > 0 and len(candidates):
+            picked.append(np.sort(rng.choice(candidates, min(need, len(candidates)), replace=False)))
+    index = np.concatenate(picked) if picked else np.array([], dtype=np.int64)
+    return subset(pool, index)
+
+
+# ---------------------------------------------------------------------------------------------
+# pre-training (the Baseline)
+
+
+def pretrained(profile: Profile, registry: Registry, label: str, seed: int) -> Record:
+    """ResNet-18 from the profile's backbone trained on the biased real subset (ties: later epoch)."""
+    config = {"setting": label, "seed": seed, **_recipe_config(profile)}
+
+    def compute(workdir: Path) -> dict:
+        task = aimfair.open_task(label, profile, registry)
+        train, val, test = (task.split(s) for s in ("train", "val", "test"))
+        model = aimfair.classifier(profile, registry, seed)
+        staging = registry.staging_dir(PRETRAINED, config, __name__)
+        result = aimfair.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: pre-training on real data",
+                               checkpoint=staging / "fit.pt")
+        shutil.rmtree(staging, ignore_errors=True)
+        torch.save(model.state_dict(), workdir / "model.pt")
+        return {"report": aimfair.evaluate(model, test, profile.aimfair.image_size), "val_acc": float(result.best_score[0]),
+                "best_epoch": int(result.best_epoch[0]), "history": result.history, "train_images": len(train)}
+
+    return registry.get_or_compute(PRETRAINED, config, compute)
+
+
+def load_pretrained(profile: Profile, registry: Registry, label: str, seed: int) -> nn.Module:
+    record = pretrained(profile, registry, label, seed)
+    model = aimfair.classifier(profile, registry, seed)
+    model.load_state_dict(torch.load(record.artifact("model.pt"), weights_only=True))
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# SMG
+
+
+def _loss(model, batch):
+    return nn.functional.binary_cross_entropy_with_logits(model(batch[0]).squeeze(1), batch[1])
+
+
+def training_batches(data: aimfair.LabelledImages, profile: Profile, seed: int) -> TensorBatches:
+    """The training loader of the recipe: shuffled, augmented, batch 128, last partial batch dropped."""
+    cfg = profile.aimfair
+    augment = BatchAugment(cfg.image_size)
+    return TensorBatches((data.images, torch.tensor(data.target, dtype=torch.float32)), cfg.batch_size, seed=seed,
+                         drop_last=len(data) > cfg.batch_size, transform=lambda b, g: (augment(b[0], g), b[1]))
+
+
+def gradients(profile: Profile, registry: Registry, label: str, seed: int, s1: str = "1:9", s2: str = "x1") -> Record:
+    """Mean gradients of the pre-trained model on R, S1 and S2, and SMG's two sensitivities per tensor."""
+    source = pretrained(profile, registry, label, seed)
+    config = {"setting": label, "seed": seed, "pretrained": source.path.name, "s1": s1, "s2": s2, **_recipe_config(profile)}
+
+    def compute(workdir: Path) -> dict:
+        task = aimfair.open_task(label, profile, registry)
+        sets = {"real": task.split("train"), "S1": synthetic(profile, registry, label, seed, f"S1_{s1.replace(':', '-')}"),
+                "S2": synthetic(profile, registry, label, seed, f"S2_{s2}")}
+        grads = {}
+        for name, data in sets.items():
+            model = load_pretrained(profile, registry, label, seed)  # a fresh copy each time: train mode moves BN statistics
+            grads[name] = selective.mean_gradients(model, training_batches(data, profile, seed), _loss)
+        for measure in ("absolute", "cosine"):
+            table = selective.sensitivities(grads["real"], grads["S1"], grads["S2"], measure)
+            table.index.name = "tensor"
+            table.to_csv(workdir / f"{measure}.csv")
+        return {"images": {k: len(v) for k, v in sets.items()}}
+
+    return registry.get_or_compute(GRADIENTS, config, compute)
+
+
+def sensitivity_table(record: Record, measure: str = "absolute") -> pd.DataFrame:
+    return pd.read_csv(record.artifact(f"{measure}.csv"), index_col="tensor")
+
+
+# ---------------------------------------------------------------------------------------------
+# strategies
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A row of Tables 3/4 (or an ablation): what is trained, on what, and (for fine-tuning) under which mask.
+
+    ``kind``: one of :data:`FROM_BACKBONE`, or a fine-tuning mask — ``linear_probe``, ``full``,
+    ``selective`` (``k``, ``measure``), ``random`` (``ratio``), ``update`` / ``freeze`` (``block``).
+    """
+
+    kind: str
+    k: int | None = None
+    measure: str = "absolute"
+    ratio: float | None = None
+    block: str | None = None
+    s1: str = "1:9"
+    s2: str = "x1"
+
+    @property
+    def fine_tunes(self) -> bool:
+        return self.kind not in FROM_BACKBONE
+
+    def mask(self, model: nn.Module, table: pd.DataFrame | None, seed: int) -> selective.Mask:
+        if self.kind == "linear_probe":
+            return selective.linear_probe(model)
+        if self.kind == "full":
+            return selective.everything(model)
+        if self.kind == "selective":
+            return selective.select(model, table, self.k, f"selective ({self.measure}, top-{self.k})")
+        if self.kind == "random":
+            return selective.random_share(model, self.ratio, seed)
+        if self.kind == "update":
+            return selective.update_block(model, self.block)
+        if self.kind == "freeze":
+            return selective.freeze_block(model, self.block)
+        raise ValueError(f"unknown strategy kind {self.kind!r}")
+
+    def as_config(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: Strategy) -> Record:
+    """Train one strategy for one seed and test it on the real test split."""
+    if label not in SETTINGS:
+        raise KeyError(f"unknown AIM-Fair setting {label!r}")
+    config = {"setting": label, "seed": seed, "strategy": strategy.as_config(), **_recipe_config(profile)}
+    if strategy.fine_tunes:
+        config["pretrained"] = pretrained(profile, registry, label, seed).path.name
+        config["finetune_lrs"] = profile.aimfair.finetune_lrs
+        config["finetune_epochs"] = profile.aimfair.finetune_epochs
+
+    def compute(workdir: Path) -> dict:
+        # an interrupted run resumes from the epoch it reached: checkpoints live outside the record's work folder
+        staging = registry.staging_dir(STRATEGY, config, __name__)
+        task = aimfair.open_task(label, profile, registry)
+        real, val, test = (task.split(s) for s in ("train", "val", "test"))
+        s2 = synthetic(profile, registry, label, seed, f"S2_{strategy.s2}")
+        if not strategy.fine_tunes:
+            train = {"synthetic": lambda: s2, "supplementation": lambda: concat(real, s2),
+                     "repairing": lambda: concat(real, repairing_top_up(real, s2, seed))}[strategy.kind]()
+            model = aimfair.classifier(profile, registry, seed)
+            result = aimfair.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {strategy.kind}",
+                                   checkpoint=staging / "fit.pt")
+            shutil.rmtree(staging, ignore_errors=True)
+            return {"report": aimfair.evaluate(model, test, profile.aimfair.image_size), "val_acc": float(result.best_score[0]),
+                    "best_epoch": int(result.best_epoch[0]), "train_images": len(train), "groups": _group_counts(train)}
+        table = None
+        if strategy.kind == "selective":
+            table = sensitivity_table(gradients(profile, registry, label, seed, strategy.s1, strategy.s2), strategy.measure)
+        base = load_pretrained(profile, registry, label, seed)
+        mask = strategy.mask(base, table, seed)
+        tried = []
+        best = None
+        for lr in profile.aimfair.finetune_lrs:
+            model = mask.apply(copy.deepcopy(base))
+            cfg = profile.aimfair
+            result = aimfair.train(model, s2, val, profile, seed, epochs=cfg.finetune_epochs, lr=lr,
+                                   decay_epoch=cfg.finetune_epochs + 1, keep="gt",
+                                   desc=f"{label} seed {seed}: {mask.description}, lr {lr}", checkpoint=staging / f"fit_lr{lr:g}.pt")
+            tried.append({"lr": lr, "val_acc": float(result.best_score[0]), "best_epoch": int(result.best_epoch[0])})
+            if best is None or tried[-1]["val_acc"] > best[0]["val_acc"]:
+                best = (tried[-1], model)
+        chosen, model = best
+        shutil.rmtree(staging, ignore_errors=True)
+        return {"report": aimfair.evaluate(model, test, profile.aimfair.image_size), "val_acc": chosen["val_acc"],
+                "best_epoch": chosen["best_epoch"], "lr": chosen["lr"], "lr_search": tried, "mask": mask.to_dict(),
+                "mask_blocks": mask.by_block().to_dict("records"), "train_images": len(s2)}
+
+    return registry.get_or_compute(STRATEGY, config, compute)
+
+
+def _group_counts(data: aimfair.LabelledImages) -> dict[str, int]:
+    return pd.Series(data.groups()).value_counts().reindex(list(GROUPS), fill_value=0).astype(int).to_dict()
+
+
+def baseline_report(profile: Profile, registry: Registry, label: str, seed: int) -> dict:
+    return pretrained(profile, registry, label, seed).metrics["report"]
+
+
+__all__ = ["Strategy", "pretrained", "load_pretrained", "gradients", "sensitivity_table", "run", "concat",
+           "repairing_top_up", "synthetic", "baseline_report", "FROM_BACKBONE"]

@@ -1,0 +1,185 @@
+"""Selective mask generation and selective fine-tuning (AIM-Fair §5–§6), and the engine's resumption."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from fairlab import selective
+from fairlab.experiments import aimfair
+from fairlab.profiles import load_profile
+from fairlab.train import TensorBatches, fit
+
+
+def _tiny() -> nn.Module:
+    return nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Linear(2, 1))
+
+
+def test_the_mask_is_exactly_the_intersection_of_the_two_top_k_sets():
+    model = _tiny()  # tensors: 0.weight 0.bias 1.weight 1.bias 2.weight 2.bias
+    table = pd.DataFrame({"domain": [0.1, 0.5, 0.2, 0.9, 0.3, 0.05],
+                          "fairness": [0.8, 0.9, 0.1, 0.7, 0.6, 0.2]},
+                         index=[n for n, _ in model.named_parameters()])
+    # k = 3: least domain-sensitive {2.bias, 0.weight, 1.weight}; most fairness-sensitive {0.bias, 0.weight, 1.bias}
+    mask = selective.select(model, table, k=3)
+    assert mask.selected == ("0.weight",)
+    # k = 4 adds 2.weight to the first set and 2.weight to the second: the intersection grows by it
+    assert selective.select(model, table, k=4).selected == ("0.weight", "2.weight")
+
+
+def test_ties_keep_the_models_tensor_order():
+    model = _tiny()
+    names = [n for n, _ in model.named_parameters()]
+    table = pd.DataFrame({"domain": [0.0] * 6, "fairness": [1.0] * 6}, index=names)
+    assert selective.select(model, table, k=2).selected == tuple(names[:2])
+
+
+def test_cosine_and_absolute_differences_follow_their_formulas():
+    a = {"w": torch.tensor([1.0, 0.0]), "b": torch.tensor([2.0])}
+    b = {"w": torch.tensor([0.0, 1.0]), "b": torch.tensor([-1.0])}
+    absolute = selective.difference(a, b, "absolute")
+    cosine = selective.difference(a, b, "cosine")
+    assert absolute["w"] == pytest.approx(1.0) and absolute["b"] == pytest.approx(3.0)
+    assert cosine["w"] == pytest.approx(1.0) and cosine["b"] == pytest.approx(2.0)
+
+
+def test_mean_gradients_average_the_batch_mean_gradients():
+    model = nn.Linear(1, 1, bias=False)
+    model.weight.data.fill_(0.0)
+    x = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    y = torch.tensor([[1.0], [1.0], [2.0], [2.0]])
+    batches = [(x[:2], y[:2]), (x[2:], y[2:])]
+    grads = selective.mean_gradients(model, batches, lambda m, b: ((m(b[0]) - b[1]) ** 2).mean())
+    # d/dw mean (w x − y)² at w = 0 is −2 mean(x y): batch 1 → −3, batch 2 → −14
+    assert grads["weight"].item() == pytest.approx((-3 - 14) / 2)
+
+
+def test_frozen_tensors_stay_bit_identical_while_every_batchnorm_follows_the_data():
+    profile = load_profile("smoke", {"aimfair.epochs": 2, "aimfair.batch_size": 16})
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=1)
+    mask = selective.update_block(model, "layer4")
+    mask.apply(model)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    stats_before = model.layer1[0].bn1.running_mean.clone()
+    g = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 255, (48, 3, 32, 32), generator=g, dtype=torch.uint8)
+    data = aimfair.LabelledImages(images, np.arange(48) % 2, np.arange(48) // 24)
+    aimfair.train(model, data, data, profile, seed=100, desc="test")
+    for name, p in model.named_parameters():
+        if name in mask.selected:
+            assert not torch.equal(p, before[name]), name
+        else:
+            assert torch.equal(p, before[name]), name
+    # layer1 is frozen, yet its BatchNorm running statistics moved towards the new data
+    assert not torch.equal(model.layer1[0].bn1.running_mean, stats_before)
+
+
+def test_a_resnet_mask_reports_blocks_and_shares():
+    model = torchvision.models.resnet18(num_classes=1)
+    assert len(list(model.named_parameters())) == 62
+    assert selective.linear_probe(model).selected == ("fc.weight", "fc.bias")
+    assert selective.everything(model).tensor_share == 1.0
+    freeze = selective.freeze_block(model, "stem")
+    assert "conv1.weight" not in freeze.selected and len(freeze) == 59
+    counts = selective.everything(model).by_block().set_index("block")["tensors"].to_dict()
+    assert counts == {"stem": 3, "layer1": 12, "layer2": 15, "layer3": 15, "layer4": 15, "fc": 2}
+    random = selective.random_share(model, 0.55, seed=3)
+    assert len(random) == round(0.55 * 62) and random == selective.random_share(model, 0.55, seed=3)
+
+
+def test_an_interrupted_run_resumes_to_the_same_best_checkpoint(tmp_path):
+    def run(stop_after: int | None, checkpoint):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(64, 4, generator=g)
+        y = (x[:, :1] > 0).float()
+        batches = TensorBatches((x, y), 16, seed=5)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, [3], gamma=0.1)
+        scores = iter([0.5, 0.7, 0.6, 0.7, 0.65, 0.4])
+        calls = {"n": 0}
+
+        def evaluate(m):
+            calls["n"] += 1
+            if stop_after is not None and calls["n"] > stop_after:
+                raise KeyboardInterrupt
+            return next(scores)
+
+        loss = nn.BCEWithLogitsLoss()
+        result = fit(model, optimizer, batches, lambda m, b: loss(m(b[0]), b[1]), 6, evaluate=evaluate, scheduler=schedule,
+                     keep="gt", checkpoint=checkpoint, progress=False)
+        return model, result
+
+    straight, straight_result = run(None, None)
+    with pytest.raises(KeyboardInterrupt):
+        run(3, tmp_path / "fit.pt")
+    assert (tmp_path / "fit.pt").exists()
+
+    # the resumed run replays the scores of the epochs it still has to evaluate
+    def resumed():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(64, 4, generator=g)
+        y = (x[:, :1] > 0).float()
+        batches = TensorBatches((x, y), 16, seed=5)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, [3], gamma=0.1)
+        scores = iter([0.7, 0.65, 0.4])  # epochs 4, 5, 6
+        loss = nn.BCEWithLogitsLoss()
+        result = fit(model, optimizer, batches, lambda m, b: loss(m(b[0]), b[1]), 6, evaluate=lambda m: next(scores),
+                     scheduler=schedule, keep="gt", checkpoint=tmp_path / "fit.pt", progress=False)
+        return model, result
+
+    model, result = resumed()
+    # "gt": the tie at epoch 4 (0.7) does not replace epoch 2, saved before the interruption
+    assert straight_result.best_epoch.tolist() == result.best_epoch.tolist() == [2]
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(straight.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert not (tmp_path / "fit.pt").exists()
+
+
+def _labelled(groups: list[str], height: int = 6, width: int = 5) -> aimfair.LabelledImages:
+    target = np.array([int(g[0]) for g in groups])
+    protected = np.array([int(g[2]) for g in groups])
+    return aimfair.LabelledImages(torch.zeros(len(groups), 3, height, width, dtype=torch.uint8), target, protected)
+
+
+def test_data_repairing_tops_up_only_the_groups_smaller_than_the_largest():
+    from fairlab.experiments import smg_sft
+
+    real = _labelled(["0_0"] * 2 + ["0_1"] * 9 + ["1_0"] * 9 + ["1_1"] * 1)
+    pool = _labelled(["0_0", "0_1", "1_0", "1_1"] * 10, 4, 4)
+    added = smg_sft.repairing_top_up(real, pool, seed=0)
+    assert sorted(pd.Series(added.groups()).value_counts().items()) == [("0_0", 7), ("1_1", 8)]
+    repaired = smg_sft.concat(real, added)
+    assert repaired.images.shape[-2:] == (6, 5)  # synthetic images brought to the real decode size
+    assert pd.Series(repaired.groups()).value_counts().to_dict() == {"0_0": 9, "0_1": 9, "1_0": 9, "1_1": 9}
+
+
+def test_every_strategy_of_tables_3_and_4_runs_and_lines_up_with_the_printed_rows(smoke_book, monkeypatch):
+    from fairlab import paths
+    from fairlab.reports import compare
+    from fairlab.results import Registry
+    from fairlab.studies import smg_sft as study
+
+    monkeypatch.setenv(paths.RESULTS_ENV, str(smoke_book["results"]))  # FaceWorld, the miniature model and its pools
+    profile = load_profile("smoke")
+    registry = Registry("smoke")
+    rows3 = study.table3(profile, registry, ["CelebA S/M"])
+    rows4, chosen = study.table4(profile, registry, ["CelebA S/M"])
+    for table, rows in (("Table 3", rows3), ("Table 4", rows4)):
+        comparison = compare("aimfair", table, rows, profile, save=False)
+        assert comparison.long["ours"].notna().any()
+    assert set(chosen["row"]) == set(study.table4_candidates(profile))
+    masks = study.mask_summary(profile, registry, "CelebA S/M")
+    assert (masks["tensors selected"] >= 2 * profile.aimfair.top_k - 62).all()
+    frame = study.sensitivity_frame(profile, registry, "CelebA S/M", profile.aimfair.seeds[0])
+    assert len(frame) == 62 and frame["selected"].sum() == masks["tensors selected"].iloc[0]
