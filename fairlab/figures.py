@@ -152,3 +152,51 @@ def correlation_pair(ours: pd.DataFrame, real: pd.DataFrame, titles=("FaceWorld"
     fig.tight_layout()
     return fig
 
+
+
+def sensitivity_scatter(frame: pd.DataFrame, k: int | None = None, title: str | None = None) -> plt.Figure:
+    """SMG's two sensitivities of every tensor (log axes), coloured by block; selected tensors filled.
+
+    ``frame``: one row per tensor with ``domain`` (Δ1), ``fairness`` (Δ2), ``block`` and ``selected``.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    blocks = list(dict.fromkeys(frame["block"]))
+    palette = dict(zip(blocks, sns.color_palette("viridis", len(blocks))))
+    for block in blocks:
+        part = frame[frame["block"] == block]
+        for selected, marker_face in ((True, None), (False, "none")):
+            rows = part[part["selected"] == selected]
+            colour = palette[block]
+            ax.scatter(rows["domain"], rows["fairness"], s=36, edgecolors=colour,
+                       facecolors=colour if marker_face is None else "none",
+                       label=block if selected or not part["selected"].any() else None)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("Δ1 = mean |g_R − g_S1|  (domain; kept: small)")
+    ax.set_ylabel("Δ2 = mean |g_S1 − g_S2|  (bias; kept: large)")
+    chosen = int(frame["selected"].sum())
+    ax.set_title(title or f"{chosen} of {len(frame)} tensors selected" + (f" (top-{k} ∩ top-{k})" if k else ""))
+    ax.legend(title="block (filled: selected)", fontsize=8, title_fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def strategy_tradeoff(points: pd.DataFrame, title: str | None = None, highlight: str = "AIM-Fair (Ours)") -> plt.Figure:
+    """Accuracy against worst-group accuracy and against EO, one point per strategy (± 1 std over seeds).
+
+    ``points``: ``method``, ``ACC``, ``WST``, ``EO`` and their ``… sd`` columns.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, (column, label) in zip(axes, (("WST", "worst-group accuracy (%)"), ("EO", "EO, max(ΔTPR, ΔFPR) (%)"))):
+        for _, row in points.iterrows():
+            strong = row["method"] == highlight
+            ax.errorbar(row[column], row["ACC"], xerr=row[f"{column} sd"], yerr=row["ACC sd"], fmt="o",
+                        color="#d1495b" if strong else "#5b6b7b", ms=8 if strong else 6, capsize=2)
+            ax.annotate(row["method"], (row[column], row["ACC"]), textcoords="offset points", xytext=(5, 4), fontsize=8,
+                        fontweight="bold" if strong else "normal")
+        ax.set_xlabel(label + ("  → better" if column == "WST" else "  ← better"))
+        ax.set_ylabel("accuracy (%)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
