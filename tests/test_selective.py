@@ -92,52 +92,39 @@ def test_a_resnet_mask_reports_blocks_and_shares():
     assert len(random) == round(0.55 * 62) and random == selective.random_share(model, 0.55, seed=3)
 
 
+def _fit_with_scores(scores: list[float], checkpoint, stop_after: int | None = None):
+    """A small seeded fit whose validation scores are ``scores`` in order; interrupted after ``stop_after`` evaluations."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    y = (x[:, :1] > 0).float()
+    batches = TensorBatches((x, y), 16, seed=5)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, [3], gamma=0.1)
+    remaining = iter(scores)
+    calls = {"n": 0}
+
+    def evaluate(m):
+        calls["n"] += 1
+        if stop_after is not None and calls["n"] > stop_after:
+            raise KeyboardInterrupt
+        return next(remaining)
+
+    loss = nn.BCEWithLogitsLoss()
+    result = fit(model, optimizer, batches, lambda m, b: loss(m(b[0]), b[1]), 6, evaluate=evaluate, scheduler=schedule,
+                 keep="gt", checkpoint=checkpoint, progress=False)
+    return model, result
+
+
 def test_an_interrupted_run_resumes_to_the_same_best_checkpoint(tmp_path):
-    def run(stop_after: int | None, checkpoint):
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(64, 4, generator=g)
-        y = (x[:, :1] > 0).float()
-        batches = TensorBatches((x, y), 16, seed=5)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
-        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, [3], gamma=0.1)
-        scores = iter([0.5, 0.7, 0.6, 0.7, 0.65, 0.4])
-        calls = {"n": 0}
-
-        def evaluate(m):
-            calls["n"] += 1
-            if stop_after is not None and calls["n"] > stop_after:
-                raise KeyboardInterrupt
-            return next(scores)
-
-        loss = nn.BCEWithLogitsLoss()
-        result = fit(model, optimizer, batches, lambda m, b: loss(m(b[0]), b[1]), 6, evaluate=evaluate, scheduler=schedule,
-                     keep="gt", checkpoint=checkpoint, progress=False)
-        return model, result
-
-    straight, straight_result = run(None, None)
+    straight, straight_result = _fit_with_scores([0.5, 0.7, 0.6, 0.7, 0.65, 0.4], None)
     with pytest.raises(KeyboardInterrupt):
-        run(3, tmp_path / "fit.pt")
+        _fit_with_scores([0.5, 0.7, 0.6, 0.7, 0.65, 0.4], tmp_path / "fit.pt", stop_after=3)
     assert (tmp_path / "fit.pt").exists()
 
-    # the resumed run replays the scores of the epochs it still has to evaluate
-    def resumed():
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(64, 4, generator=g)
-        y = (x[:, :1] > 0).float()
-        batches = TensorBatches((x, y), 16, seed=5)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
-        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, [3], gamma=0.1)
-        scores = iter([0.7, 0.65, 0.4])  # epochs 4, 5, 6
-        loss = nn.BCEWithLogitsLoss()
-        result = fit(model, optimizer, batches, lambda m, b: loss(m(b[0]), b[1]), 6, evaluate=lambda m: next(scores),
-                     scheduler=schedule, keep="gt", checkpoint=tmp_path / "fit.pt", progress=False)
-        return model, result
-
-    model, result = resumed()
+    # the resumed run replays the scores of the epochs it still has to evaluate (4, 5, 6)
+    model, result = _fit_with_scores([0.7, 0.65, 0.4], tmp_path / "fit.pt")
     # "gt": the tie at epoch 4 (0.7) does not replace epoch 2, saved before the interruption
     assert straight_result.best_epoch.tolist() == result.best_epoch.tolist() == [2]
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5, 6]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,8 @@ FROM_BACKBONE = ("synthetic", "supplementation", "repairing")
 
 
 def _recipe_config(profile: Profile) -> dict:
-    return {"recipe": profile.aimfair.model_dump(exclude={"seeds"}), "data": profile.data.model_dump(),
+    """What a classifier trained here depends on; fine-tuning runs add the fine-tuning fields themselves."""
+    return {"recipe": profile.aimfair.model_dump(include=csdg.PRETRAINING_RECIPE), "data": profile.data.model_dump(),
             "faceworld": profile.faceworld.model_dump(), "backbones": profile.backbones.model_dump()}
 
 
@@ -77,8 +78,8 @@ def concat(*parts: aimfair.LabelledImages) -> aimfair.LabelledImages:
 
 
 def subset(data: aimfair.LabelledImages, index: np.ndarray) -> aimfair.LabelledImages:
-    index = torch.as_tensor(np.asarray(index, dtype=np.int64))
-    return aimfair.LabelledImages(data.images[index], data.target[index.numpy()], data.protected[index.numpy()])
+    index = np.asarray(index, dtype=np.int64)
+    return aimfair.LabelledImages(data.images[torch.from_numpy(index)], data.target[index], data.protected[index])
 
 
 def repairing_top_up(real: aimfair.LabelledImages, pool: aimfair.LabelledImages, seed: int) -> aimfair.LabelledImages:
@@ -214,7 +215,7 @@ class Strategy:
         raise ValueError(f"unknown strategy kind {self.kind!r}")
 
     def as_config(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: Strategy) -> Record:
@@ -224,8 +225,7 @@ def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: S
     config = {"setting": label, "seed": seed, "strategy": strategy.as_config(), **_recipe_config(profile)}
     if strategy.fine_tunes:
         config["pretrained"] = pretrained(profile, registry, label, seed).path.name
-        config["finetune_lrs"] = profile.aimfair.finetune_lrs
-        config["finetune_epochs"] = profile.aimfair.finetune_epochs
+        config["finetune"] = profile.aimfair.model_dump(include={"finetune_lrs", "finetune_epochs"})
 
     def compute(workdir: Path) -> dict:
         # an interrupted run resumes from the epoch it reached: checkpoints live outside the record's work folder
@@ -247,11 +247,11 @@ def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: S
             table = sensitivity_table(gradients(profile, registry, label, seed, strategy.s1, strategy.s2), strategy.measure)
         base = load_pretrained(profile, registry, label, seed)
         mask = strategy.mask(base, table, seed)
+        cfg = profile.aimfair
         tried = []
         best = None
-        for lr in profile.aimfair.finetune_lrs:
+        for lr in cfg.finetune_lrs:
             model = mask.apply(copy.deepcopy(base))
-            cfg = profile.aimfair
             result = aimfair.train(model, s2, val, profile, seed, epochs=cfg.finetune_epochs, lr=lr,
                                    decay_epoch=cfg.finetune_epochs + 1, keep="gt",
                                    desc=f"{label} seed {seed}: {mask.description}, lr {lr}", checkpoint=staging / f"fit_lr{lr:g}.pt")
@@ -271,9 +271,6 @@ def _group_counts(data: aimfair.LabelledImages) -> dict[str, int]:
     return pd.Series(data.groups()).value_counts().reindex(list(GROUPS), fill_value=0).astype(int).to_dict()
 
 
-def baseline_report(profile: Profile, registry: Registry, label: str, seed: int) -> dict:
-    return pretrained(profile, registry, label, seed).metrics["report"]
-
 
 __all__ = ["Strategy", "pretrained", "load_pretrained", "gradients", "sensitivity_table", "run", "concat",
-           "repairing_top_up", "synthetic", "baseline_report", "FROM_BACKBONE"]
+           "repairing_top_up", "synthetic", "FROM_BACKBONE"]

@@ -12,6 +12,7 @@ from fairlab.metrics import aggregate_seeds
 from fairlab.profiles import Profile
 from fairlab.reports import Estimate
 from fairlab.results import Registry
+from fairlab.selective import block_of, kind_of
 
 S = Strategy
 #: Table 3's rows: printed method name → strategy (``None``: the pre-trained Baseline)
@@ -33,16 +34,21 @@ def aimfair_strategy(profile: Profile, measure: str = "absolute") -> Strategy:
     return S("selective", k=profile.aimfair.top_k, measure=measure)
 
 
+def seed_metrics(profile: Profile, registry: Registry, label: str, strategy: Strategy | None) -> list[dict]:
+    """Per-seed metrics of a strategy's records (``None``: the pre-trained Baseline): ``report``, ``val_acc``, ..."""
+    if strategy is None:
+        return [smg_sft.pretrained(profile, registry, label, seed).metrics for seed in profile.aimfair.seeds]
+    return [smg_sft.run(profile, registry, label, seed, strategy).metrics for seed in profile.aimfair.seeds]
+
+
 def reports(profile: Profile, registry: Registry, label: str, strategy: Strategy | None) -> list[dict]:
     """Per-seed test reports of a strategy (``None``: the pre-trained Baseline)."""
-    if strategy is None:
-        return [smg_sft.baseline_report(profile, registry, label, seed) for seed in profile.aimfair.seeds]
-    return [smg_sft.run(profile, registry, label, seed, strategy).metrics["report"] for seed in profile.aimfair.seeds]
+    return [m["report"] for m in seed_metrics(profile, registry, label, strategy)]
 
 
-def val_accuracy(profile: Profile, registry: Registry, label: str, strategy: Strategy) -> float:
+def val_accuracy(per_seed: list[dict]) -> float:
     """Mean over seeds of the kept checkpoint's validation accuracy (how "best" variants are chosen here)."""
-    return float(np.mean([smg_sft.run(profile, registry, label, seed, strategy).metrics["val_acc"] for seed in profile.aimfair.seeds]))
+    return float(np.mean([m["val_acc"] for m in per_seed]))
 
 
 def row(per_seed: list[dict]) -> dict[str, Estimate]:
@@ -72,7 +78,7 @@ def table3(profile: Profile, registry: Registry, settings: list[str]) -> dict[tu
 
 def best_by_validation(profile: Profile, registry: Registry, label: str, candidates: dict[str, Strategy]) -> tuple[str, Strategy]:
     """The candidate with the highest mean validation accuracy (the paper reports "the best" without saying how)."""
-    scores = {name: val_accuracy(profile, registry, label, s) for name, s in candidates.items()}
+    scores = {name: val_accuracy(seed_metrics(profile, registry, label, s)) for name, s in candidates.items()}
     name = max(scores, key=scores.get)
     return name, candidates[name]
 
@@ -103,10 +109,10 @@ def variants_table(profile: Profile, registry: Registry, label: str) -> pd.DataF
     lines = []
     for family, candidates in table4_candidates(profile).items():
         for name, strategy in candidates.items():
-            per_seed = reports(profile, registry, label, strategy)
-            agg = aggregate_seeds(per_seed)["paper"]
+            per_seed = seed_metrics(profile, registry, label, strategy)
+            agg = aggregate_seeds([m["report"] for m in per_seed])["paper"]
             lines.append({"family": family.replace("Best ", ""), "variant": name,
-                          "val ACC": 100 * val_accuracy(profile, registry, label, strategy),
+                          "val ACC": 100 * val_accuracy(per_seed),
                           "ACC": agg["acc"], "WST": agg["wst"], "EO (max)": agg["eo_max"]})
     return pd.DataFrame(lines)
 
@@ -171,7 +177,5 @@ def sensitivity_frame(profile: Profile, registry: Registry, label: str, seed: in
     """Δ1 and Δ2 of every tensor for one seed, with its block and whether AIM-Fair selected it."""
     table = smg_sft.sensitivity_table(smg_sft.gradients(profile, registry, label, seed))
     selected = set(smg_sft.run(profile, registry, label, seed, aimfair_strategy(profile)).metrics["mask"]["selected"])
-    from fairlab.selective import block_of, kind_of
-
     return table.assign(block=[block_of(n) for n in table.index], kind=[kind_of(n) for n in table.index],
                         selected=[n in selected for n in table.index]).reset_index()
