@@ -200,3 +200,76 @@ def strategy_tradeoff(points: pd.DataFrame, title: str | None = None, highlight:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+ACC_WST_EO = (("ACC", "accuracy (%)"), ("WST", "worst-group accuracy (%)"), ("EO", "EO, max(ΔTPR, ΔFPR) (%)"))
+
+
+def metric_lines(frame: pd.DataFrame, x: str, xlabel: str, title: str | None = None, mark: object = None,
+                 metrics=ACC_WST_EO) -> plt.Figure:
+    """One panel per metric against ``x`` (mean ± 1 std over seeds); ``mark`` highlights one x value.
+
+    ``frame``: ``x`` and, per metric, the metric and its ``… sd`` column.
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.2))
+    positions = np.arange(len(frame))
+    for ax, (column, label) in zip(axes, metrics):
+        ax.errorbar(positions, frame[column], yerr=frame[f"{column} sd"], fmt="o-", color="#5b6b7b", capsize=3)
+        if mark is not None and mark in set(frame[x]):
+            i = list(frame[x]).index(mark)
+            ax.plot(positions[i], frame[column].iloc[i], "o", color="#d1495b", ms=10, zorder=3)
+        ax.set_xticks(positions, [str(v) for v in frame[x]])
+        ax.set_xlabel(xlabel)
+        ax.set_title(label, fontsize=10)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def block_bars(frame: pd.DataFrame, title: str | None = None) -> plt.Figure:
+    """Selected tensors per block against the block's tensors (seed mean, every seed a dot).
+
+    ``frame``: ``block``, ``tensors``, ``selected``, ``seed``.
+    """
+    order = list(dict.fromkeys(frame["block"]))
+    total = frame.groupby("block", sort=False)["tensors"].first().reindex(order)
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    x = np.arange(len(order))
+    ax.bar(x, total, color="#d9dde2", label="tensors in the block")
+    ax.bar(x, frame.groupby("block", sort=False)["selected"].mean().reindex(order), width=0.55, color="#d1495b",
+           label="selected (seed mean)")
+    for i, block in enumerate(order):
+        values = frame.loc[frame["block"] == block, "selected"]
+        ax.plot(np.full(len(values), i), values, "k.", ms=4)
+    ax.set_xticks(x, order)
+    ax.set_ylabel("parameter tensors")
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def embedding_panels(frame: pd.DataFrame, title: str | None = None) -> plt.Figure:
+    """One 2-d embedding per method, points coloured by (target, protected) group.
+
+    ``frame``: ``method``, ``x``, ``y``, ``group``.
+    """
+    methods = list(dict.fromkeys(frame["method"]))
+    groups = sorted(frame["group"].unique())
+    palette = dict(zip(groups, sns.color_palette("tab10", len(groups))))
+    fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3.6), squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        part = frame[frame["method"] == method]
+        for group in groups:
+            g = part[part["group"] == group]
+            ax.scatter(g["x"], g["y"], s=6, color=palette[group], label=group, alpha=0.8)
+        ax.set_title(method, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][-1].legend(frameon=False, fontsize=8, markerscale=2, loc="center left", bbox_to_anchor=(1, 0.5))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -151,6 +151,57 @@ def test_data_repairing_tops_up_only_the_groups_smaller_than_the_largest():
     assert pd.Series(repaired.groups()).value_counts().to_dict() == {"0_0": 9, "0_1": 9, "1_0": 9, "1_1": 9}
 
 
+def test_ltgc_mixup_blends_every_image_with_the_other_source_and_mixes_its_label_alike():
+    from fairlab.experiments import smg_sft
+
+    real = _labelled(["0_0"] * 3 + ["1_1"] * 3)
+    real.images[:] = 0
+    synthetic = _labelled(["1_0"] * 4)
+    synthetic.images[:] = 200
+    mixed = smg_sft.ltgc_mix(real, synthetic, seed=3)
+    again = smg_sft.ltgc_mix(real, synthetic, seed=3)
+    assert torch.equal(mixed.images, again.images) and np.array_equal(mixed.target, again.target)
+    # a real image (0) blended with a synthetic one (200, target 1) at weight λ on the real image:
+    # pixel = (1 − λ) 200 and target = λ t_real + (1 − λ) 1
+    share_synthetic = mixed.images[:, 0, 0, 0].float().numpy() / 200
+    expected = np.r_[(1 - share_synthetic[:6]) * real.target + share_synthetic[:6],
+                     share_synthetic[6:] * 1 + (1 - share_synthetic[6:]) * 0]
+    assert np.allclose(mixed.target[:6], expected[:6], atol=0.01)
+    assert np.all((mixed.target[6:] >= 0) & (mixed.target[6:] <= 1))
+    assert len(mixed) == 10 and mixed.target.dtype == np.float32
+    assert 0 < share_synthetic[:6].mean() < 1  # the blend is not all-or-nothing
+
+
+def test_smg_k_keeps_resnet18s_share_on_another_architecture():
+    from fairlab.experiments import smg_sft
+
+    assert smg_sft.scaled_k(55, torchvision.models.resnet18(num_classes=1)) == 55
+    vit = nn.Module()
+    vit.weights = nn.ParameterList([nn.Parameter(torch.zeros(1)) for _ in range(152)])
+    assert smg_sft.scaled_k(55, vit) == 135
+
+
+def test_lora_trains_only_its_adapters_and_the_head():
+    from fairlab.experiments import vit
+
+    model = vit.with_lora(vit.build(32, 1))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or ".head." in n for n in trainable)
+    assert any(".head." in n for n in trainable) and any("qkv.lora_A" in n for n in trainable)
+    assert not any(n.endswith("qkv.base_layer.weight") for n in trainable)
+
+
+def test_penultimate_features_are_what_the_head_reads():
+    from fairlab.experiments import smg_sft
+
+    model = torchvision.models.resnet18(num_classes=1).eval()
+    images = torch.randint(0, 255, (6, 3, 32, 32), dtype=torch.uint8)
+    features = smg_sft.penultimate(model, images, 32)
+    assert features.shape == (6, 512)
+    logits = aimfair.predict_logits(model, images, 32)
+    assert torch.allclose(model.fc(features).squeeze(1), logits, atol=1e-5)
+
+
 def test_every_strategy_of_tables_3_and_4_runs_and_lines_up_with_the_printed_rows(smoke_book, monkeypatch):
     from fairlab import paths
     from fairlab.reports import compare
@@ -170,3 +221,28 @@ def test_every_strategy_of_tables_3_and_4_runs_and_lines_up_with_the_printed_row
     assert (masks["tensors selected"] >= 2 * profile.aimfair.top_k - 62).all()
     frame = study.sensitivity_frame(profile, registry, "CelebA S/M", profile.aimfair.seeds[0])
     assert len(frame) == 62 and frame["selected"].sum() == masks["tensors selected"].iloc[0]
+
+
+def test_every_ablation_runs_and_lines_up_with_the_printed_rows(smoke_book, monkeypatch):
+    from fairlab import paths
+    from fairlab.reports import compare
+    from fairlab.results import Registry
+    from fairlab.studies import smg_sft as study
+
+    monkeypatch.setenv(paths.RESULTS_ENV, str(smoke_book["results"]))  # the records the smoke book's 05 page made
+    profile = load_profile("smoke")
+    registry = Registry("smoke")
+    rows = {"Table 6": study.table6(profile, registry), "Table 7": study.table7(profile, registry),
+            "Table 8": study.table8(profile, registry, ["CelebA S/M"]), "Table 10": study.table10(profile, registry),
+            "Table 9": study.rows_of(profile, registry, study.TABLE9, ["CelebA S/M"]),
+            "Table 11": study.rows_of(profile, registry, study.TABLE11, ["CelebA M/Y"])}
+    for table, reproduced in rows.items():
+        comparison = compare("aimfair", table, reproduced, profile, save=False)
+        printed_rows = comparison.long.drop_duplicates(subset=comparison.row_keys)
+        assert len(printed_rows) == len(reproduced) and comparison.long["ours"].notna().all(), table
+    sweep = study.k_sweep(profile, registry, "CelebA S/M")
+    assert list(sweep["k"]) == list(study.TOP_KS) and sweep["tensors"].is_monotonic_increasing
+    blocks = study.selected_by_block(profile, registry, "CelebA S/M")
+    assert set(blocks["block"]) == set(study.BLOCKS)
+    features = study.representations(profile, registry, "CelebA S/M", {"Baseline": study.Baseline()}, profile.aimfair.seeds[0])
+    assert features["Baseline"]["features"].shape[1] == 512

@@ -6,9 +6,14 @@ Records (``results/<profile>/aimfair/...``), one per (setting, seed, ...):
 * ``gradients`` — SMG's per-tensor sensitivities from that model, on real R, biased synthetic S1
   and balanced synthetic S2 (``absolute.csv``, ``cosine.csv``);
 * ``strategy`` — one training strategy: trained from the backbone on synthetic data, on real +
-  synthetic (supplementation), on real groups topped up with synthetic (repairing); or the
-  pre-trained model fine-tuned on S2 under a mask (linear probe, full, AIM-Fair, cosine, random,
-  one block updated or frozen).
+  synthetic (supplementation), on real groups topped up with synthetic (repairing), on that with
+  real and synthetic images mixed (LTGC-style mix-up); or the pre-trained model fine-tuned on S2
+  under a mask (linear probe, full, AIM-Fair, cosine, random, one block updated or frozen) or with
+  LoRA adapters (ViT-S/32).
+
+Every record is for one architecture: ResNet-18 (Tables 3, 4, 6, 7, 9–11) or ViT-S/32 (Table 8).
+ResNet-18 records also keep the penultimate features of a fixed, group-stratified sample of the
+test set (``features.npz``) for Figure 6.
 
 Per seed, as the reference code: pre-train → SMG → SFT → test; S1 and S2 are drawn from the
 contextual pool with the seed (:func:`fairlab.experiments.csdg.synthetic_sets`).
@@ -30,7 +35,7 @@ from fairlab import selective
 from fairlab.csdg.prompts import SETTINGS
 from fairlab.data.images import BatchAugment
 from fairlab.data.subsets import GROUPS
-from fairlab.experiments import aimfair, csdg
+from fairlab.experiments import aimfair, csdg, vit
 from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
 from fairlab.train import TensorBatches
@@ -40,7 +45,14 @@ GRADIENTS = "aimfair/gradients"
 STRATEGY = "aimfair/strategy"
 
 #: strategies trained from the backbone (the pre-training recipe) on a training set of their own
-FROM_BACKBONE = ("synthetic", "supplementation", "repairing")
+FROM_BACKBONE = ("synthetic", "supplementation", "repairing", "ltgc")
+ARCHITECTURES = ("resnet18", "vit_s32")
+#: ResNet-18's named tensors; SMG's k is given against it and scaled to other architectures
+RESNET18_TENSORS = 62
+#: test images per group whose penultimate features are stored (Figure 6's t-SNE)
+FEATURE_SAMPLE_PER_GROUP = 150
+#: LTGC-style mix-up: λ ~ Beta(α, α)
+MIXUP_ALPHA = 1.0
 
 
 def _recipe_config(profile: Profile) -> dict:
@@ -103,32 +115,112 @@ def repairing_top_up(real: aimfair.LabelledImages, pool: aimfair.LabelledImages,
     return subset(pool, index)
 
 
+def ltgc_mix(real: aimfair.LabelledImages, synthetic_part: aimfair.LabelledImages, seed: int,
+             alpha: float = MIXUP_ALPHA) -> aimfair.LabelledImages:
+    """LTGC-style mix-up of real and synthetic data, drawn once per seed.
+
+    LTGC fills a long-tailed set's tail with generated images and mixes generated with real ones
+    (its BalanceMix); AIM-Fair compares with it as "mix-up of real and synthetic data" and gives
+    no settings (``../shared/reference/aimfair.md`` §7). Here: the real set plus the synthetic
+    top-up of :func:`repairing_top_up`, and every image blended with a random image of the *other*
+    source, ``x = λ x_a + (1 − λ) x_b``, ``y = λ y_a + (1 − λ) y_b`` with λ ~ Beta(α, α) per image.
+    Targets become soft (BCE takes them as they are); the protected labels stay the first image's.
+    """
+    both = concat(real, synthetic_part)
+    n_real, n = len(real), len(both)
+    if n_real == 0 or n == n_real:
+        raise ValueError("LTGC mix-up needs real and synthetic images")
+    rng = np.random.default_rng(seed)
+    partner = np.where(np.arange(n) < n_real, rng.integers(n_real, n, n), rng.integers(0, n_real, n))
+    lam = rng.beta(alpha, alpha, n)
+    weight = torch.from_numpy(lam).float().view(-1, 1, 1, 1)
+    images = (weight * both.images.float() + (1 - weight) * both.images[torch.from_numpy(partner)].float())
+    target = lam * both.target + (1 - lam) * both.target[partner]
+    return aimfair.LabelledImages(images.round().clamp(0, 255).to(torch.uint8), target.astype(np.float32), both.protected)
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+
+def classifier(profile: Profile, registry: Registry, arch: str, seed: int) -> nn.Module:
+    """A classifier from the profile's backbone weights with a fresh one-logit head."""
+    if arch == "resnet18":
+        return aimfair.classifier(profile, registry, seed)
+    if arch == "vit_s32":
+        return vit.classifier(profile, registry, seed)
+    raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHITECTURES}")
+
+
+def scaled_k(k: int, model: nn.Module) -> int:
+    """SMG's k for a model: the paper's k of ResNet-18's 62 tensors at the same share (ViT-S/32: 55 → 135 of 152)."""
+    n = len(list(model.named_parameters()))
+    return k if n == RESNET18_TENSORS else max(1, int(round(k * n / RESNET18_TENSORS)))
+
+
+def feature_sample(test: aimfair.LabelledImages) -> np.ndarray:
+    """A fixed sample of test images, :data:`FEATURE_SAMPLE_PER_GROUP` per group (seed 0)."""
+    rng = np.random.default_rng(0)
+    groups = test.groups()
+    picked = [np.sort(rng.choice(np.flatnonzero(groups == g), min(FEATURE_SAMPLE_PER_GROUP, int((groups == g).sum())),
+                                 replace=False)) for g in GROUPS if (groups == g).any()]
+    return np.concatenate(picked)
+
+
+@torch.no_grad()
+def penultimate(model: nn.Module, images: torch.Tensor, size: int, batch_size: int = 512) -> torch.Tensor:
+    """The input of the model's last linear layer (ResNet-18: the 512-d pooled features)."""
+    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    captured = []
+    hook = head.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].detach()))
+    try:
+        aimfair.predict_logits(model, images, size, batch_size)
+    finally:
+        hook.remove()
+    return torch.cat(captured)
+
+
+def _save_features(model: nn.Module, arch: str, test: aimfair.LabelledImages, size: int, workdir: Path) -> None:
+    if arch != "resnet18":
+        return
+    index = feature_sample(test)
+    features = penultimate(model, test.images[torch.from_numpy(index)], size)
+    np.savez_compressed(workdir / "features.npz", features=features.numpy().astype(np.float16), index=index,
+                        target=test.target[index], protected=test.protected[index])
+
+
+def load_features(record: Record) -> dict[str, np.ndarray]:
+    with np.load(record.artifact("features.npz")) as data:
+        return {k: data[k] for k in data.files}
+
+
 # ---------------------------------------------------------------------------------------------
 # pre-training (the Baseline)
 
 
-def pretrained(profile: Profile, registry: Registry, label: str, seed: int) -> Record:
-    """ResNet-18 from the profile's backbone trained on the biased real subset (ties: later epoch)."""
-    config = {"setting": label, "seed": seed, **_recipe_config(profile)}
+def pretrained(profile: Profile, registry: Registry, label: str, seed: int, arch: str = "resnet18") -> Record:
+    """The classifier trained from the backbone on the biased real subset (the Baseline; ties: later epoch)."""
+    config = {"setting": label, "seed": seed, "arch": arch, **_recipe_config(profile)}
 
     def compute(workdir: Path) -> dict:
         task = aimfair.open_task(label, profile, registry)
         train, val, test = (task.split(s) for s in ("train", "val", "test"))
-        model = aimfair.classifier(profile, registry, seed)
+        model = classifier(profile, registry, arch, seed)
         staging = registry.staging_dir(PRETRAINED, config, __name__)
-        result = aimfair.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: pre-training on real data",
+        result = aimfair.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {arch} pre-training on real data",
                                checkpoint=staging / "fit.pt")
         shutil.rmtree(staging, ignore_errors=True)
         torch.save(model.state_dict(), workdir / "model.pt")
+        _save_features(model, arch, test, profile.aimfair.image_size, workdir)
         return {"report": aimfair.evaluate(model, test, profile.aimfair.image_size), "val_acc": float(result.best_score[0]),
                 "best_epoch": int(result.best_epoch[0]), "history": result.history, "train_images": len(train)}
 
     return registry.get_or_compute(PRETRAINED, config, compute)
 
 
-def load_pretrained(profile: Profile, registry: Registry, label: str, seed: int) -> nn.Module:
-    record = pretrained(profile, registry, label, seed)
-    model = aimfair.classifier(profile, registry, seed)
+def load_pretrained(profile: Profile, registry: Registry, label: str, seed: int, arch: str = "resnet18") -> nn.Module:
+    record = pretrained(profile, registry, label, seed, arch)
+    model = classifier(profile, registry, arch, seed)
     model.load_state_dict(torch.load(record.artifact("model.pt"), weights_only=True))
     return model
 
@@ -149,10 +241,12 @@ def training_batches(data: aimfair.LabelledImages, profile: Profile, seed: int) 
                          drop_last=len(data) > cfg.batch_size, transform=lambda b, g: (augment(b[0], g), b[1]))
 
 
-def gradients(profile: Profile, registry: Registry, label: str, seed: int, s1: str = "1:9", s2: str = "x1") -> Record:
+def gradients(profile: Profile, registry: Registry, label: str, seed: int, s1: str = "1:9", s2: str = "x1",
+              arch: str = "resnet18") -> Record:
     """Mean gradients of the pre-trained model on R, S1 and S2, and SMG's two sensitivities per tensor."""
-    source = pretrained(profile, registry, label, seed)
-    config = {"setting": label, "seed": seed, "pretrained": source.path.name, "s1": s1, "s2": s2, **_recipe_config(profile)}
+    source = pretrained(profile, registry, label, seed, arch)
+    config = {"setting": label, "seed": seed, "arch": arch, "pretrained": source.path.name, "s1": s1, "s2": s2,
+              **_recipe_config(profile)}
 
     def compute(workdir: Path) -> dict:
         task = aimfair.open_task(label, profile, registry)
@@ -160,7 +254,7 @@ def gradients(profile: Profile, registry: Registry, label: str, seed: int, s1: s
                 "S2": synthetic(profile, registry, label, seed, f"S2_{s2}")}
         grads = {}
         for name, data in sets.items():
-            model = load_pretrained(profile, registry, label, seed)  # a fresh copy each time: train mode moves BN statistics
+            model = load_pretrained(profile, registry, label, seed, arch)  # a fresh copy each time: train mode moves BN statistics
             grads[name] = selective.mean_gradients(model, training_batches(data, profile, seed), _loss)
         for measure in ("absolute", "cosine"):
             table = selective.sensitivities(grads["real"], grads["S1"], grads["S2"], measure)
@@ -184,7 +278,9 @@ class Strategy:
     """A row of Tables 3/4 (or an ablation): what is trained, on what, and (for fine-tuning) under which mask.
 
     ``kind``: one of :data:`FROM_BACKBONE`, or a fine-tuning mask — ``linear_probe``, ``full``,
-    ``selective`` (``k``, ``measure``), ``random`` (``ratio``), ``update`` / ``freeze`` (``block``).
+    ``selective`` (``k``, given against ResNet-18's 62 tensors, and ``measure``), ``random``
+    (``ratio``), ``update`` / ``freeze`` (``block``), ``lora`` (ViT-S/32 only). ``s1`` and ``s2``
+    name the synthetic sets (Tables 6, 7 and 10 vary them), ``arch`` the classifier.
     """
 
     kind: str
@@ -194,6 +290,13 @@ class Strategy:
     block: str | None = None
     s1: str = "1:9"
     s2: str = "x1"
+    arch: str = "resnet18"
+
+    def __post_init__(self):
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.arch!r}; expected one of {ARCHITECTURES}")
+        if self.kind == "lora" and self.arch != "vit_s32":
+            raise ValueError("LoRA adapts the attention projections: it needs arch='vit_s32'")
 
     @property
     def fine_tunes(self) -> bool:
@@ -205,26 +308,45 @@ class Strategy:
         if self.kind == "full":
             return selective.everything(model)
         if self.kind == "selective":
-            return selective.select(model, table, self.k, f"selective ({self.measure}, top-{self.k})")
+            k = scaled_k(self.k, model)
+            return selective.select(model, table, k, f"selective ({self.measure}, top-{k})")
         if self.kind == "random":
             return selective.random_share(model, self.ratio, seed)
         if self.kind == "update":
             return selective.update_block(model, self.block)
         if self.kind == "freeze":
             return selective.freeze_block(model, self.block)
+        if self.kind == "lora":
+            return selective.Mask.of(model, [n for n, p in model.named_parameters() if p.requires_grad],
+                                     "LoRA (rank 8 on qkv) + head")
         raise ValueError(f"unknown strategy kind {self.kind!r}")
 
     def as_config(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+def _training_set(strategy: Strategy, real: aimfair.LabelledImages, s2: aimfair.LabelledImages, seed: int):
+    """The training set of a strategy trained from the backbone, and its images per group before any mixing."""
+    if strategy.kind == "synthetic":
+        return s2, s2
+    if strategy.kind == "supplementation":
+        both = concat(real, s2)
+        return both, both
+    top_up = repairing_top_up(real, s2, seed)
+    repaired = concat(real, top_up)
+    if strategy.kind == "repairing":
+        return repaired, repaired
+    return ltgc_mix(real, top_up, seed), repaired
+
+
 def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: Strategy) -> Record:
     """Train one strategy for one seed and test it on the real test split."""
     if label not in SETTINGS:
         raise KeyError(f"unknown AIM-Fair setting {label!r}")
+    arch = strategy.arch
     config = {"setting": label, "seed": seed, "strategy": strategy.as_config(), **_recipe_config(profile)}
     if strategy.fine_tunes:
-        config["pretrained"] = pretrained(profile, registry, label, seed).path.name
+        config["pretrained"] = pretrained(profile, registry, label, seed, arch).path.name
         config["finetune"] = profile.aimfair.model_dump(include={"finetune_lrs", "finetune_epochs"})
 
     def compute(workdir: Path) -> dict:
@@ -233,34 +355,40 @@ def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: S
         task = aimfair.open_task(label, profile, registry)
         real, val, test = (task.split(s) for s in ("train", "val", "test"))
         s2 = synthetic(profile, registry, label, seed, f"S2_{strategy.s2}")
+        size = profile.aimfair.image_size
         if not strategy.fine_tunes:
-            train = {"synthetic": lambda: s2, "supplementation": lambda: concat(real, s2),
-                     "repairing": lambda: concat(real, repairing_top_up(real, s2, seed))}[strategy.kind]()
-            model = aimfair.classifier(profile, registry, seed)
-            result = aimfair.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {strategy.kind}",
+            train, unmixed = _training_set(strategy, real, s2, seed)
+            model = classifier(profile, registry, arch, seed)
+            result = aimfair.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {arch} {strategy.kind}",
                                    checkpoint=staging / "fit.pt")
             shutil.rmtree(staging, ignore_errors=True)
-            return {"report": aimfair.evaluate(model, test, profile.aimfair.image_size), "val_acc": float(result.best_score[0]),
-                    "best_epoch": int(result.best_epoch[0]), "train_images": len(train), "groups": _group_counts(train)}
+            _save_features(model, arch, test, size, workdir)
+            return {"report": aimfair.evaluate(model, test, size), "val_acc": float(result.best_score[0]),
+                    "best_epoch": int(result.best_epoch[0]), "train_images": len(train), "groups": _group_counts(unmixed)}
         table = None
         if strategy.kind == "selective":
-            table = sensitivity_table(gradients(profile, registry, label, seed, strategy.s1, strategy.s2), strategy.measure)
-        base = load_pretrained(profile, registry, label, seed)
-        mask = strategy.mask(base, table, seed)
+            table = sensitivity_table(gradients(profile, registry, label, seed, strategy.s1, strategy.s2, arch), strategy.measure)
+        base = load_pretrained(profile, registry, label, seed, arch)
         cfg = profile.aimfair
         tried = []
         best = None
         for lr in cfg.finetune_lrs:
-            model = mask.apply(copy.deepcopy(base))
+            model = copy.deepcopy(base)
+            if strategy.kind == "lora":
+                model = vit.with_lora(model)
+            mask = strategy.mask(model, table, seed)
+            model = mask.apply(model)
             result = aimfair.train(model, s2, val, profile, seed, epochs=cfg.finetune_epochs, lr=lr,
                                    decay_epoch=cfg.finetune_epochs + 1, keep="gt",
-                                   desc=f"{label} seed {seed}: {mask.description}, lr {lr}", checkpoint=staging / f"fit_lr{lr:g}.pt")
+                                   desc=f"{label} seed {seed}: {arch} {mask.description}, lr {lr}",
+                                   checkpoint=staging / f"fit_lr{lr:g}.pt")
             tried.append({"lr": lr, "val_acc": float(result.best_score[0]), "best_epoch": int(result.best_epoch[0])})
             if best is None or tried[-1]["val_acc"] > best[0]["val_acc"]:
-                best = (tried[-1], model)
-        chosen, model = best
+                best = (tried[-1], model, mask)
+        chosen, model, mask = best
         shutil.rmtree(staging, ignore_errors=True)
-        return {"report": aimfair.evaluate(model, test, profile.aimfair.image_size), "val_acc": chosen["val_acc"],
+        _save_features(model, arch, test, size, workdir)
+        return {"report": aimfair.evaluate(model, test, size), "val_acc": chosen["val_acc"],
                 "best_epoch": chosen["best_epoch"], "lr": chosen["lr"], "lr_search": tried, "mask": mask.to_dict(),
                 "mask_blocks": mask.by_block().to_dict("records"), "train_images": len(s2)}
 
@@ -273,4 +401,5 @@ def _group_counts(data: aimfair.LabelledImages) -> dict[str, int]:
 
 
 __all__ = ["Strategy", "pretrained", "load_pretrained", "gradients", "sensitivity_table", "run", "concat",
-           "repairing_top_up", "synthetic", "FROM_BACKBONE"]
+           "repairing_top_up", "ltgc_mix", "synthetic", "classifier", "scaled_k", "penultimate", "load_features",
+           "FROM_BACKBONE", "ARCHITECTURES"]

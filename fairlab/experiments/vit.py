@@ -1,0 +1,152 @@
+"""ViT-S/32 for AIM-Fair's Table 8: timm's ``vit_small_patch32_224`` with a one-logit head.
+
+The paper fine-tunes ImageNet weights (``../shared/reference/aimfair.md`` §8: "model class only";
+the learning rate, k and epochs of its ViT runs are not given). Here:
+
+* ``paper`` (``backbones.weights: imagenet``) reads timm's weight file for the model from
+  ``backbones.weights_dir`` (``vit_small_patch32_224.safetensors`` or ``.pth``), the head left out;
+* ``mini`` and ``smoke`` (``faceworld``) pretrain the same architecture on the FaceWorld task the
+  ResNet-18 stand-in learns (:data:`fairlab.experiments.backbones.PRETRAINING_TASK`, never a book
+  target or protected attribute), with the ResNet-18 stand-in's image count and epochs, AdamW
+  (lr 1e-3, weight decay 0.05, cosine), the usual recipe for training a ViT.
+
+The input size is the profile's ``aimfair.image_size``: at ``mini``'s 32 px a 32-px patch makes
+the image a single token (plus the class token). That keeps the architecture the paper names, but
+it is no longer a vision transformer in any useful sense: the pages say so.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fairlab.data import DataError
+from fairlab.data.images import BatchAugment, eval_transform
+from fairlab.experiments.backbones import PRETRAINING_TASK
+from fairlab.faceworld import formats, world
+from fairlab.faceworld.render import render
+from fairlab.profiles import Profile
+from fairlab.results import Record, Registry
+from fairlab.train import TensorBatches, fit, seed_everything
+
+ARCH = "vit_small_patch32_224"
+PRETRAIN = "backbones/vit"
+WEIGHT_FILES = (f"{ARCH}.safetensors", f"{ARCH}.pth")
+
+
+def build(image_size: int, outputs: int) -> nn.Module:
+    import timm  # imported here: only the ViT rows need it
+
+    return timm.create_model(ARCH, pretrained=False, num_classes=outputs, img_size=image_size)
+
+
+def backbone(profile: Profile, registry: Registry) -> Record:
+    """The ViT-S/32 weights the Table 8 classifiers start from (``backbone.pt``, no head)."""
+    cfg = profile.backbones
+    size = profile.aimfair.image_size
+    if cfg.weights == "imagenet":
+        return _local_weights(registry, cfg.weights_dir, size)
+    recipe = cfg.resnet18
+    fw = profile.faceworld
+    config = {"arch": ARCH, "weights": "faceworld", "task": list(PRETRAINING_TASK), "images": recipe.images,
+              "epochs": recipe.epochs, "image_size": size, "render_width": fw.size, "batch_size": cfg.batch_size,
+              "optimizer": "adamw lr 1e-3, weight decay 0.05, cosine", "augmentation": "RandomResizedCrop + horizontal flip",
+              "seed": fw.seed + 300}
+
+    def compute(workdir: Path) -> dict:
+        started = time.time()
+        height, width = formats.image_size("celeba", config["render_width"])
+        n_test = max(200, config["images"] // 10)
+        scenes = world.celeba_scenes(config["images"] + n_test, config["seed"], "all")
+        images = torch.from_numpy(render(scenes, height, width, "photo")).permute(0, 3, 1, 2).contiguous()
+        labels = torch.tensor(scenes[list(PRETRAINING_TASK)].to_numpy(np.float32))
+        train, test = slice(0, config["images"]), slice(config["images"], None)
+        seed_everything(config["seed"])
+        model = build(size, len(PRETRAINING_TASK))
+        share = labels[train].mean(0).clamp(0.01, 0.99)
+        augment = BatchAugment(size)
+        batches = TensorBatches((images[train], labels[train]), config["batch_size"], seed=config["seed"], drop_last=True,
+                                transform=lambda batch, g: (augment(batch[0], g), batch[1]))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config["epochs"])
+        loss = nn.BCEWithLogitsLoss(pos_weight=(1 - share) / share)
+        fit(model, optimizer, batches, lambda m, b: loss(m(b[0]), b[1]), config["epochs"], scheduler=schedule,
+            desc=f"pretraining {ARCH} on FaceWorld")
+        model.eval()
+        with torch.no_grad():
+            logits = torch.cat([model(eval_transform(images[test][i:i + 256], size)) for i in range(0, len(images[test]), 256)])
+        guess, truth = (logits > 0).numpy(), labels[test].numpy().astype(bool)
+        balanced = {name: float(np.mean([np.mean(guess[truth[:, j] == v, j] == v) for v in (False, True) if (truth[:, j] == v).any()]))
+                    for j, name in enumerate(PRETRAINING_TASK)}
+        torch.save(_without_head(model.state_dict()), workdir / "backbone.pt")
+        return {"seconds": round(time.time() - started, 1), "task_balanced_accuracy": balanced,
+                "mean_task_balanced_accuracy": float(np.mean(list(balanced.values())))}
+
+    return registry.get_or_compute(PRETRAIN, config, compute)
+
+
+def _without_head(state: dict) -> dict:
+    return {k: v for k, v in state.items() if not k.startswith("head.")}
+
+
+def _local_weights(registry: Registry, weights_dir: str | None, size: int) -> Record:
+    if not weights_dir:
+        raise DataError(f"backbones.weights is 'imagenet' but backbones.weights_dir is not set; expected a folder with "
+                        f"{' or '.join(WEIGHT_FILES)} (timm's ImageNet weights for {ARCH})")
+    folder = Path(weights_dir).expanduser()
+    found = [folder / name for name in WEIGHT_FILES if (folder / name).is_file()]
+    if not found:
+        raise DataError(f"{folder / WEIGHT_FILES[0]}: file not found; expected timm's ImageNet weights for {ARCH} "
+                        f"({' or '.join(WEIGHT_FILES)})")
+    path = found[0]
+    config = {"arch": ARCH, "weights": "imagenet", "file": str(path), "image_size": size}
+
+    def compute(workdir: Path) -> dict:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, weights_only=True)
+        model = build(size, 1)
+        missing, unexpected = model.load_state_dict(_without_head(state), strict=False)
+        if unexpected or set(missing) != {"head.weight", "head.bias"}:
+            raise DataError(f"{path}: not {ARCH} weights (missing {missing}, unexpected {unexpected})")
+        torch.save(_without_head(model.state_dict()), workdir / "backbone.pt")
+        return {"source": str(path)}
+
+    return registry.get_or_compute(PRETRAIN, config, compute)
+
+
+def classifier(profile: Profile, registry: Registry, seed: int) -> nn.Module:
+    """ViT-S/32 with the profile's backbone weights and a fresh one-logit head (seeded)."""
+    record = backbone(profile, registry)
+    seed_everything(seed)
+    model = build(profile.aimfair.image_size, 1)
+    missing, unexpected = model.load_state_dict(torch.load(record.artifact("backbone.pt"), weights_only=True), strict=False)
+    if unexpected or set(missing) != {"head.weight", "head.bias"}:
+        raise RuntimeError(f"backbone {record.path}: unexpected weights (missing {missing}, unexpected {unexpected})")
+    return model
+
+
+def with_lora(model: nn.Module, rank: int = 8) -> nn.Module:
+    """LoRA adapters (peft) on every attention block's ``qkv`` projection, the head trained as well.
+
+    The paper names LoRA without its settings; rank 8, α = 2 × rank and the ``qkv`` target are the
+    common choices for ViTs and ours.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    adapted = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["qkv"], lora_dropout=0.0,
+                                               bias="none"))
+    for name, parameter in adapted.named_parameters():
+        if ".head." in name:
+            parameter.requires_grad_(True)
+    return adapted
+
+
+__all__ = ["ARCH", "build", "backbone", "classifier", "with_lora"]
