@@ -91,6 +91,13 @@ compare("aimfair", "Table 3", rows3, prof)
 notebook.say(T.verdict(prof, registry, rows3, settings[0]))
 
 # %% [markdown]
+# Both forms of EO, and the spread behind each mean (± one standard deviation over seeds, then
+# the bootstrap 95 % interval of the mean):
+
+# %%
+T.spread_table(rows3)
+
+# %% [markdown]
 # ## Table 4: partial fine-tuning
 #
 # Random selection of 40 / 55 / 70 / 85 % of the tensors, sub-tuning by updating one block or by
@@ -105,6 +112,9 @@ compare("aimfair", "Table 4", rows4, prof)
 
 # %%
 chosen
+
+# %%
+T.spread_table(rows4)
 
 # %% [markdown]
 # Every variant behind the "best" rows, with the validation accuracy that chose among them:

@@ -48,6 +48,14 @@ T.scale_table(prof, T.settings_for(prof))
 notebook.say(T.verdict(prof, registry, T.table3(prof, registry, [main]), main))
 
 # %% [markdown]
+# How much each setting of this page's Baselines learns at this scale, beside two accuracies that
+# need no reading of the target at all (always the majority class; the target guessed from the
+# protected attribute):
+
+# %%
+T.regime_table(prof, registry, [main, "UTK F/W", "CelebA M/Y"]).round(1)
+
+# %% [markdown]
 # ## Figure 5: SMG's k
 #
 # k tensors are taken from each ranking and intersected, so k = 40 … 60 of ResNet-18's 62 keeps
@@ -165,6 +173,16 @@ record_figure("aimfair", "Figure 6", prof, f"{main}, seed {seed}, 150 test image
 # %%
 decodability = T.protected_decodability(features, seed)
 decodability.round(3)
+
+# %% [markdown]
+# ## Both forms of EO and the seed spread
+#
+# Every row of Tables 6–11: mean ± one standard deviation over seeds and the bootstrap 95 %
+# interval of the mean, with EO as max(ΔTPR, ΔFPR) (the ResNet-18 tables' form) and as
+# (ΔTPR + ΔFPR) / 2 (Table 8's form).
+
+# %%
+T.spread_table({(f"{table}: {method}", task): r for table, table_rows in rows.items() for (method, task), r in table_rows.items()})
 
 # %% [markdown]
 # ## The paper's readings, checked
