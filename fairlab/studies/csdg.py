@@ -230,6 +230,10 @@ def table5_verdict(runs: dict[tuple[str, str], list[Record]], pools_: dict[tuple
                  f"attribute not what the folder says), and they come from the studio domain while the test images "
                  f"come from the photo domain.")
     if hi < 65:
+        spread = max(float(np.std([r.metrics["report"]["acc"] for r in records], ddof=1)) if len(records) > 1 else 0.0
+                     for records in runs.values())
         text += (" **Table 5 does not reproduce at this scale**: near chance, the differences between prompt families "
-                 "are within what one seed can move, so the claims below are read on noise.")
+                 "are no larger than what a change of seed moves"
+                 + (f" (the largest standard deviation of a row's accuracy over seeds: {spread:.1f} points)" if spread else "")
+                 + ", so the claims below are read on noise.")
     return text

@@ -348,7 +348,8 @@ def ablation_claims(profile: Profile, rows: dict[str, dict], sweep: pd.DataFrame
     out = []
     best = sweep.loc[sweep["EO"].idxmin()]
     out.append(("Figure 5: k = 55 gives the lowest EO of the sweep", int(best["k"]) == 55,
-                f"lowest EO {best['EO']:.2f} at k = {int(best['k'])}"))
+                "EO " + ", ".join(f"k = {int(k)}: {eo:.2f} ± {sd:.2f}" for k, eo, sd in zip(sweep["k"], sweep["EO"], sweep["EO sd"]))
+                + " (mean ± sd over seeds)"))
     t6 = rows["Table 6"]
     aim = {r: t6[(r.replace(":", " : "), "CelebA S/M")] for r in S1_RATIOS}
     fft = t6[("Fully Fine-Tuning", "CelebA S/M")]
