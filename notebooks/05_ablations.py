@@ -188,5 +188,5 @@ T.spread_table({(f"{table}: {method}", task): r for table, table_rows in rows.it
 # ## The paper's readings, checked
 
 # %%
-for item, item_claims in T.ablation_claims(prof, rows, sweep, decodability).items():
+for item, item_claims in T.ablation_claims(rows, sweep, decodability).items():
     display(check_claims("aimfair", item, prof, item_claims))

@@ -246,3 +246,12 @@ def test_every_ablation_runs_and_lines_up_with_the_printed_rows(smoke_book, monk
     assert set(blocks["block"]) == set(study.BLOCKS)
     features = study.representations(profile, registry, "CelebA S/M", {"Baseline": study.Baseline()}, profile.aimfair.seeds[0])
     assert features["Baseline"]["features"].shape[1] == 512
+
+
+def test_reference_accuracies_are_the_majority_class_and_the_protected_attribute_alone():
+    from fairlab.studies.smg_sft import reference_accuracies
+
+    # 10 + 30 with T = 0, 40 + 20 with T = 1: the majority answers 1 (60 %); answering T = 1 − P gets
+    # n(0,1) + n(1,0) = 30 + 40 = 70 %, better than T = P (10 + 20 = 30 %)
+    ref = reference_accuracies({"group_n": {"0_0": 10, "0_1": 30, "1_0": 40, "1_1": 20}})
+    assert ref == {"majority": 60.0, "shortcut": 70.0}

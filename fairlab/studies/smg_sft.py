@@ -342,8 +342,7 @@ def protected_decodability(features: dict[str, dict], seed: int) -> pd.DataFrame
     return pd.DataFrame(lines)
 
 
-def ablation_claims(profile: Profile, rows: dict[str, dict], sweep: pd.DataFrame,
-                    decodability: pd.DataFrame) -> dict[str, list[tuple[str, bool, str]]]:
+def ablation_claims(rows: dict[str, dict], sweep: pd.DataFrame, decodability: pd.DataFrame) -> dict[str, list[tuple[str, bool, str]]]:
     """§4.4 and the supplement's readings of Figure 5, Tables 6–11 and Figure 6, checked on our numbers, by item."""
     out = []
     best = sweep.loc[sweep["EO"].idxmin()]
