@@ -144,6 +144,9 @@ freezing = T.freezing_frame(prof, registry, main)
 figures.metric_lines(freezing, "frozen", "frozen block", title=f"Figure 2: one block frozen, {main}");
 record_figure("aimfair", "Figure 2", prof, f"{main}; the paper's numbers are not tabulated")
 
+# %%
+check_claims("aimfair", "Figure 2", prof, T.freezing_claims(freezing))
+
 # %% [markdown]
 # ## Figure 8: where the selected tensors lie
 #

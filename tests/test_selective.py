@@ -242,6 +242,8 @@ def test_every_ablation_runs_and_lines_up_with_the_printed_rows(smoke_book, monk
         assert len(printed_rows) == len(reproduced) and comparison.long["ours"].notna().all(), table
     sweep = study.k_sweep(profile, registry, "CelebA S/M")
     assert list(sweep["k"]) == list(study.TOP_KS) and sweep["tensors"].is_monotonic_increasing
+    freezing = study.freezing_frame(profile, registry, "CelebA S/M")
+    assert list(freezing["frozen"]) == ["none", *study.BLOCKS] and len(study.freezing_claims(freezing)) == 3
     blocks = study.selected_by_block(profile, registry, "CelebA S/M")
     assert set(blocks["block"]) == set(study.BLOCKS)
     features = study.representations(profile, registry, "CelebA S/M", {"Baseline": study.Baseline()}, profile.aimfair.seeds[0])

@@ -508,3 +508,23 @@ def regime_table(profile: Profile, registry: Registry, settings: list[str]) -> p
                       "Baseline WST": float(np.mean([r["wst"] for r in per_seed])),
                       "majority class": ref["majority"], "protected attribute alone": ref["shortcut"]})
     return pd.DataFrame(lines).set_index("setting")
+
+
+def freezing_claims(freezing: pd.DataFrame) -> list[tuple[str, bool, str]]:
+    """Figure 2's caption, checked against full fine-tuning ("none" frozen); the paper's block k is ResNet's layer k."""
+    f = freezing.set_index("frozen")
+    full = f.loc["none"]
+
+    def numbers(block: str) -> str:
+        r = f.loc[block]
+        return f"ACC {r['ACC']:.2f} vs {full['ACC']:.2f}, WST {r['WST']:.2f} vs {full['WST']:.2f}, EO {r['EO']:.2f} vs {full['EO']:.2f}"
+
+    fc, b1, b2 = f.loc["fc"], f.loc["layer1"], f.loc["layer2"]
+    return [
+        ("Figure 2: freezing only the FC layer is fairer (higher WST, lower EO) but less accurate than full fine-tuning",
+         fc["WST"] > full["WST"] and fc["EO"] < full["EO"] and fc["ACC"] < full["ACC"], numbers("fc")),
+        ("Figure 2: freezing only block 2 is more accurate but less fair (higher EO) than full fine-tuning",
+         b2["ACC"] > full["ACC"] and b2["EO"] > full["EO"], numbers("layer2")),
+        ("Figure 2: freezing only block 1 keeps EO (within 1 point) and raises accuracy and the worst group",
+         abs(b1["EO"] - full["EO"]) <= 1.0 and b1["ACC"] > full["ACC"] and b1["WST"] > full["WST"], numbers("layer1")),
+    ]
