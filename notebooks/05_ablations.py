@@ -169,7 +169,7 @@ record_figure("aimfair", "Figure 8", prof, f"{main}, k = {prof.aimfair.top_k}")
 
 # %%
 features = T.representations(prof, registry, main, {"Baseline": T.Baseline(), "Data Supplementation": T.TABLE3["Data Supplementation"],
-                                                     "AIM-Fair (Ours)": "selective"}, seed)
+                                                     "AIM-Fair (Ours)": T.AIM}, seed)
 figures.embedding_panels(T.tsne_frame(features, seed), title=f"Figure 6: t-SNE of test representations, {main}, seed {seed}");
 record_figure("aimfair", "Figure 6", prof, f"{main}, seed {seed}, 150 test images per group")
 

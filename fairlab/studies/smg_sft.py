@@ -1,7 +1,7 @@
 """The selective fine-tuning chapter's tables and figures, from the records of :mod:`fairlab.experiments.smg_sft`.
 
 A table entry is a :class:`~fairlab.experiments.smg_sft.Strategy`, a :class:`Baseline` (the
-pre-trained model of an architecture) or ``"selective"`` (AIM-Fair at the profile's k).
+pre-trained model of an architecture) or an :class:`AimFair` (SMG + SFT at the profile's k).
 """
 
 from __future__ import annotations
@@ -30,6 +30,19 @@ class Baseline:
     arch: str = "resnet18"
 
 
+@dataclass(frozen=True)
+class AimFair:
+    """AIM-Fair (SMG's mask at the profile's k, then SFT) on an architecture, with either gradient difference."""
+
+    measure: str = "absolute"
+    arch: str = "resnet18"
+
+    def strategy(self, profile: Profile) -> Strategy:
+        return Strategy("selective", k=profile.aimfair.top_k, measure=self.measure, arch=self.arch)
+
+
+AIM = AimFair()
+
 #: the settings each profile's budget covers: the paper's three in ``paper``; elsewhere CelebA
 #: Smiling/Male, the paper's main setting (Tables 6, 7 and 9 and Figures 1, 2, 5, 6 are on it)
 PROFILE_SETTINGS = {"paper": ["CelebA S/M", "CelebA S/Y", "UTK F/W"]}
@@ -48,7 +61,7 @@ TABLE3 = {
     "Data Repairing": S("repairing"),
     "Linear Prob": S("linear_probe"),
     "Fully Fine-Tuning": S("full"),
-    "AIM-Fair (Ours)": "selective",
+    "AIM-Fair (Ours)": AIM,
 }
 RANDOM_RATIOS = (0.4, 0.55, 0.7, 0.85)
 BLOCKS = ("stem", "layer1", "layer2", "layer3", "layer4", "fc")
@@ -56,7 +69,7 @@ METRICS = ("acc", "wst", "eo_max", "eo_mean", "std")
 
 
 def aimfair_strategy(profile: Profile, measure: str = "absolute") -> Strategy:
-    return S("selective", k=profile.aimfair.top_k, measure=measure)
+    return AimFair(measure).strategy(profile)
 
 
 def records(profile: Profile, registry: Registry, label: str, entry) -> list:
@@ -99,7 +112,7 @@ def row(per_seed: list[dict]) -> dict[str, Estimate]:
 
 
 def resolve(profile: Profile, entry):
-    return aimfair_strategy(profile) if entry == "selective" else entry
+    return entry.strategy(profile) if isinstance(entry, AimFair) else entry
 
 
 def rows_of(profile: Profile, registry: Registry, entries: dict, settings: list[str]) -> dict[tuple[str, str], dict]:
@@ -153,15 +166,22 @@ def variants_table(profile: Profile, registry: Registry, label: str) -> pd.DataF
     return pd.DataFrame(lines)
 
 
+#: the metrics a figure plots: its column name and the row's metric
+POINT_METRICS = (("ACC", "acc"), ("WST", "wst"), ("EO", "eo_max"))
+
+
+def point(r: dict) -> dict[str, float]:
+    """A row's ACC, WST and EO (max) seed means, each followed by its standard deviation over seeds (0 for one seed)."""
+    out = {}
+    for column, metric in POINT_METRICS:
+        out[column] = r[metric].mean
+        out[f"{column} sd"] = r[metric].std or 0.0
+    return out
+
+
 def strategy_points(rows: dict[tuple[str, str], dict], label: str) -> pd.DataFrame:
     """One line per method of a task: ACC, WST, EO with their spread over seeds (Figure 1)."""
-    lines = []
-    for (method, task), r in rows.items():
-        if task != label:
-            continue
-        lines.append({"method": method, "ACC": r["acc"].mean, "WST": r["wst"].mean, "EO": r["eo_max"].mean,
-                      "ACC sd": r["acc"].std or 0.0, "WST sd": r["wst"].std or 0.0, "EO sd": r["eo_max"].std or 0.0})
-    return pd.DataFrame(lines)
+    return pd.DataFrame([{"method": method, **point(r)} for (method, task), r in rows.items() if task == label])
 
 
 def seed_table(profile: Profile, registry: Registry, label: str, methods: dict) -> pd.DataFrame:
@@ -232,9 +252,7 @@ def k_sweep(profile: Profile, registry: Registry, label: str, ks=TOP_KS) -> pd.D
     for k in ks:
         entry = S("selective", k=k)
         per_seed = seed_metrics(profile, registry, label, entry)
-        r = row([m["report"] for m in per_seed])
-        lines.append({"k": k, "ACC": r["acc"].mean, "ACC sd": r["acc"].std or 0.0, "WST": r["wst"].mean,
-                      "WST sd": r["wst"].std or 0.0, "EO": r["eo_max"].mean, "EO sd": r["eo_max"].std or 0.0,
+        lines.append({"k": k, **point(row([m["report"] for m in per_seed])),
                       "tensors": float(np.mean([len(m["mask"]["selected"]) for m in per_seed])),
                       "share of scalars": float(np.mean([m["mask"]["scalar_share"] for m in per_seed]))})
     return pd.DataFrame(lines)
@@ -267,32 +285,27 @@ TABLE8 = {
     "Fully Fine-Tuning": S("full", arch=VIT),
     "LoRA": S("lora", arch=VIT),
     "LTGC": S("ltgc", arch=VIT),
-    "Selective Fine-Tuning": "selective-vit",
+    "Selective Fine-Tuning": AimFair(arch=VIT),
 }
-TABLE9 = {"Baseline": Baseline(), "LTGC": S("ltgc"), "AIM-Fair (Ours)": "selective"}
-TABLE11 = {"Baseline": Baseline(), "Fully Fine-Tuning": S("full"), "AIM-Fair (Ours)": "selective"}
+TABLE9 = {"Baseline": Baseline(), "LTGC": S("ltgc"), "AIM-Fair (Ours)": AIM}
+TABLE11 = {"Baseline": Baseline(), "Fully Fine-Tuning": S("full"), "AIM-Fair (Ours)": AIM}
 
 
 def table8(profile: Profile, registry: Registry, settings: list[str]) -> dict:
-    entries = {name: S("selective", k=profile.aimfair.top_k, arch=VIT) if e == "selective-vit" else e for name, e in TABLE8.items()}
-    return rows_of(profile, registry, entries, settings)
+    return rows_of(profile, registry, TABLE8, settings)
 
 
 def freezing_frame(profile: Profile, registry: Registry, label: str) -> pd.DataFrame:
     """Figure 2: fine-tuning on S2 with one block frozen (and none: full fine-tuning), seed means and spread."""
     entries = {"none": S("full"), **{b: S("freeze", block=b) for b in BLOCKS}}
-    lines = []
-    for frozen, entry in entries.items():
-        r = row(reports(profile, registry, label, entry))
-        lines.append({"frozen": frozen, **{m: r[key].mean for m, key in (("ACC", "acc"), ("WST", "wst"), ("EO", "eo_max"))},
-                      **{f"{m} sd": r[key].std or 0.0 for m, key in (("ACC", "acc"), ("WST", "wst"), ("EO", "eo_max"))}})
-    return pd.DataFrame(lines)
+    return pd.DataFrame([{"frozen": frozen, **point(row(reports(profile, registry, label, entry)))}
+                         for frozen, entry in entries.items()])
 
 
 def selected_by_block(profile: Profile, registry: Registry, label: str) -> pd.DataFrame:
     """Figure 8: the AIM-Fair mask's tensors per block, each seed."""
     frames = []
-    for seed, m in zip(profile.aimfair.seeds, seed_metrics(profile, registry, label, "selective")):
+    for seed, m in zip(profile.aimfair.seeds, seed_metrics(profile, registry, label, AIM)):
         frames.append(pd.DataFrame(m["mask_blocks"]).assign(seed=seed))
     return pd.concat(frames, ignore_index=True)
 
