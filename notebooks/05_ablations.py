@@ -39,7 +39,7 @@ seed = prof.aimfair.seeds[0]
 rows = {}
 
 # %%
-T.scale_table(prof, T.settings_for(prof))
+T.scale_table(prof)
 
 # %% [markdown]
 # Where the previous page's Table 3 stands on this build, for reading every table below:
