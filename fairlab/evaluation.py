@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fairlab import device as devices
 from fairlab import metrics
 
 
 def predictions(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
-    """ŷ = argmax of the logits, ``[R, N]``; ``x`` is ``[N, d]`` (shared) or ``[R, N, d]``."""
-    with torch.no_grad():
+    """ŷ = argmax of the logits, ``[R, N]``; ``x`` is ``[N, d]`` (shared) or ``[R, N, d]``; computed on the model's device."""
+    with devices.inference(model) as rt:
+        x = rt.put(x)
         if x.dim() == 2:
             x = x.expand(model.n_replicas, -1, -1)
-        return model(x).argmax(dim=-1).numpy()
+        return model(x).argmax(dim=-1).cpu().numpy()
 
 
 def weighted_f1_scorer(x: torch.Tensor, y: torch.Tensor):

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
+from fairlab import device as devices
+from fairlab.device import Runtime
 from fairlab.evaluation import weighted_f1_scorer
 from fairlab.models import FactorisedHead, ReplicaLinear
 from fairlab.train import FitResult, ReplicaBatches, fit, make_optimizer
@@ -166,23 +168,27 @@ def cross_entropy_of_replicas(model: torch.nn.Module, batch) -> torch.Tensor:
 def finetune_heads(data: HeadData, method: str, weights: torch.Tensor, biases: torch.Tensor, seeds: list[int], *,
                    lr: float, optimizer: str = "adam", epochs: int = 50, patience: int | None = None, batch_size: int = 64,
                    alphas: list[float] | None = None, rank: int = 2, eps_rel: float = 1e-6, desc: str | None = None,
-                   progress: bool = True) -> tuple[torch.nn.Module, FitResult]:
+                   progress: bool = True, runtime: Runtime | None = None) -> tuple[torch.nn.Module, FitResult]:
     """Fine-tune one head per replica (TL, SVD or WIN) on frozen features, keeping each run's best epoch.
 
     Replica r starts from the layer ``(weights[r], biases[r])`` (``[R, k, d]``, ``[R, k]``), sees the
     mini-batches of ``seeds[r]`` and, for WIN, uses the group weight ``alphas[r]``; the best epoch
-    of each run is chosen by its validation weighted F1.
+    of each run is chosen by its validation weighted F1. The Fisher information and the SVD are
+    computed on the CPU (float64 where it matters); the head trains on ``runtime``'s device.
     """
+    rt = runtime or devices.default_runtime()
     train_x, train_y, train_s = data.split("train")
     per_replica = train_x.dim() == 3
     fisher_features = [train_x[r] if per_replica else train_x for r in range(len(seeds))]
     head = initial_heads(method, weights, biases, features=fisher_features, y=train_y, s=train_s,
                          alphas=alphas, rank=rank, eps_rel=eps_rel)
+    head = rt.prepare(head)
     result = fit(
         head, make_optimizer(optimizer, head.parameters(), lr),
-        ReplicaBatches((train_x, train_y, train_s), batch_size, seeds=seeds, per_replica=(per_replica, False, False)),
+        ReplicaBatches((train_x, train_y, train_s), batch_size, seeds=seeds, per_replica=(per_replica, False, False),
+                       device=rt.device),
         cross_entropy_of_replicas, epochs, evaluate=weighted_f1_scorer(data.features["val"], data.y["val"]),
-        patience=patience, desc=desc or f"{method} lr={lr}", progress=progress,
+        patience=patience, desc=desc or f"{method} lr={lr}", progress=progress, runtime=rt,
     )
     return head, result
 

@@ -178,11 +178,23 @@ class AimfairSection(_Strict):
     top_k: int = Field(55, ge=1, description="SMG's k: tensors in each of the two rankings (the paper: 55 of ResNet-18's 62)")
 
 
+class ComputeSection(_Strict):
+    """Where every network of the book trains, evaluates and samples (:mod:`fairlab.device`)."""
+
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:[0-9]+)?)$",
+                        description="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
+    precision: Literal["auto", "float32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast on CUDA, float32 on the CPU (bf16 measured 26x slower there)")
+    deterministic: bool = Field(False, description="CUDA: deterministic cuDNN kernels, no autotuner and no TF32 "
+                                                   "(bit-reproducible on one GPU; slower)")
+
+
 class Profile(_Strict):
     name: str
     description: str
     reportable: bool = Field(description="false for smoke: its numbers are never presented as results")
     data_root: str | None = Field(None, description="root of the real datasets (paper profile)")
+    compute: ComputeSection = ComputeSection()
     win_adult: WinAdultSection
     faceworld: FaceWorldSection
     data: DataSection

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from fairlab import device as devices
+from fairlab.device import Runtime
 from fairlab.train import TensorBatches, fit, make_optimizer
 
 MAX_TOKENS = 24
@@ -141,13 +143,15 @@ def _cosine(optimizer, steps: int):
 
 
 def train_vae(vae, images: torch.Tensor, steps: int, batch_size: int = 16, lr: float = 1e-3, kl_weight: float = 1e-6,
-              seed: int = 0, progress: bool = True) -> list[dict]:
+              seed: int = 0, progress: bool = True, runtime: Runtime | None = None) -> list[dict]:
     """Reconstruction (mean squared error) + ``kl_weight`` × KL on ``uint8 [N, 3, S, S]`` images; cosine-decayed Adam.
 
     Small batches and many steps reconstruct thin details (the smile) far better than large ones
     at the same time (measured: batch 16 beats batch 64). Returns the loss history.
     """
-    batches = StepLimit(TensorBatches((images,), batch_size, seed=seed, drop_last=True), steps)
+    rt = runtime or devices.default_runtime()
+    vae = rt.prepare(vae)
+    batches = StepLimit(TensorBatches((images,), batch_size, seed=seed, drop_last=True, device=rt.device), steps)
     optimizer = make_optimizer("adam", vae.parameters(), lr)
     schedule = _cosine(optimizer, steps)
 
@@ -159,15 +163,16 @@ def train_vae(vae, images: torch.Tensor, steps: int, batch_size: int = 16, lr: f
 
     vae.train()
     result = fit(vae, optimizer, batches, loss, batches.epochs, after_step=schedule.step, desc="miniature model: VAE",
-                 progress=progress)
+                 progress=progress, runtime=rt)
     vae.eval()
     return result.history
 
 
-@torch.no_grad()
 def encode(vae, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Latent means of the images (unscaled)."""
-    return torch.cat([vae.encode(_to_unit(images[i:i + batch_size])).latent_dist.mean for i in range(0, len(images), batch_size)])
+    """Latent means of the images (unscaled), on the VAE's device."""
+    with devices.inference(vae) as rt:
+        return torch.cat([vae.encode(_to_unit(rt.put(images[i:i + batch_size]))).latent_dist.mean.float()
+                          for i in range(0, len(images), batch_size)])
 
 
 class _Denoiser(nn.Module):
@@ -193,33 +198,37 @@ class _EMA:
 
 def train_denoiser(unet, text_encoder, tokenizer, latents: torch.Tensor, captions, steps: int, batch_size: int = 64,
                    lr: float = 1e-3, min_snr_gamma: float = 5.0, ema_decay: float = 0.998, seed: int = 0,
-                   prediction: str = "epsilon", progress: bool = True):
+                   prediction: str = "epsilon", progress: bool = True, runtime: Runtime | None = None):
     """Denoising training on scaled latents; ``captions(indices, generator)`` writes a batch's captions.
 
     The loss is min-SNR-γ weighted: ``min(SNR, γ) / SNR`` on the noise for ε-prediction, the same
     weight expressed on the velocity, ``min(SNR, γ) / (SNR + 1)``, for v-prediction.
     Returns the EMA copies of the U-Net and the text encoder, and the loss history.
+
+    The noise and timesteps are drawn from the seed's CPU generator and moved to the runtime's
+    device, so a seed trains on the same draws on either device.
     """
+    rt = runtime or devices.default_runtime()
     scheduler = training_scheduler(prediction)
     alphas = scheduler.alphas_cumprod
     snr = alphas / (1 - alphas)
     clipped = torch.clamp(snr, max=min_snr_gamma)
-    weight = clipped / snr if prediction == "epsilon" else clipped / (snr + 1)
-    model = _Denoiser(unet, text_encoder)
+    weight = rt.put(clipped / snr if prediction == "epsilon" else clipped / (snr + 1))
+    model = rt.prepare(_Denoiser(unet, text_encoder))
     ema = _EMA(model, ema_decay)
     index = torch.arange(len(latents))
-    batches = StepLimit(TensorBatches((latents, index), batch_size, seed=seed, drop_last=True), steps)
+    batches = StepLimit(TensorBatches((latents, index), batch_size, seed=seed, drop_last=True, device=rt.device), steps)
     optimizer = make_optimizer("adam", model.parameters(), lr)
     schedule = _cosine(optimizer, steps)
     generator = torch.Generator().manual_seed(seed)
 
     def loss(m, batch):
         z0, rows = batch
-        ids = tokenizer(captions(rows.numpy(), generator), padding="max_length", max_length=MAX_TOKENS, truncation=True,
-                        return_tensors="pt").input_ids
-        context = m.text_encoder(ids)[0]
-        noise = torch.randn(z0.shape, generator=generator)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(z0),), generator=generator)
+        ids = tokenizer(captions(rows.cpu().numpy(), generator), padding="max_length", max_length=MAX_TOKENS,
+                        truncation=True, return_tensors="pt").input_ids
+        context = m.text_encoder(rt.put(ids))[0]
+        noise = rt.put(torch.randn(z0.shape, generator=generator))
+        t = rt.put(torch.randint(0, scheduler.config.num_train_timesteps, (len(z0),), generator=generator))
         noisy = scheduler.add_noise(z0, noise, t)
         predicted = m.unet(noisy, t, encoder_hidden_states=context).sample
         target = noise if prediction == "epsilon" else scheduler.get_velocity(z0, noise, t)
@@ -232,7 +241,7 @@ def train_denoiser(unet, text_encoder, tokenizer, latents: torch.Tensor, caption
 
     model.train()
     result = fit(model, optimizer, batches, loss, batches.epochs, after_step=after_step, desc="miniature model: U-Net",
-                 progress=progress)
+                 progress=progress, runtime=rt)
     return ema.shadow.unet, ema.shadow.text_encoder, result.history
 
 

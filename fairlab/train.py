@@ -21,6 +21,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from fairlab import device as devices
+from fairlab.device import Runtime
+
 
 @dataclass
 class FitResult:
@@ -59,6 +62,7 @@ def fit(
     desc: str | None = None,
     progress: bool = True,
     checkpoint: str | Path | None = None,
+    runtime: Runtime | None = None,
 ) -> FitResult:
     """Train for ``epochs`` epochs and leave the model at its best checkpoint.
 
@@ -81,8 +85,16 @@ def fit(
       history and the batches' shuffling state.  When it exists at the start, training resumes
       after its last epoch and ends exactly as an uninterrupted run would; it is removed at the end.
 
+    * ``runtime``: the device and precision (:mod:`fairlab.device`); by default the one the model
+      was prepared with. The model is moved there (the optimiser keeps its parameters: moving a
+      module keeps its parameter objects), every batch is moved there and the loss is computed
+      under the runtime's autocast. The loop waits for the device once per epoch, not per step:
+      the epoch's loss is summed on the device and checked for NaN/inf at the end of the epoch.
+
     Without ``evaluate`` the last epoch is kept.
     """
+    rt = runtime or devices.runtime_of(model)
+    model = rt.prepare(model)
     best_state: dict[str, torch.Tensor] | None = None
     best_score: np.ndarray | None = None
     best_epoch: np.ndarray | None = None
@@ -90,7 +102,7 @@ def fit(
     first_epoch = 1
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     if checkpoint is not None and checkpoint.exists():
-        saved = torch.load(checkpoint, weights_only=False)
+        saved = torch.load(checkpoint, weights_only=False, map_location=rt.device)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         if scheduler is not None:
@@ -103,7 +115,7 @@ def fit(
     def consider(epoch: int) -> np.ndarray:
         nonlocal best_state, best_score, best_epoch
         model.eval()
-        with torch.no_grad():
+        with torch.inference_mode():
             score = np.atleast_1d(np.asarray(_to_numpy(evaluate(model)), dtype=float))
         model.train()
         if best_score is None:
@@ -133,20 +145,24 @@ def fit(
         history.append({"epoch": 0, "score": consider(0).tolist()})
     bar = tqdm(range(first_epoch, epochs + 1), desc=desc or "epochs", disable=not progress, file=sys.stderr, leave=False)
     for epoch in bar:
-        total, count = 0.0, 0
+        total, count = torch.zeros((), dtype=torch.float64, device=rt.device), 0
         for batch in batches:
+            batch = rt.put(batch)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc or 'training'}: the loss became {loss.item()} at epoch {epoch}")
+            with rt.autocast():
+                loss = loss_fn(model, batch)
             loss.backward()
             optimizer.step()
             if after_step is not None:
                 after_step()
-            total, count = total + loss.item(), count + 1
+            total += loss.detach().double()
+            count += 1
+        mean_loss = total.item() / max(count, 1)  # the epoch's one wait for the device
+        if not np.isfinite(mean_loss):
+            raise FloatingPointError(f"{desc or 'training'}: the loss became {mean_loss} during epoch {epoch}")
         if scheduler is not None:
             scheduler.step()
-        entry = {"epoch": epoch, "train_loss": total / max(count, 1)}
+        entry = {"epoch": epoch, "train_loss": mean_loss}
         if evaluate is not None:
             score = consider(epoch)
             entry["score"] = score.tolist()
@@ -178,8 +194,8 @@ class ReplicaBatches:
     """
 
     def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, seeds: list[int],
-                 per_replica: tuple[bool, ...] | None = None, drop_last: bool = False):
-        self.tensors = tensors
+                 per_replica: tuple[bool, ...] | None = None, drop_last: bool = False, device: torch.device | None = None):
+        self.tensors = tuple(t.to(device) for t in tensors) if device is not None else tensors
         self.per_replica = per_replica or tuple(False for _ in tensors)
         lengths = {t.shape[1] if pr else t.shape[0] for t, pr in zip(tensors, self.per_replica)}
         if len(lengths) != 1:
@@ -187,13 +203,14 @@ class ReplicaBatches:
         self.n = lengths.pop()
         self.batch_size, self.drop_last = batch_size, drop_last
         self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        self.rows = torch.arange(len(seeds))[:, None]
+        self.rows = torch.arange(len(seeds), device=self.tensors[0].device)[:, None]
 
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
     def __iter__(self):
-        order = torch.stack([torch.randperm(self.n, generator=g) for g in self.generators])
+        # the permutations come from CPU generators (the same batches on any device), then move once
+        order = torch.stack([torch.randperm(self.n, generator=g) for g in self.generators]).to(self.rows.device)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[:, start:start + self.batch_size]
             yield tuple(t[self.rows, idx] if pr else t[idx] for t, pr in zip(self.tensors, self.per_replica))
@@ -204,13 +221,18 @@ class TensorBatches:
 
     ``transform(batch, generator)``, if given, maps each batch (a tuple) before it is yielded —
     e.g. the papers' image augmentation on the first tensor.
+
+    ``device``: the tensors are moved there once (e.g. the uint8 image cache onto the GPU), and
+    batches are cut and transformed there; the shuffling stays on the CPU generator.
     """
 
     def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, seed: int = 0, shuffle: bool = True,
-                 drop_last: bool = False, transform=None):
+                 drop_last: bool = False, transform=None, device: torch.device | None = None):
         lengths = {t.shape[0] for t in tensors}
         if len(lengths) != 1:
             raise ValueError(f"tensors disagree on the number of samples: {sorted(lengths)}")
+        if device is not None:
+            tensors = tuple(t.to(device) for t in tensors)
         self.tensors, self.n = tensors, lengths.pop()
         self.batch_size, self.shuffle, self.drop_last, self.transform = batch_size, shuffle, drop_last, transform
         self.generator = torch.Generator().manual_seed(int(seed))
@@ -227,6 +249,7 @@ class TensorBatches:
 
     def __iter__(self):
         order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+        order = order.to(self.tensors[0].device)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start:start + self.batch_size]
             batch = tuple(t[idx] for t in self.tensors)
@@ -251,6 +274,7 @@ def _update_snapshot(state: dict[str, torch.Tensor], model: nn.Module, better: n
         return
     mask = torch.as_tensor(better)
     for key, value in current.items():
+        mask = mask.to(value.device)
         if value.dim() == 0 or value.shape[0] != mask.numel():
             raise ValueError(f"per-replica selection needs every state tensor to lead with the replica axis; {key} has shape {tuple(value.shape)}")
         state[key][mask] = value.detach()[mask]
@@ -261,11 +285,13 @@ def _n_replicas(model: nn.Module) -> int:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch (CPU and CUDA) and ask cuDNN for determinism."""
+    """Seed Python, NumPy and PyTorch (CPU and CUDA).
+
+    cuDNN's determinism and autotuner are the runtime's business (``compute.deterministic``,
+    :meth:`fairlab.device.Runtime.configure`); CPU results are reproducible either way.
+    """
     import random
 
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False

@@ -135,12 +135,13 @@ class BatchAugment:
 
     def __call__(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, _, height, width = batch.shape
+        # the draws come from the CPU generator whatever the batch's device: a seed crops alike on the CPU and a GPU
         boxes = self.crop_boxes(n, height, width, generator)
         top, left, h, w = boxes.unbind(1)
         rois = torch.stack([torch.arange(n, dtype=torch.float32), left, top, left + w, top + h], dim=1)
-        out = roi_align(batch.float(), rois, output_size=(self.size, self.size), spatial_scale=1.0,
-                        sampling_ratio=2, aligned=True)
+        out = roi_align(batch.float(), rois.to(batch.device, non_blocking=True), output_size=(self.size, self.size),
+                        spatial_scale=1.0, sampling_ratio=2, aligned=True)
         if self.flip:
-            flip = torch.rand(n, generator=generator) < 0.5
+            flip = (torch.rand(n, generator=generator) < 0.5).to(batch.device, non_blocking=True)
             out = torch.where(flip[:, None, None, None], out.flip(-1), out)
         return normalize(out)

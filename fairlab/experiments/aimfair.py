@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fairlab import device as devices
 from fairlab.csdg.prompts import SETTINGS, Setting
 from fairlab.data.images import BatchAugment, eval_transform, load_images
 from fairlab.data.sources import load_dataset
@@ -96,24 +97,23 @@ def open_task(label: str, profile: Profile, registry: Registry | None = None) ->
 
 
 def classifier(profile: Profile, registry: Registry, seed: int) -> nn.Module:
-    """ResNet-18 with the profile's backbone weights and a fresh ``Linear(512, 1)`` head (seeded)."""
+    """ResNet-18 with the profile's backbone weights and a fresh ``Linear(512, 1)`` head (seeded), on the profile's device."""
     record = backbones.backbone(profile, registry, "resnet18")
     seed_everything(seed)
     model = backbones.build("resnet18", 1)
-    state = torch.load(record.artifact("backbone.pt"), weights_only=True)
+    state = torch.load(record.artifact("backbone.pt"), weights_only=True, map_location="cpu")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or set(missing) != {"fc.weight", "fc.bias"}:
         raise RuntimeError(f"backbone {record.path}: unexpected weights (missing {missing}, unexpected {unexpected})")
-    return model
+    return devices.runtime(profile).prepare(model)
 
 
-@torch.no_grad()
 def predict_logits(model: nn.Module, images: torch.Tensor, size: int, batch_size: int = 512) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    out = torch.cat([model(eval_transform(images[i:i + batch_size], size)).squeeze(1) for i in range(0, len(images), batch_size)])
-    model.train(was_training)
-    return out
+    """One logit per image (on the CPU), computed on the model's device under :func:`fairlab.device.inference`."""
+    with devices.inference(model) as rt:
+        out = [model(devices.images_in(rt, eval_transform(rt.put(images[i:i + batch_size]), size))).squeeze(1).float()
+               for i in range(0, len(images), batch_size)]
+    return torch.cat(out).cpu()
 
 
 def accuracy(model: nn.Module, data: LabelledImages, size: int) -> float:
@@ -137,10 +137,9 @@ def train(model: nn.Module, data: LabelledImages, val: LabelledImages, profile: 
     """
     cfg = profile.aimfair
     epochs = epochs or cfg.epochs
-    augment = BatchAugment(cfg.image_size)
-    targets = torch.tensor(data.target, dtype=torch.float32)
-    batches = TensorBatches((data.images, targets), cfg.batch_size, seed=seed, drop_last=len(data) > cfg.batch_size,
-                            transform=lambda batch, g: (augment(batch[0], g), batch[1]))
+    rt = devices.runtime(profile)
+    model = rt.prepare(model)
+    batches = training_batches(data, profile, seed)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr or cfg.lr, momentum=0.9,
                                 weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, [decay_epoch or cfg.decay_epoch], gamma=0.1)
@@ -148,7 +147,21 @@ def train(model: nn.Module, data: LabelledImages, val: LabelledImages, profile: 
     seed_everything(seed)
     return fit(model, optimizer, batches, lambda m, b: loss(m(b[0]).squeeze(1), b[1]), epochs,
                evaluate=lambda m: accuracy(m, val, cfg.image_size), scheduler=schedule, keep=keep, desc=desc,
-               checkpoint=checkpoint)
+               checkpoint=checkpoint, runtime=rt)
+
+
+def training_batches(data: LabelledImages, profile: Profile, seed: int) -> TensorBatches:
+    """The recipe's training loader: shuffled, augmented (RandomResizedCrop + flip), last partial batch dropped.
+
+    The images sit on the profile's device (the uint8 cache on the GPU when there is one); the
+    shuffling and the crop and flip draws come from the seed's CPU generator.
+    """
+    cfg = profile.aimfair
+    rt = devices.runtime(profile)
+    augment = BatchAugment(cfg.image_size)
+    targets = torch.tensor(data.target, dtype=torch.float32)
+    return TensorBatches((data.images, targets), cfg.batch_size, seed=seed, drop_last=len(data) > cfg.batch_size,
+                         transform=lambda batch, g: (augment(batch[0], g), batch[1]), device=rt.device)
 
 
 def labelled(frame: pd.DataFrame, size: tuple[int, int], progress: bool = False) -> LabelledImages:
@@ -168,5 +181,5 @@ def group_table(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
                          for name, frame in frames.items()}).T
 
 
-__all__ = ["Task", "LabelledImages", "open_task", "classifier", "train", "evaluate", "accuracy", "load_synthetic_set",
+__all__ = ["Task", "LabelledImages", "open_task", "classifier", "train", "training_batches", "evaluate", "accuracy", "load_synthetic_set",
            "group_table", "decode_size"]

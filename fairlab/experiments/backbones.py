@@ -11,6 +11,7 @@ setting (the paper profile) loads torchvision's weight files from a local folder
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 import torchvision
 from torch import nn
 
+from fairlab import device as devices
 from fairlab.data import DataError
 from fairlab.data.images import BatchAugment, eval_transform
 from fairlab.faceworld import formats, world
@@ -62,36 +64,70 @@ def backbone(profile: Profile, registry: Registry, arch: str) -> Record:
 
     def compute(workdir: Path) -> dict:
         started = time.time()
-        height, width = formats.image_size("celeba", config["render_width"])
-        n_test = max(200, config["images"] // 10)
-        scenes = world.celeba_scenes(config["images"] + n_test, config["seed"], "all")
-        images = torch.from_numpy(render(scenes, height, width, "photo")).permute(0, 3, 1, 2).contiguous()
-        labels = torch.tensor(scenes[list(PRETRAINING_TASK)].to_numpy(np.float32))
-        train, test = slice(0, config["images"]), slice(config["images"], None)
+        rt = devices.runtime(profile)
+        data = pretraining_data(config["images"], config["render_width"], config["seed"])
         seed_everything(config["seed"])
-        model = build(arch, len(PRETRAINING_TASK))
-        share = labels[train].mean(0).clamp(0.01, 0.99)
-        augment = BatchAugment(config["image_size"])
-        batches = TensorBatches((images[train], labels[train]), config["batch_size"], seed=config["seed"], drop_last=True,
-                                transform=lambda batch, g: (augment(batch[0], g), batch[1]))
+        model = rt.prepare(build(arch, len(PRETRAINING_TASK)))
         optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9, weight_decay=1e-4)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config["epochs"])
-        loss = nn.BCEWithLogitsLoss(pos_weight=(1 - share) / share)
-        fit(model, optimizer, batches, lambda m, b: loss(m(b[0]), b[1]), config["epochs"], scheduler=schedule,
-            desc=f"pretraining {arch} on FaceWorld")
-        model.eval()
-        with torch.no_grad():
-            logits = torch.cat([model(eval_transform(images[test][i:i + 256], config["image_size"]))
-                                for i in range(0, len(images[test]), 256)])
-        guess, truth = (logits > 0).numpy(), labels[test].numpy().astype(bool)
-        balanced = {name: float(np.mean([np.mean(guess[truth[:, j] == v, j] == v) for v in (False, True) if (truth[:, j] == v).any()]))
-                    for j, name in enumerate(PRETRAINING_TASK)}
+        pretrain_on_task(model, data, optimizer, schedule, config, rt, f"pretraining {arch} on FaceWorld")
+        balanced = task_accuracy(model, data, config["image_size"])
         setattr(model, _classifier_name(model), nn.Identity())
-        torch.save(model.state_dict(), workdir / "backbone.pt")
+        torch.save(devices.cpu_state(model), workdir / "backbone.pt")
         return {"seconds": round(time.time() - started, 1), "task_balanced_accuracy": balanced,
                 "mean_task_balanced_accuracy": float(np.mean(list(balanced.values())))}
 
     return registry.get_or_compute(PRETRAIN, config, compute)
+
+
+@dataclass
+class PretrainingData:
+    """FaceWorld photo renders (``uint8``) with the pretraining task's labels, split into train and held-out test."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    n_train: int
+
+    @property
+    def train(self) -> slice:
+        return slice(0, self.n_train)
+
+    @property
+    def test(self) -> slice:
+        return slice(self.n_train, None)
+
+
+def pretraining_data(images: int, render_width: int, seed: int) -> PretrainingData:
+    """``images`` training renders and max(200, images / 10) held-out ones, labelled with :data:`PRETRAINING_TASK`."""
+    height, width = formats.image_size("celeba", render_width)
+    n_test = max(200, images // 10)
+    scenes = world.celeba_scenes(images + n_test, seed, "all")
+    rendered = torch.from_numpy(render(scenes, height, width, "photo")).permute(0, 3, 1, 2).contiguous()
+    labels = torch.tensor(scenes[list(PRETRAINING_TASK)].to_numpy(np.float32))
+    return PretrainingData(rendered, labels, images)
+
+
+def pretrain_on_task(model: nn.Module, data: PretrainingData, optimizer, schedule, config: dict, rt: devices.Runtime,
+                     desc: str) -> None:
+    """Multi-label BCE (positives weighted by neg/pos) with the recipe's augmentation, on the shared engine."""
+    share = data.labels[data.train].mean(0).clamp(0.01, 0.99)
+    augment = BatchAugment(config["image_size"])
+    batches = TensorBatches((data.images[data.train], data.labels[data.train]), config["batch_size"], seed=config["seed"],
+                            drop_last=True, transform=lambda batch, g: (augment(batch[0], g), batch[1]), device=rt.device)
+    loss = nn.BCEWithLogitsLoss(pos_weight=rt.put((1 - share) / share))
+    fit(model, optimizer, batches, lambda m, b: loss(m(b[0]), b[1]), config["epochs"], scheduler=schedule, desc=desc,
+        runtime=rt)
+
+
+def task_accuracy(model: nn.Module, data: PretrainingData, image_size: int) -> dict[str, float]:
+    """Balanced accuracy of each pretraining attribute on the held-out renders."""
+    images = data.images[data.test]
+    with devices.inference(model) as rt:
+        logits = torch.cat([model(devices.images_in(rt, eval_transform(rt.put(images[i:i + 256]), image_size))).float().cpu()
+                            for i in range(0, len(images), 256)])
+    guess, truth = (logits > 0).numpy(), data.labels[data.test].numpy().astype(bool)
+    return {name: float(np.mean([np.mean(guess[truth[:, j] == v, j] == v) for v in (False, True) if (truth[:, j] == v).any()]))
+            for j, name in enumerate(PRETRAINING_TASK)}
 
 
 def _imagenet(registry: Registry, arch: str, weights_dir: str | None) -> Record:
@@ -105,7 +141,7 @@ def _imagenet(registry: Registry, arch: str, weights_dir: str | None) -> Record:
 
     def compute(workdir: Path) -> dict:
         model = build(arch)
-        model.load_state_dict(torch.load(path, weights_only=True))
+        model.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
         setattr(model, _classifier_name(model), nn.Identity())
         torch.save(model.state_dict(), workdir / "backbone.pt")
         return {"source": str(path)}
@@ -113,28 +149,29 @@ def _imagenet(registry: Registry, arch: str, weights_dir: str | None) -> Record:
     return registry.get_or_compute(PRETRAIN, config, compute)
 
 
-def load(record: Record) -> nn.Module:
-    """The frozen feature extractor of a backbone record (classifier replaced by the identity), in eval mode."""
+def load(record: Record, runtime: devices.Runtime | None = None) -> nn.Module:
+    """The frozen feature extractor of a backbone record (classifier replaced by the identity), in eval mode, on the runtime's device."""
     model = build(record.config["arch"], 1)
     setattr(model, _classifier_name(model), nn.Identity())
-    model.load_state_dict(torch.load(record.artifact("backbone.pt"), weights_only=True))
+    model.load_state_dict(torch.load(record.artifact("backbone.pt"), weights_only=True, map_location="cpu"))
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    return model.eval()
+    return (runtime or devices.default_runtime()).prepare(model).eval()
 
 
-@torch.no_grad()
 def extract(model: nn.Module, images: torch.Tensor, image_size: int, normalization, batch_size: int = 256,
             progress: bool = True) -> torch.Tensor:
-    """Features ``[N, d]`` of ``uint8 [N, 3, H, W]`` images (resized to ``image_size`` square, normalised)."""
+    """Features ``[N, d]`` (on the CPU) of ``uint8 [N, 3, H, W]`` images (resized to ``image_size`` square, normalised)."""
     from tqdm import tqdm
 
-    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in normalization)
     parts = []
-    for start in tqdm(range(0, len(images), batch_size), desc="extracting features", disable=not progress, leave=False):
-        x = images[start:start + batch_size].float()
-        x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
-        parts.append(model((x / 255 - mean) / std))
+    with devices.inference(model) as rt:
+        mean, std = (rt.put(torch.tensor(v).view(1, 3, 1, 1)) for v in normalization)
+        for start in tqdm(range(0, len(images), batch_size), desc="extracting features", disable=not progress, leave=False):
+            x = rt.put(images[start:start + batch_size]).float()
+            x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False,
+                                                antialias=True)
+            parts.append(model(devices.images_in(rt, (x / 255 - mean) / std)).float().cpu())
     return torch.cat(parts)
 
 

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from fairlab import device as devices
 from fairlab import t2i
 from fairlab.csdg import generation
 from fairlab.csdg.prompts import (SETTINGS, ChatCompletionsBackend, ComposerBackend, PromptSet, Setting,
@@ -153,7 +154,7 @@ def caption_writer(scenes: pd.DataFrame, detail_dropout: float, caption_dropout:
 
 def _oracle(profile: Profile, registry: Registry) -> tuple[oracle.AttributeNet, int]:
     probe = attribute_probe(profile, registry)
-    return load_attribute_net(probe, "studio"), probe.config["size"]
+    return load_attribute_net(probe, "studio", devices.runtime(profile)), probe.config["size"]
 
 
 def mini_t2i(profile: Profile, registry: Registry) -> Record:
@@ -173,7 +174,8 @@ def mini_t2i(profile: Profile, registry: Registry) -> Record:
         rendered = time.time()
         tokenizer = t2i.build_tokenizer(phrases.vocabulary())
         vae, text_encoder, unet = t2i.build_components(arch, len(tokenizer))
-        vae_history = t2i.train_vae(vae, images, cfg.vae_steps, cfg.vae_batch_size, cfg.lr, seed=cfg.seed)
+        rt = devices.runtime(profile)
+        vae_history = t2i.train_vae(vae, images, cfg.vae_steps, cfg.vae_batch_size, cfg.lr, seed=cfg.seed, runtime=rt)
         vae_done = time.time()
         latents = t2i.encode(vae, images)
         scale = t2i.latent_scale(latents)
@@ -181,15 +183,16 @@ def mini_t2i(profile: Profile, registry: Registry) -> Record:
         captions = caption_writer(scenes, cfg.detail_dropout, cfg.caption_dropout)
         unet, text_encoder, unet_history = t2i.train_denoiser(unet, text_encoder, tokenizer, latents * scale, captions,
                                                               cfg.unet_steps, cfg.unet_batch_size, cfg.lr, seed=cfg.seed,
-                                                              prediction=cfg.prediction)
+                                                              prediction=cfg.prediction, runtime=rt)
         unet_done = time.time()
         pipe = t2i.assemble(vae, text_encoder, tokenizer, unet, t2i.training_scheduler(cfg.prediction))
-        pipe.save_pretrained(workdir / "pipeline")
+        pipe.to("cpu").save_pretrained(workdir / "pipeline")  # stored on the CPU whatever it trained on
+        pipe.to(rt.device)
         net, oracle_size = _oracle(profile, registry)
         held_out = world.celeba_scenes(1000, cfg.seed + 3, "all")
         originals = _square(render.render(held_out, *formats.image_size("celeba", size), "studio"), size)
-        with torch.no_grad():
-            decoded = vae.decode(t2i.encode(vae, originals)).sample
+        with devices.inference(vae):
+            decoded = vae.decode(t2i.encode(vae, originals)).sample.float().cpu()
         reconstructions = ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         read = {name: oracle.predict(net, x, oracle_size) for name, x in (("original", originals), ("reconstruction", reconstructions))}
         checked = ("Male", "Smiling", "Young", "Eyeglasses", "Wearing_Hat", "Bangs", "Blond_Hair")
@@ -237,15 +240,17 @@ def pipeline_source(profile: Profile, registry: Registry) -> tuple[str, Path | s
 _PIPELINES: dict[tuple[str, str], object] = {}
 
 
-def _loaded_pipeline(source, sampler: str):
-    """One loaded pipeline per source and sampler in a process (a notebook generates several pools)."""
-    key = (str(source), sampler)
+def _loaded_pipeline(source, sampler: str, rt: devices.Runtime):
+    """One loaded pipeline per source, sampler and device in a process (a notebook generates several pools).
+
+    On CUDA the weights are half precision, as the paper samples (fp16 on one GPU), unless the
+    profile asks for float32; the initial noise still comes from each image's CPU generator.
+    """
+    key = (str(source), sampler, str(rt.device), rt.precision)
     if key not in _PIPELINES:
         _PIPELINES.clear()  # keep at most one model in memory (Stable Diffusion is several GB)
-        if torch.cuda.is_available():  # the paper samples in fp16 autocast on one GPU
-            _PIPELINES[key] = generation.load_pipeline(source, sampler=sampler, torch_dtype=torch.float16).to("cuda")
-        else:
-            _PIPELINES[key] = generation.load_pipeline(source, sampler=sampler)
+        dtype = torch.float16 if rt.is_cuda and rt.precision != "float32" else None
+        _PIPELINES[key] = generation.load_pipeline(source, sampler=sampler, torch_dtype=dtype).to(rt.device)
     return _PIPELINES[key]
 
 
@@ -263,7 +268,7 @@ def pool(profile: Profile, registry: Registry, label: str, family: str, per_grou
     def compute(workdir: Path) -> dict:
         stage = registry.staging_dir(POOL, config, __name__)  # survives an interruption: generation resumes from it
         _start_from_smaller_pool(registry, config, stage)
-        pipe = _loaded_pipeline(source, g.sampler)
+        pipe = _loaded_pipeline(source, g.sampler, devices.runtime(profile))
         started = time.time()
         manifest = generation.generate(pipe, prompts.prompts, stage, settings, images_per_group=per_group, base_seed=g.seed,
                                        pipeline_id=pipeline_id)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fairlab import device as devices
 from fairlab import paths
 from fairlab.faceworld import formats, oracle, world
 from fairlab.faceworld.render import render
@@ -70,12 +71,14 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * np.real(root)))
 
 
-@torch.no_grad()
 def penultimate(net: oracle.AttributeNet, images: torch.Tensor, size: int) -> np.ndarray:
     """The network's pooled features (before its heads) of ``uint8`` images."""
     from fairlab.data.images import eval_transform
 
-    return torch.cat([net.body(eval_transform(images[i:i + 512], size)) for i in range(0, len(images), 512)]).numpy()
+    with devices.inference(net) as rt:
+        parts = [net.body(devices.images_in(rt, eval_transform(rt.put(images[i:i + 512]), size))).float().cpu()
+                 for i in range(0, len(images), 512)]
+    return torch.cat(parts).numpy()
 
 
 def attribute_probe(profile: Profile, registry: Registry) -> Record:
@@ -100,10 +103,11 @@ def attribute_probe(profile: Profile, registry: Registry) -> Record:
         images = {domain: render_tensor(scenes, height, width, domain) for domain in ("photo", "studio")}
         metrics = {}
         nets = {}
+        rt = devices.runtime(profile)
         for domain in ("photo", "studio"):
             nets[domain] = oracle.train_attribute_net(images[domain][train], scenes.iloc[train], size=config["size"],
-                                                      epochs=config["epochs"], seed=config["seed"])
-            torch.save(nets[domain].state_dict(), workdir / f"attribute_net_{domain}.pt")
+                                                      epochs=config["epochs"], seed=config["seed"], runtime=rt)
+            torch.save(devices.cpu_state(nets[domain]), workdir / f"attribute_net_{domain}.pt")
             for tested in ("photo", "studio"):
                 report = oracle.visibility_report(oracle.predict(nets[domain], images[tested][test], config["size"]), held_out)
                 metrics[f"trained_{domain}_tested_{tested}"] = report.to_dict("records")
@@ -114,14 +118,14 @@ def attribute_probe(profile: Profile, registry: Registry) -> Record:
             "frechet_photo_vs_studio": frechet_distance(features_photo, features_studio),
             "frechet_photo_vs_photo": frechet_distance(features_photo, penultimate(nets["photo"], other, config["size"])),
             "domain_classifier_accuracy": _domain_classifier(images["photo"][test], images["studio"][test], config["size"],
-                                                             config["seed"]),
+                                                             config["seed"], rt),
         })
         return metrics
 
     return registry.get_or_compute(PROBE, config, compute)
 
 
-def _domain_classifier(photo: torch.Tensor, studio: torch.Tensor, size: int, seed: int) -> float:
+def _domain_classifier(photo: torch.Tensor, studio: torch.Tensor, size: int, seed: int, rt: devices.Runtime) -> float:
     """Held-out accuracy of a small CNN telling photo from studio renders (of the same scenes): 0.5 = no gap."""
     from fairlab.data.images import eval_transform
     from fairlab.train import TensorBatches, fit, make_optimizer, seed_everything
@@ -134,17 +138,19 @@ def _domain_classifier(photo: torch.Tensor, studio: torch.Tensor, size: int, see
     train, test = order[:cut], order[cut:]
     net = oracle.AttributeNet(width=16)
     head = torch.nn.Linear(64, 1)
-    model = torch.nn.Sequential(net.body, head)
-    fit(model, make_optimizer("adam", model.parameters(), 2e-3), TensorBatches((x[train], y[train]), 128, seed=seed),
-        lambda m, b: torch.nn.functional.binary_cross_entropy_with_logits(m(b[0]).squeeze(1), b[1]), 3, progress=False)
-    model.eval()
-    with torch.no_grad():
-        guess = (model(x[test]).squeeze(1) > 0).float()
+    model = rt.prepare(torch.nn.Sequential(net.body, head))
+    fit(model, make_optimizer("adam", model.parameters(), 2e-3),
+        TensorBatches((x[train], y[train]), 128, seed=seed, device=rt.device),
+        lambda m, b: torch.nn.functional.binary_cross_entropy_with_logits(m(b[0]).squeeze(1), b[1]), 3, progress=False,
+        runtime=rt)
+    with devices.inference(model):
+        guess = torch.cat([(model(devices.images_in(rt, x[test][i:i + 512])).squeeze(1) > 0).float().cpu()
+                           for i in range(0, len(test), 512)])
     return float((guess == y[test]).float().mean())
 
 
-def load_attribute_net(record: Record, domain: str = "studio") -> oracle.AttributeNet:
+def load_attribute_net(record: Record, domain: str = "studio", runtime: devices.Runtime | None = None) -> oracle.AttributeNet:
     """The attribute network trained on ``domain`` renders (the studio one is the oracle for generated images)."""
     net = oracle.AttributeNet()
-    net.load_state_dict(torch.load(record.artifact(f"attribute_net_{domain}.pt"), weights_only=True))
-    return net.eval()
+    net.load_state_dict(torch.load(record.artifact(f"attribute_net_{domain}.pt"), weights_only=True, map_location="cpu"))
+    return (runtime or devices.default_runtime()).prepare(net).eval()

@@ -31,14 +31,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fairlab import device as devices
 from fairlab import selective
 from fairlab.csdg.prompts import SETTINGS
-from fairlab.data.images import BatchAugment
 from fairlab.data.subsets import GROUPS
 from fairlab.experiments import aimfair, csdg, vit
 from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
-from fairlab.train import TensorBatches
 
 PRETRAINED = "aimfair/pretrained"
 GRADIENTS = "aimfair/gradients"
@@ -167,12 +166,11 @@ def feature_sample(test: aimfair.LabelledImages) -> np.ndarray:
     return np.concatenate(picked)
 
 
-@torch.no_grad()
 def penultimate(model: nn.Module, images: torch.Tensor, size: int, batch_size: int = 512) -> torch.Tensor:
     """The input of the model's last linear layer (ResNet-18: the 512-d pooled features)."""
     head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     captured = []
-    hook = head.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].detach()))
+    hook = head.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].detach().float().cpu()))
     try:
         aimfair.predict_logits(model, images, size, batch_size)
     finally:
@@ -210,7 +208,7 @@ def pretrained(profile: Profile, registry: Registry, label: str, seed: int, arch
         result = aimfair.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {arch} pre-training on real data",
                                checkpoint=staging / "fit.pt")
         shutil.rmtree(staging, ignore_errors=True)
-        torch.save(model.state_dict(), workdir / "model.pt")
+        torch.save(devices.cpu_state(model), workdir / "model.pt")
         _save_features(model, arch, test, profile.aimfair.image_size, workdir)
         return {"report": aimfair.evaluate(model, test, profile.aimfair.image_size), "val_acc": float(result.best_score[0]),
                 "best_epoch": int(result.best_epoch[0]), "history": result.history, "train_images": len(train)}
@@ -221,7 +219,7 @@ def pretrained(profile: Profile, registry: Registry, label: str, seed: int, arch
 def load_pretrained(profile: Profile, registry: Registry, label: str, seed: int, arch: str = "resnet18") -> nn.Module:
     record = pretrained(profile, registry, label, seed, arch)
     model = classifier(profile, registry, arch, seed)
-    model.load_state_dict(torch.load(record.artifact("model.pt"), weights_only=True))
+    model.load_state_dict(torch.load(record.artifact("model.pt"), weights_only=True, map_location="cpu"))
     return model
 
 
@@ -231,14 +229,6 @@ def load_pretrained(profile: Profile, registry: Registry, label: str, seed: int,
 
 def _loss(model, batch):
     return nn.functional.binary_cross_entropy_with_logits(model(batch[0]).squeeze(1), batch[1])
-
-
-def training_batches(data: aimfair.LabelledImages, profile: Profile, seed: int) -> TensorBatches:
-    """The training loader of the recipe: shuffled, augmented, batch 128, last partial batch dropped."""
-    cfg = profile.aimfair
-    augment = BatchAugment(cfg.image_size)
-    return TensorBatches((data.images, torch.tensor(data.target, dtype=torch.float32)), cfg.batch_size, seed=seed,
-                         drop_last=len(data) > cfg.batch_size, transform=lambda b, g: (augment(b[0], g), b[1]))
 
 
 def gradients(profile: Profile, registry: Registry, label: str, seed: int, s1: str = "1:9", s2: str = "x1",
@@ -255,7 +245,7 @@ def gradients(profile: Profile, registry: Registry, label: str, seed: int, s1: s
         grads = {}
         for name, data in sets.items():
             model = load_pretrained(profile, registry, label, seed, arch)  # a fresh copy each time: train mode moves BN statistics
-            grads[name] = selective.mean_gradients(model, training_batches(data, profile, seed), _loss)
+            grads[name] = selective.mean_gradients(model, aimfair.training_batches(data, profile, seed), _loss)
         for measure in ("absolute", "cosine"):
             table = selective.sensitivities(grads["real"], grads["S1"], grads["S2"], measure)
             table.index.name = "tensor"

@@ -24,14 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from fairlab import device as devices
 from fairlab.data import DataError
-from fairlab.data.images import BatchAugment, eval_transform
+from fairlab.experiments import backbones
 from fairlab.experiments.backbones import PRETRAINING_TASK
-from fairlab.faceworld import formats, world
-from fairlab.faceworld.render import render
 from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
-from fairlab.train import TensorBatches, fit, seed_everything
+from fairlab.train import seed_everything
 
 ARCH = "vit_small_patch32_224"
 PRETRAIN = "backbones/vit"
@@ -59,30 +58,15 @@ def backbone(profile: Profile, registry: Registry) -> Record:
 
     def compute(workdir: Path) -> dict:
         started = time.time()
-        height, width = formats.image_size("celeba", config["render_width"])
-        n_test = max(200, config["images"] // 10)
-        scenes = world.celeba_scenes(config["images"] + n_test, config["seed"], "all")
-        images = torch.from_numpy(render(scenes, height, width, "photo")).permute(0, 3, 1, 2).contiguous()
-        labels = torch.tensor(scenes[list(PRETRAINING_TASK)].to_numpy(np.float32))
-        train, test = slice(0, config["images"]), slice(config["images"], None)
+        rt = devices.runtime(profile)
+        data = backbones.pretraining_data(config["images"], config["render_width"], config["seed"])
         seed_everything(config["seed"])
-        model = build(size, len(PRETRAINING_TASK))
-        share = labels[train].mean(0).clamp(0.01, 0.99)
-        augment = BatchAugment(size)
-        batches = TensorBatches((images[train], labels[train]), config["batch_size"], seed=config["seed"], drop_last=True,
-                                transform=lambda batch, g: (augment(batch[0], g), batch[1]))
+        model = rt.prepare(build(size, len(PRETRAINING_TASK)))
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config["epochs"])
-        loss = nn.BCEWithLogitsLoss(pos_weight=(1 - share) / share)
-        fit(model, optimizer, batches, lambda m, b: loss(m(b[0]), b[1]), config["epochs"], scheduler=schedule,
-            desc=f"pretraining {ARCH} on FaceWorld")
-        model.eval()
-        with torch.no_grad():
-            logits = torch.cat([model(eval_transform(images[test][i:i + 256], size)) for i in range(0, len(images[test]), 256)])
-        guess, truth = (logits > 0).numpy(), labels[test].numpy().astype(bool)
-        balanced = {name: float(np.mean([np.mean(guess[truth[:, j] == v, j] == v) for v in (False, True) if (truth[:, j] == v).any()]))
-                    for j, name in enumerate(PRETRAINING_TASK)}
-        torch.save(_without_head(model.state_dict()), workdir / "backbone.pt")
+        backbones.pretrain_on_task(model, data, optimizer, schedule, config, rt, f"pretraining {ARCH} on FaceWorld")
+        balanced = backbones.task_accuracy(model, data, size)
+        torch.save(_without_head(devices.cpu_state(model)), workdir / "backbone.pt")
         return {"seconds": round(time.time() - started, 1), "task_balanced_accuracy": balanced,
                 "mean_task_balanced_accuracy": float(np.mean(list(balanced.values())))}
 
@@ -111,7 +95,7 @@ def _local_weights(registry: Registry, weights_dir: str | None, size: int) -> Re
 
             state = load_file(str(path))
         else:
-            state = torch.load(path, weights_only=True)
+            state = torch.load(path, weights_only=True, map_location="cpu")
         model = build(size, 1)
         missing, unexpected = model.load_state_dict(_without_head(state), strict=False)
         if unexpected or set(missing) != {"head.weight", "head.bias"}:
@@ -127,10 +111,11 @@ def classifier(profile: Profile, registry: Registry, seed: int) -> nn.Module:
     record = backbone(profile, registry)
     seed_everything(seed)
     model = build(profile.aimfair.image_size, 1)
-    missing, unexpected = model.load_state_dict(torch.load(record.artifact("backbone.pt"), weights_only=True), strict=False)
+    state = torch.load(record.artifact("backbone.pt"), weights_only=True, map_location="cpu")
+    missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or set(missing) != {"head.weight", "head.bias"}:
         raise RuntimeError(f"backbone {record.path}: unexpected weights (missing {missing}, unexpected {unexpected})")
-    return model
+    return devices.runtime(profile).prepare(model)
 
 
 def with_lora(model: nn.Module, rank: int = 8) -> nn.Module:

@@ -22,6 +22,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from fairlab import device as devices
 from fairlab.baselines import fairness_penalty
 from fairlab.evaluation import reports, weighted_f1_scorer
 from fairlab.data.adult import AdultSplits, load_adult
@@ -60,6 +61,10 @@ class AdultTask:
     @property
     def seeds(self) -> list[int]:
         return list(range(self.cfg.n_runs))
+
+    @property
+    def runtime(self) -> devices.Runtime:
+        return devices.runtime(self.profile)
 
     @property
     def progress(self) -> bool:
@@ -102,14 +107,17 @@ def pretrain(task: AdultTask, constraint: str | None = None, lambdas: tuple[floa
         model = replicate(ReplicaMLP(1, task.splits.pretrain.x.shape[1], config["hidden"], depth), [0] * n)
         recipe = task.cfg.pretrain
         x, y, s = task.tensors["pretrain"]
-        lam = torch.tensor(config["lambdas"])
+        rt = task.runtime
+        model = rt.prepare(model)
+        lam = rt.put(torch.tensor(config["lambdas"]))
         fit(
             model, make_optimizer(recipe.optimizer, model.parameters(), recipe.lr),
-            ReplicaBatches((x, y, s), recipe.batch_size, seeds=[config["seed"]] * n),
+            ReplicaBatches((x, y, s), recipe.batch_size, seeds=[config["seed"]] * n, device=rt.device),
             lambda m, b: penalised_loss(m(b[0]), b[1], b[2], constraint, lam, config["regularizer"]),
             recipe.epochs, desc=f"pre-train depth {depth} {constraint or 'unconstrained'}", progress=task.progress,
+            runtime=rt,
         )
-        torch.save(model.state_dict(), workdir / "model.pt")
+        torch.save(devices.cpu_state(model), workdir / "model.pt")
         test, val = reports(model, *task.tensors["test"]), reports(model, *task.tensors["val"])
         return {
             "replicas": [{"lambda": lam_r, "test": t, "val": v} for lam_r, t, v in zip(config["lambdas"], test, val)],
@@ -120,7 +128,7 @@ def pretrain(task: AdultTask, constraint: str | None = None, lambdas: tuple[floa
 
 
 def _load_mlp(path, hidden: int, depth: int) -> ReplicaMLP:
-    state = torch.load(path, weights_only=True)
+    state = torch.load(path, weights_only=True, map_location="cpu")
     n, _, in_features = state["body.0.weight"].shape
     model = ReplicaMLP(n, in_features, hidden, depth)
     model.load_state_dict(state)
@@ -151,23 +159,23 @@ def finetune_head(task: AdultTask, pretrained: Record, method: str, lr: float, *
 
     def compute(workdir):
         grid = list(itertools.product(config["pretrain_replicas"], config["alphas"], config["seeds"]))
-        extractor = load_pretrained(pretrained)
+        extractor = task.runtime.prepare(load_pretrained(pretrained))
         pick = torch.tensor([p for p, _, _ in grid])
         shared = len(config["pretrain_replicas"]) == 1
         features = {}
-        with torch.no_grad():
+        with devices.inference(extractor) as rt:
             for split in ("train", "val", "test"):
-                h = extractor.features(task.tensors[split][0].expand(extractor.n_replicas, -1, -1))
+                h = extractor.features(rt.put(task.tensors[split][0]).expand(extractor.n_replicas, -1, -1)).float().cpu()
                 features[split] = h[pick[0]] if shared else h[pick]
         data = HeadData(features, {k: task.tensors[k][1] for k in features}, {k: task.tensors[k][2] for k in features})
         seed_everything(0)
         head, result = finetune_heads(
-            data, method, extractor.head.weight.detach()[pick], extractor.head.bias.detach()[pick],
+            data, method, extractor.head.weight.detach().cpu()[pick], extractor.head.bias.detach().cpu()[pick],
             [sd for _, _, sd in grid], lr=config["lr"], optimizer=config["optimizer"], epochs=config["epochs"],
             patience=config["patience"], batch_size=config["batch_size"], alphas=[a for _, a, _ in grid],
-            rank=config["rank"], eps_rel=config["eps_rel"], progress=task.progress,
+            rank=config["rank"], eps_rel=config["eps_rel"], progress=task.progress, runtime=task.runtime,
         )
-        torch.save(head.state_dict(), workdir / "head.pt")
+        torch.save(devices.cpu_state(head), workdir / "head.pt")
         test, val = reports(head, *data.split("test")), reports(head, *data.split("val"))
         runs = [
             {"pretrain_replica": p, "alpha": a, "seed": sd, "best_epoch": int(e), "test": t, "val": v}
@@ -195,18 +203,20 @@ def retrain(task: AdultTask, pretrained: Record, lr: float, constraint: str | No
 
     def compute(workdir):
         grid = list(itertools.product(config["lambdas"], config["seeds"]))
-        model = replicate(load_pretrained(pretrained), [replica] * len(grid))
-        lam = torch.tensor([lam_r for lam_r, _ in grid])
+        rt = task.runtime
+        model = rt.prepare(replicate(load_pretrained(pretrained), [replica] * len(grid)))
+        lam = rt.put(torch.tensor([lam_r for lam_r, _ in grid]))
         x, y, s = task.tensors["train"]
         seed_everything(0)
         result = fit(
             model, make_optimizer(config["optimizer"], model.parameters(), config["lr"]),
-            ReplicaBatches((x, y, s), config["batch_size"], seeds=[sd for _, sd in grid]),
+            ReplicaBatches((x, y, s), config["batch_size"], seeds=[sd for _, sd in grid], device=rt.device),
             lambda m, b: penalised_loss(m(b[0]), b[1], b[2], constraint, lam, config["regularizer"]),
             config["epochs"], evaluate=weighted_f1_scorer(task.tensors["val"][0], task.tensors["val"][1]),
             patience=config["patience"], desc=f"retrain {constraint or 'CE'} lr={lr}", progress=task.progress,
+            runtime=rt,
         )
-        torch.save(model.state_dict(), workdir / "model.pt")
+        torch.save(devices.cpu_state(model), workdir / "model.pt")
         test, val = reports(model, *task.tensors["test"]), reports(model, *task.tensors["val"])
         runs = [
             {"lambda": lam_r, "seed": sd, "best_epoch": int(e), "test": t, "val": v}
@@ -221,7 +231,7 @@ def load_head(record: Record) -> torch.nn.Module:
     """The fine-tuned heads of a :func:`finetune_head` record (one replica per run)."""
     from fairlab.models import FactorisedHead, ReplicaLinear
 
-    state = torch.load(record.artifact("head.pt"), weights_only=True)
+    state = torch.load(record.artifact("head.pt"), weights_only=True, map_location="cpu")
     if "weight" in state:
         return ReplicaLinear.from_weights(state["weight"], state["bias"]).eval()
     return FactorisedHead(ReplicaLinear.from_weights(state["first.weight"], None),

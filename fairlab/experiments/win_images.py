@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from fairlab import device as devices
 from fairlab.data.images import load_images
 from fairlab.data.sources import load_dataset
 from fairlab.data.subsets import random_split, with_groups
@@ -89,7 +90,7 @@ def features(task: ImageTask, backbone: Record) -> Record:
               "image_size": size}
 
     def compute(workdir: Path) -> dict:
-        model = backbones.load(backbone)
+        model = backbones.load(backbone, devices.runtime(task.profile))
         out = {}
         for split, frame in task.splits.items():
             images = load_images(frame["path"].tolist(), (size, size))
@@ -116,7 +117,7 @@ def _faceworld_config(root: Path) -> dict:
 
 
 def head_data(record: Record) -> HeadData:
-    stored = torch.load(record.artifact("features.pt"), weights_only=True)
+    stored = torch.load(record.artifact("features.pt"), weights_only=True, map_location="cpu")
     splits = ("train", "val", "test")
     return HeadData({k: stored[k].float() for k in splits}, {k: stored[f"{k}_y"] for k in splits},
                     {k: stored[f"{k}_s"] for k in splits})
@@ -148,7 +149,7 @@ def finetune(task: ImageTask, features_record: Record, method: str, lr: float) -
         head, result = finetune_heads(data, method, weights, biases, seeds, lr=lr, optimizer="adam",
                                       epochs=config["epochs"], patience=config["patience"], batch_size=config["batch_size"],
                                       alphas=[0.5] * len(seeds), rank=2, eps_rel=config["eps_rel"],
-                                      desc=f"{task.name} {method} lr={lr}")
+                                      desc=f"{task.name} {method} lr={lr}", runtime=devices.runtime(task.profile))
         test, val = reports(head, *data.split("test")), reports(head, *data.split("val"))
         runs = [{"seed": sd, "best_epoch": int(e), "test": t, "val": v}
                 for sd, e, t, v in zip(seeds, result.best_epoch, test, val)]

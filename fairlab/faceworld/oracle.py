@@ -17,7 +17,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fairlab import device as devices
 from fairlab.data.images import eval_transform
+from fairlab.device import Runtime
 from fairlab.faceworld.render import RENDERED
 from fairlab.train import TensorBatches, fit, make_optimizer, seed_everything
 
@@ -69,33 +71,35 @@ def _loss_with(pos_weight: torch.Tensor):
 
 
 def train_attribute_net(images: torch.Tensor, scenes: pd.DataFrame, *, size: int = 32, epochs: int = 8,
-                        batch_size: int = 128, lr: float = 2e-3, seed: int = 0, progress: bool = True) -> AttributeNet:
-    """Train on ``uint8 [N, 3, H, W]`` renders and their scenes (resized to ``size`` square)."""
+                        batch_size: int = 128, lr: float = 2e-3, seed: int = 0, progress: bool = True,
+                        runtime: Runtime | None = None) -> AttributeNet:
+    """Train on ``uint8 [N, 3, H, W]`` renders and their scenes (resized to ``size`` square), on ``runtime``'s device."""
+    rt = runtime or devices.default_runtime()
     seed_everything(seed)
-    model = AttributeNet()
+    model = rt.prepare(AttributeNet())
     inputs = eval_transform(images, size)
     targets = scene_targets(scenes)
     share = targets[0].mean(0).clamp(0.01, 0.99)
-    batches = TensorBatches((inputs, *targets), batch_size, seed=seed)
+    batches = TensorBatches((inputs, *targets), batch_size, seed=seed, device=rt.device)
     optimizer = make_optimizer("adam", model.parameters(), lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
-    fit(model, optimizer, batches, _loss_with((1 - share) / share), epochs, scheduler=schedule, desc="attribute network",
-        progress=progress)
+    loss = _loss_with(rt.put((1 - share) / share))
+    fit(model, optimizer, batches, loss, epochs, scheduler=schedule, desc="attribute network", progress=progress, runtime=rt)
     return model.eval()
 
 
-@torch.no_grad()
 def predict(model: AttributeNet, images: torch.Tensor, size: int = 32, batch_size: int = 512) -> pd.DataFrame:
     """What the network reads from each image: the binary attributes (0/1), race, age, yaw and tilt."""
-    model.eval()
     parts = []
-    for start in range(0, len(images), batch_size):
-        out = model(eval_transform(images[start:start + batch_size], size))
-        frame = pd.DataFrame((out["binary"] > 0).int().numpy(), columns=list(BINARY))
-        frame["race"] = out["race"].argmax(1).numpy()
-        for i, name in enumerate(REGRESSED):
-            frame[name] = out["regress"][:, i].numpy() * _REGRESSION_SCALE[name]
-        parts.append(frame)
+    with devices.inference(model) as rt:
+        for start in range(0, len(images), batch_size):
+            out = {k: v.float().cpu() for k, v in
+                   model(devices.images_in(rt, eval_transform(rt.put(images[start:start + batch_size]), size))).items()}
+            frame = pd.DataFrame((out["binary"] > 0).int().numpy(), columns=list(BINARY))
+            frame["race"] = out["race"].argmax(1).numpy()
+            for i, name in enumerate(REGRESSED):
+                frame[name] = out["regress"][:, i].numpy() * _REGRESSION_SCALE[name]
+            parts.append(frame)
     return pd.concat(parts, ignore_index=True)
 
 
