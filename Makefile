@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test install clean
+.PHONY: book test bench install clean
 
 install: $(STAMP)
 
@@ -22,6 +22,13 @@ book: $(STAMP)
 # headless-Chromium check of the built pages.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Each benchmark times a fairlab path against its reference in the same run, prints the ratio and
+# the device, and writes benchmarks/results/<name>.json (shown on the book's execution page).
+# On a GPU machine: make bench BENCH_DEVICE=cuda
+BENCH_DEVICE ?= cpu
+bench: $(STAMP)
+	cd benchmarks && for script in bench_*.py; do ../$(BIN)/python $$script --device $(BENCH_DEVICE) || exit 1; done
 
 clean:
 	rm -rf _build

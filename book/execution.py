@@ -30,5 +30,32 @@ prof = notebook.start(profile, overrides)
 # %%
 book.execution_frame(prof.name)
 
+# %% [markdown]
+# ## Where the results were computed
+#
+# Every stored result records the device its networks ran on and its compute time. Per notebook
+# and device (a record's seconds include any record it had to compute first):
+
+# %%
+book.compute_summary(prof.name)
+
+# %% [markdown]
+# Every record, with the notebook that computed it:
+
+# %% tags=["hide-output"]
+book.records_frame(prof.name)
+
+# %% [markdown]
+# ## How fast the engine's paths are
+#
+# `make bench` times each of fairlab's paths against its reference in the same run; a ratio above 1
+# means fairlab's path is faster. On the CPU only the ratios carry over between machines.
+
+# %%
+book.benchmark_frame()
+
+# %% [markdown]
+# ## Package versions
+
 # %%
 book.package_frame(prof.name)

@@ -142,9 +142,21 @@ def read_execution_log(profile: str) -> dict:
 
 
 def _log_execution(profile: str, entry: dict) -> None:
-    log = read_execution_log(profile)
-    log[entry["notebook"]] = entry
-    write_json_atomic(execution_log_path(profile), log)
+    """Record a notebook's run: the latest run is the notebook's entry, earlier ones stay in its ``runs`` list.
+
+    A file lock serialises concurrent builds (two ``fairlab run`` commands, parallel chapters), so
+    no run is lost.
+    """
+    from filelock import FileLock
+
+    path = execution_log_path(profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_name(path.name + ".lock")):
+        log = read_execution_log(profile)
+        previous = log.get(entry["notebook"], {})
+        runs = previous.pop("runs", []) + ([previous] if previous else [])
+        log[entry["notebook"]] = {**entry, "runs": runs[-20:]}
+        write_json_atomic(path, log)
 
 
 @contextlib.contextmanager
@@ -262,6 +274,43 @@ def execution_frame(profile: str):
     ]).set_index("notebook")
 
 
+def records_frame(profile: str):
+    """One line per stored record of the profile: what computed it, in which notebook, on which device, how long it took."""
+    import pandas as pd
+
+    from fairlab.results import Registry
+
+    lines = []
+    for record in Registry(profile).records():
+        on = record.env.get("computed_on") or {}
+        device = on.get("gpu") or on.get("type") or "?"
+        lines.append({"experiment": record.experiment, "record": record.config_hash, "notebook": record.env.get("notebook") or "—",
+                      "device": device if on.get("networks", True) else f"{device} (no network)",
+                      "seconds": record.env.get("seconds"), "created (UTC)": record.env.get("time_utc")})
+    return pd.DataFrame(lines, columns=["experiment", "record", "notebook", "device", "seconds", "created (UTC)"])
+
+
+def compute_summary(profile: str):
+    """Records and compute seconds per notebook and device (the records' own compute times, dependencies excluded)."""
+    frame = records_frame(profile)
+    if frame.empty:
+        return frame
+    return (frame.groupby(["notebook", "device"], dropna=False)
+            .agg(records=("record", "size"), seconds=("seconds", "sum"))
+            .reset_index())
+
+
+def benchmark_frame():
+    """The stored benchmark results (``make bench``): each fairlab path against its reference, as a ratio, with the device."""
+    import pandas as pd
+
+    folder = paths.project_root() / "benchmarks" / "results"
+    rows = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return pd.DataFrame([{"benchmark": r["benchmark"], "ratio": r["ratio"], "what": r["what"], "device": r["device"],
+                          "measured (UTC)": r["time_utc"]} for r in rows],
+                        columns=["benchmark", "ratio", "what", "device", "measured (UTC)"])
+
+
 def package_frame(profile: str):
     """The key package versions each notebook ran with."""
     import pandas as pd
@@ -318,10 +367,35 @@ def run_jupyter_book(staging: Path) -> Path:
     return html
 
 
+def precompute(notebook: str, profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *, jobs: int = 1,
+               address: str | None = None, fresh_since: float | None = None, announce=print) -> list[tuple[str, float]]:
+    """Compute the records of ``notebook``'s plan (:mod:`fairlab.plans`) on ``jobs`` workers (or a Dask ``address``).
+
+    Nothing is computed for a notebook without a plan, or with ``jobs <= 1`` and no address: the
+    notebook then computes its records itself as it runs, with its progress bars.
+    """
+    from fairlab import parallel, plans
+
+    if jobs <= 1 and address is None:
+        return []
+    loaded = load_profile(profile, dict(overrides or {}))
+    stages = plans.plan(notebook, loaded)
+    done = []
+    with _kernel_environment(notebook, fresh_since, block_network=False):
+        for number, stage in enumerate(stages, 1):
+            announce(f"      plan stage {number}/{len(stages)}: {len(stage)} independent units on "
+                     f"{address or f'{min(jobs, len(stage))} workers'}")
+            done += parallel.run(stage, jobs=jobs, address=address, announce=announce, threads=loaded.compute.threads)
+    return done
+
+
 def build_book(profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *, fresh: bool = False,
                block_network: bool = True, html_dir: Path | None = None, log_output: bool = False,
-               progress: bool = True, announce=print) -> Path:
-    """Execute every notebook of the table of contents and build the HTML book; returns the HTML folder."""
+               progress: bool = True, announce=print, jobs: int = 1, address: str | None = None) -> Path:
+    """Execute every notebook of the table of contents and build the HTML book; returns the HTML folder.
+
+    With ``jobs > 1`` (or a Dask ``address``) each notebook's plan is computed in parallel first.
+    """
     overrides = dict(overrides or {})
     load_profile(profile, overrides)
     pages = toc_pages()
@@ -330,6 +404,7 @@ def build_book(profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *,
     executed: dict[str, Path] = {}
     for number, page in enumerate(notebooks, 1):
         announce(f"[{number}/{len(notebooks)}] executing {page.source.relative_to(paths.project_root())} ({profile})")
+        precompute(page.name, profile, overrides, jobs=jobs, address=address, fresh_since=fresh_since, announce=announce)
         entry = run_notebook(page.source, profile, overrides, fresh_since=fresh_since, block_network=block_network,
                              log_output=log_output, progress=progress)
         announce(f"      done in {entry['seconds']:.1f} s")

@@ -22,6 +22,16 @@ OverrideOption = Annotated[
 FreshOption = Annotated[bool, typer.Option("--fresh", help="recompute every result instead of loading it from results/")]
 NetworkOption = Annotated[bool, typer.Option("--allow-network", help="do not block network access in the kernels")]
 LogOption = Annotated[bool, typer.Option("--log-output", help="stream the notebooks' output to the terminal")]
+JobsOption = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="workers computing a notebook's independent "
+                                                   "records before it runs (default: from the cores; 1: the notebook computes them itself)")]
+AddressOption = Annotated[Optional[str], typer.Option("--address", help="a running Dask scheduler (tcp://host:8786) to "
+                                                      "compute the records on, instead of local workers")]
+
+
+def _jobs(jobs: int | None, profile: str, params: list[str] | None) -> int:
+    from fairlab.parallel import default_jobs
+
+    return jobs if jobs is not None else default_jobs(load_profile(profile, _overrides(profile, params)).compute.threads)
 
 
 def _overrides(profile: str, params: list[str] | None) -> dict:
@@ -38,13 +48,15 @@ def _fail(message: str, code: int = 1) -> None:
 @app.command()
 def book(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None, fresh: FreshOption = False,
          allow_network: NetworkOption = False, log_output: LogOption = False,
-         html_dir: Annotated[Optional[Path], typer.Option(help="where to put the HTML (default: _build/html for mini, _build/<profile>/html otherwise)")] = None):
+         html_dir: Annotated[Optional[Path], typer.Option(help="where to put the HTML (default: _build/html for mini, _build/<profile>/html otherwise)")] = None,
+         jobs: JobsOption = None, address: AddressOption = None):
     """Execute every notebook of the book with PROFILE and build the HTML book."""
     from fairlab.book import BookBuildFailed, NotebookFailed, build_book
 
     try:
         html = build_book(profile, _overrides(profile, param), fresh=fresh, block_network=not allow_network,
-                          html_dir=html_dir, log_output=log_output, announce=lambda m: console.print(m, highlight=False))
+                          html_dir=html_dir, log_output=log_output, announce=lambda m: console.print(m, highlight=False),
+                          jobs=_jobs(jobs, profile, param), address=address)
     except ProfileError as exc:
         _fail(str(exc), 2)
     except (NotebookFailed, BookBuildFailed, FileNotFoundError, ValueError) as exc:
@@ -56,16 +68,21 @@ def book(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None,
 def run(notebook: Annotated[str, typer.Argument(help="a notebook path or name, e.g. 03 or notebooks/03_weight_importance_neutralization.py")],
         profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None, fresh: FreshOption = False,
         allow_network: NetworkOption = False, log_output: LogOption = False,
-        output: Annotated[Optional[Path], typer.Option(help="where to write the executed notebook")] = None):
+        output: Annotated[Optional[Path], typer.Option(help="where to write the executed notebook")] = None,
+        jobs: JobsOption = None, address: AddressOption = None):
     """Execute one notebook with papermill, the same way the book does."""
     import time
 
-    from fairlab.book import NotebookFailed, find_notebook, run_notebook
+    from fairlab.book import NotebookFailed, find_notebook, precompute, run_notebook
 
     try:
         source = find_notebook(notebook)
-        entry = run_notebook(source, profile, _overrides(profile, param), output=output,
-                             fresh_since=time.time() if fresh else None, block_network=not allow_network, log_output=log_output)
+        overrides = _overrides(profile, param)
+        fresh_since = time.time() if fresh else None
+        precompute(source.stem, profile, overrides, jobs=_jobs(jobs, profile, param), address=address, fresh_since=fresh_since,
+                   announce=lambda m: console.print(m, highlight=False))
+        entry = run_notebook(source, profile, overrides, output=output, fresh_since=fresh_since,
+                             block_network=not allow_network, log_output=log_output)
     except ProfileError as exc:
         _fail(str(exc), 2)
     except (NotebookFailed, FileNotFoundError, ValueError) as exc:

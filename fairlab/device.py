@@ -144,6 +144,8 @@ def runtime(profile) -> Runtime:
         precision = "bf16" if device.type == "cuda" else "float32"
     rt = Runtime(device, precision, cfg.deterministic)
     rt.configure()
+    if cfg.threads and device.type == "cpu":
+        pin_threads(cfg.threads)
     used = _USED.get()
     if used is not None:
         used.append(rt)
@@ -222,11 +224,13 @@ def pin_threads(threads: int | None = None) -> int:
     """Pin this process's intra-op threads (``threads`` or ``$FAIRLAB_THREADS``); returns the count in force.
 
     Two processes of two threads each on two cores ran 7× slower per step than one: every
-    worker of a parallel build pins its share.
+    worker of a parallel build pins its share. The numbers of a training depend on the count
+    (a ResNet-18 trained 8 steps on 1 and on 2 threads disagreed on 71 of 256 predictions), which
+    is why profiles fix it (``compute.threads``).
     """
     if threads is None and os.environ.get("FAIRLAB_THREADS"):
         threads = int(os.environ["FAIRLAB_THREADS"])
-    if threads:
+    if threads and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
         os.environ["OMP_NUM_THREADS"] = str(threads)
     return torch.get_num_threads()

@@ -25,7 +25,7 @@ KEY_PACKAGES = (
 #: record; editing them keeps stored results valid.
 PRESENTATION_MODULES = frozenset({
     "book.py", "cli.py", "environment.py", "figures.py", "notebook.py", "offline.py", "paths.py",
-    "reports.py", "sphinx_ext.py", "studies",
+    "parallel.py", "plans.py", "reports.py", "sphinx_ext.py", "studies",
 })
 
 

@@ -187,6 +187,10 @@ class ComputeSection(_Strict):
         "auto", description="auto: bf16 autocast on CUDA, float32 on the CPU (bf16 measured 26x slower there)")
     deterministic: bool = Field(False, description="CUDA: deterministic cuDNN kernels, no autotuner and no TF32 "
                                                    "(bit-reproducible on one GPU; slower)")
+    threads: PositiveInt | None = Field(None, description="CPU threads of every computation; the numbers depend on it "
+                                                         "(float sums split by thread), so a fixed count gives the same "
+                                                         "numbers sequential or parallel and on any machine with that "
+                                                         "many cores; none: every core")
 
 
 class Profile(_Strict):

@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 
 from fairlab import paths, reported
-from fairlab.results import write_json_atomic
+from fairlab.results import NOTEBOOK_ENV, write_json_atomic
 
-NOTEBOOK_ENV = "FAIRLAB_NOTEBOOK"
 STATUS_DIR = "_status"
 
 

@@ -11,7 +11,10 @@ Layout::
 ``config-hash`` is the first 12 hex digits of SHA-256 over the canonical configuration and
 the package's code version, so a record is reused only by the same code on the same config.
 A record is written into a temporary folder and renamed into place when complete: an
-interrupted or failed computation leaves the previous record (if any) untouched.
+interrupted or failed computation leaves the previous record (if any) untouched. Computing a
+record holds a file lock (``.locks/<experiment>/<config-hash>.lock``, the ``filelock`` package), so two
+workers of a parallel build, or two ``fairlab run`` commands started by hand on one results
+folder, never compute the same record: the second waits and then loads what the first stored.
 """
 
 from __future__ import annotations
@@ -28,10 +31,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from filelock import FileLock
 
+from fairlab import device as devices
 from fairlab import environment, paths
 
 FRESH_SINCE_ENV = "FAIRLAB_FRESH_SINCE"
+#: set by the book builder to the notebook being executed (recorded with every record it computes)
+NOTEBOOK_ENV = "FAIRLAB_NOTEBOOK"
 _RECORD_FILES = ("config.json", "metrics.json", "env.json")
 
 
@@ -180,16 +187,29 @@ class Registry:
             return record
         final = self.record_dir(experiment, config, module)
         final.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.root / ".locks" / experiment / f"{final.name}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(lock):
+            # another process may have stored the record while this one waited for the lock
+            record = self.load(experiment, config, module)
+            if record is not None:
+                return record
+            return self._compute(experiment, config, compute, module, final)
+
+    def _compute(self, experiment: str, config: dict, compute: Callable[[Path], dict], module: str | None,
+                 final: Path) -> Record:
         work = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
         work.mkdir()
         started = time.time()
         try:
-            metrics = compute(work)
+            with devices.recording() as runtimes:
+                metrics = compute(work)
             if not isinstance(metrics, dict):
                 raise TypeError(f"{experiment}: compute() must return a dict of metrics, got {type(metrics).__name__}")
             env = environment.snapshot()
             env.update(profile=self.profile, experiment=experiment, seconds=round(time.time() - started, 3),
-                       computed_by=module, computing_code_version=environment.code_version(module))
+                       computed_by=module, computing_code_version=environment.code_version(module),
+                       computed_on=computed_on(runtimes), notebook=os.environ.get(NOTEBOOK_ENV))
             # metrics and env first: a record counts as complete only once config.json exists too.
             write_json_atomic(work / "metrics.json", metrics)
             write_json_atomic(work / "env.json", env)
@@ -198,7 +218,26 @@ class Registry:
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
+        self._log_computation(experiment, final.name, env)
         return Record.read(final, self.profile, experiment)
+
+    @property
+    def computations_log(self) -> Path:
+        """One JSON line per record computed (not loaded) into this profile's folder, in order."""
+        return self.root / "_computations.jsonl"
+
+    def _log_computation(self, experiment: str, config_hash_: str, env: dict) -> None:
+        line = canonical_json({"experiment": experiment, "config_hash": config_hash_, "seconds": env["seconds"],
+                               "notebook": env.get("notebook"), "pid": os.getpid(), "time_utc": env["time_utc"],
+                               "device": env["computed_on"].get("name")})
+        with open(self.computations_log, "a") as handle:  # one short append per record: whole lines
+            handle.write(line + "\n")
+
+    def computations(self) -> list[dict]:
+        """The records computed into this folder so far (:attr:`computations_log`)."""
+        if not self.computations_log.is_file():
+            return []
+        return [json.loads(line) for line in self.computations_log.read_text().splitlines() if line.strip()]
 
     def records(self) -> list[Record]:
         """Every complete record of this profile, sorted by experiment and creation time."""
@@ -212,6 +251,15 @@ class Registry:
             experiment = path.parent.relative_to(self.root).as_posix()
             found.append(Record.read(path, self.profile, experiment))
         return sorted(found, key=lambda r: (r.experiment, r.env.get("time_utc") or ""))
+
+
+def computed_on(runtimes: list) -> dict:
+    """What ``env.json`` says a record was computed on: the runtime its networks used, or the CPU (numpy only)."""
+    distinct = {json.dumps(rt.as_dict(), sort_keys=True): rt.as_dict() for rt in runtimes}
+    if not distinct:
+        return {"type": "cpu", "name": "cpu", "networks": False}
+    first = next(iter(distinct.values()))
+    return {**first, "networks": True} if len(distinct) == 1 else {**first, "networks": True, "also": list(distinct.values())[1:]}
 
 
 def computing_module(compute: Callable) -> str | None:

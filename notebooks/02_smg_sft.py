@@ -82,8 +82,8 @@ T.mask_summary(prof, registry, settings[0])
 # images until they balance. *Linear probe*, *full fine-tuning* and *AIM-Fair*: the Baseline
 # fine-tuned on S2 with the head only, everything, or SMG's mask. Each cell is the mean over
 # seeds ± its standard deviation; EO is max(ΔTPR, ΔFPR), the definition of the paper's table.
-# In the paper, "Trained on Synthetic Data" is the same run as Table 5's "Contextual + Head Poses
-# (50)"; here it trains on each seed's S2, drawn from the same pool at the same size.
+# As in the paper, "Trained on Synthetic Data" is the same run as Table 5's "Contextual + Head Poses
+# (50)" row: N_R / 4 contextual images per group, drawn from the pool with the seed.
 
 # %%
 rows3 = T.table3(prof, registry, settings)

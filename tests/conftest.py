@@ -32,5 +32,7 @@ def smoke_book(tmp_path_factory):
         mp.setenv(paths.RESULTS_ENV, str(root / "results"))
         mp.setenv(paths.BUILD_ENV, str(root / "_build"))
         mp.delenv("FAIRLAB_FRESH_SINCE", raising=False)
-        html = build_book("smoke", block_network=True, progress=False, announce=lambda message: None)
+        # the device named explicitly: every record must then say it was computed on the CPU
+        html = build_book("smoke", {"compute.device": "cpu"}, block_network=True, progress=False,
+                          announce=lambda message: None)
     return {"html": html, "build": root / "_build", "results": root / "results"}

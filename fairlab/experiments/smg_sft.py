@@ -3,6 +3,8 @@
 Records (``results/<profile>/aimfair/...``), one per (setting, seed, ...):
 
 * ``pretrained`` — ResNet-18 trained on the biased real subset (the Baseline row; ``model.pt``);
+* ``mean_gradients`` — the pre-trained model's mean gradient on one image set (real R, or one
+  of the seed's synthetic sets), computed once and shared by every (S1, S2) pair that uses it;
 * ``gradients`` — SMG's per-tensor sensitivities from that model, on real R, biased synthetic S1
   and balanced synthetic S2 (``absolute.csv``, ``cosine.csv``);
 * ``strategy`` — one training strategy: trained from the backbone on synthetic data, on real +
@@ -40,6 +42,7 @@ from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
 
 PRETRAINED = "aimfair/pretrained"
+MEAN_GRADIENTS = "aimfair/mean_gradients"
 GRADIENTS = "aimfair/gradients"
 STRATEGY = "aimfair/strategy"
 
@@ -231,26 +234,47 @@ def _loss(model, batch):
     return nn.functional.binary_cross_entropy_with_logits(model(batch[0]).squeeze(1), batch[1])
 
 
-def gradients(profile: Profile, registry: Registry, label: str, seed: int, s1: str = "1:9", s2: str = "x1",
-              arch: str = "resnet18") -> Record:
-    """Mean gradients of the pre-trained model on R, S1 and S2, and SMG's two sensitivities per tensor."""
+def mean_gradients(profile: Profile, registry: Registry, label: str, seed: int, image_set: str,
+                   arch: str = "resnet18") -> Record:
+    """The pre-trained model's mean gradient per tensor on one image set: ``"real"`` (R) or a synthetic set name
+    (``"S1_1-9"``, ``"S2_x1"``, ...), over one pass of the recipe's augmented batches (``gradients.pt``)."""
     source = pretrained(profile, registry, label, seed, arch)
-    config = {"setting": label, "seed": seed, "arch": arch, "pretrained": source.path.name, "s1": s1, "s2": s2,
+    config = {"setting": label, "seed": seed, "arch": arch, "pretrained": source.path.name, "images": image_set,
               **_recipe_config(profile)}
 
     def compute(workdir: Path) -> dict:
-        task = aimfair.open_task(label, profile, registry)
-        sets = {"real": task.split("train"), "S1": synthetic(profile, registry, label, seed, f"S1_{s1.replace(':', '-')}"),
-                "S2": synthetic(profile, registry, label, seed, f"S2_{s2}")}
-        grads = {}
-        for name, data in sets.items():
-            model = load_pretrained(profile, registry, label, seed, arch)  # a fresh copy each time: train mode moves BN statistics
-            grads[name] = selective.mean_gradients(model, aimfair.training_batches(data, profile, seed), _loss)
+        if image_set == "real":
+            data = aimfair.open_task(label, profile, registry).split("train")
+        else:
+            data = synthetic(profile, registry, label, seed, image_set)
+        model = load_pretrained(profile, registry, label, seed, arch)  # a fresh copy: train mode moves BN statistics
+        grads = selective.mean_gradients(model, aimfair.training_batches(data, profile, seed), _loss)
+        torch.save({name: g.detach().cpu() for name, g in grads.items()}, workdir / "gradients.pt")
+        return {"images": len(data), "tensors": len(grads)}
+
+    return registry.get_or_compute(MEAN_GRADIENTS, config, compute)
+
+
+def load_mean_gradients(record: Record) -> dict[str, torch.Tensor]:
+    return torch.load(record.artifact("gradients.pt"), weights_only=True, map_location="cpu")
+
+
+def gradients(profile: Profile, registry: Registry, label: str, seed: int, s1: str = "1:9", s2: str = "x1",
+              arch: str = "resnet18") -> Record:
+    """SMG's two sensitivities per tensor from the mean gradients on R, S1 and S2 (each a record of its own)."""
+    source = pretrained(profile, registry, label, seed, arch)
+    names = {"real": "real", "S1": f"S1_{s1.replace(':', '-')}", "S2": f"S2_{s2}"}
+    parts = {key: mean_gradients(profile, registry, label, seed, name, arch) for key, name in names.items()}
+    config = {"setting": label, "seed": seed, "arch": arch, "pretrained": source.path.name, "s1": s1, "s2": s2,
+              "mean_gradients": {key: record.path.name for key, record in parts.items()}, **_recipe_config(profile)}
+
+    def compute(workdir: Path) -> dict:
+        grads = {key: load_mean_gradients(record) for key, record in parts.items()}
         for measure in ("absolute", "cosine"):
             table = selective.sensitivities(grads["real"], grads["S1"], grads["S2"], measure)
             table.index.name = "tensor"
             table.to_csv(workdir / f"{measure}.csv")
-        return {"images": {k: len(v) for k, v in sets.items()}}
+        return {"images": {key: record.metrics["images"] for key, record in parts.items()}}
 
     return registry.get_or_compute(GRADIENTS, config, compute)
 
@@ -339,6 +363,10 @@ def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: S
         config["pretrained"] = pretrained(profile, registry, label, seed, arch).path.name
         config["finetune"] = profile.aimfair.model_dump(include={"finetune_lrs", "finetune_epochs"})
 
+    if strategy.kind == "synthetic" and arch == "resnet18" and strategy.s2 == "x1":
+        # the paper's "Trained on Synthetic Data" row is Table 5's "Contextual + Head Poses (50)" run, digit for digit
+        return csdg.table5_run(profile, registry, label, csdg.contextual_family(SETTINGS[label]), seed)
+
     def compute(workdir: Path) -> dict:
         # an interrupted run resumes from the epoch it reached: checkpoints live outside the record's work folder
         staging = registry.staging_dir(STRATEGY, config, __name__)
@@ -390,6 +418,6 @@ def _group_counts(data: aimfair.LabelledImages) -> dict[str, int]:
 
 
 
-__all__ = ["Strategy", "pretrained", "load_pretrained", "gradients", "sensitivity_table", "run", "concat",
+__all__ = ["Strategy", "pretrained", "load_pretrained", "mean_gradients", "load_mean_gradients", "gradients", "sensitivity_table", "run", "concat",
            "repairing_top_up", "ltgc_mix", "synthetic", "classifier", "scaled_k", "penultimate", "load_features",
            "FROM_BACKBONE", "ARCHITECTURES"]

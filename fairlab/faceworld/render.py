@@ -110,21 +110,54 @@ def _blend(image: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
     image += alpha[..., None] * (colour - image)
 
 
-def render(scenes: pd.DataFrame, height: int, width: int | None = None, domain: str = "photo") -> np.ndarray:
+#: scenes per rendering chunk; every scene draws from its own seed, so chunking never changes an image
+CHUNK = 256
+#: below this many scenes a render stays in the calling process (starting workers costs seconds)
+POOL_THRESHOLD = 2048
+
+
+def render(scenes: pd.DataFrame, height: int, width: int | None = None, domain: str = "photo",
+           workers: int | None = None) -> np.ndarray:
     """Render one image per row of ``scenes``; returns ``uint8 [N, H, W, 3]``.
 
     ``scenes`` holds the CelebA attributes (0/1), ``age``, ``tone`` (index into
     :data:`SKIN_TONES`), ``yaw`` (−1 … 1, positive = turned to the image's right), ``tilt``
     (degrees, positive = clockwise) and ``seed``.
+
+    Large renders go through a process pool of ``workers`` (default :func:`default_workers`);
+    the images are the same either way.
     """
     if domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; expected one of {DOMAINS}")
     width = width or height
     out = np.empty((len(scenes), height, width, 3), dtype=np.uint8)
-    for start in range(0, len(scenes), 256):
-        part = scenes.iloc[start:start + 256]
+    starts = range(0, len(scenes), CHUNK)
+    workers = default_workers() if workers is None else workers
+    if workers > 1 and len(scenes) >= POOL_THRESHOLD:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        jobs = [(scenes.iloc[s:s + CHUNK], height, width, domain) for s in starts]
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for start, images in zip(starts, pool.map(_render_job, jobs)):
+                out[start:start + len(images)] = images
+        return out
+    for start in starts:
+        part = scenes.iloc[start:start + CHUNK]
         out[start:start + len(part)] = _render_chunk(part, height, width, domain)
     return out
+
+
+def default_workers() -> int:
+    """Rendering processes: this process's thread share in a parallel build (``$FAIRLAB_THREADS``), else every core."""
+    import os
+
+    return int(os.environ.get("FAIRLAB_THREADS") or os.cpu_count() or 1)
+
+
+def _render_job(job) -> np.ndarray:
+    scenes, height, width, domain = job
+    return _render_chunk(scenes, height, width, domain)
 
 
 def _render_chunk(scenes: pd.DataFrame, height: int, width: int, domain: str) -> np.ndarray:

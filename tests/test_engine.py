@@ -1,0 +1,162 @@
+"""The engine's device handling, its exact CPU fast paths and the registry's per-record locks."""
+
+from __future__ import annotations
+
+import copy
+import json
+import multiprocessing
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from fairlab import device as devices
+from fairlab.profiles import ProfileError, load_profile
+from fairlab.results import Registry
+from fairlab.small_maps import SmallMapConv2d, use_small_map_convs
+from fairlab.train import TensorBatches, fit
+
+# (in channels, out channels, kernel, stride, padding, map size): ResNet-18's and DenseNet-121's shapes at 32 px
+SMALL_MAP_SHAPES = [(16, 32, 3, 1, 1, 2), (16, 32, 3, 2, 1, 2), (32, 32, 3, 1, 1, 1), (8, 12, 1, 2, 0, 2),
+                    (8, 12, 3, 1, 1, (1, 2)), (8, 12, 5, 1, 2, 2)]
+
+
+@pytest.mark.parametrize("shape", SMALL_MAP_SHAPES)
+def test_small_map_conv_equals_stock_conv_and_its_gradients_in_float64(shape):
+    c, o, k, s, p, size = shape
+    height, width = size if isinstance(size, tuple) else (size, size)
+    torch.manual_seed(0)
+    stock = nn.Conv2d(c, o, k, s, p, bias=True).double()
+    fast = use_small_map_convs(copy.deepcopy(stock))
+    assert isinstance(fast, SmallMapConv2d)
+    x = torch.randn(5, c, height, width, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn_like(stock(x))
+    results = []
+    for layer in (stock, fast):
+        x.grad = None
+        y = layer(x)
+        (y * upstream).sum().backward()
+        results.append((y.detach(), layer.weight.grad.clone(), layer.bias.grad.clone(), x.grad.clone()))
+    for a, b in zip(*results):
+        assert a.shape == b.shape
+        assert torch.allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_resnet18_predictions_at_mini_resolution_are_unchanged_by_the_small_map_path():
+    torch.manual_seed(1)
+    stock = torchvision.models.resnet18(num_classes=1).eval()
+    fast = use_small_map_convs(copy.deepcopy(stock))
+    x = torch.randn(256, 3, 32, 32)
+    with torch.inference_mode():
+        a, b = stock(x).squeeze(1), fast(x).squeeze(1)
+    assert torch.equal(a > 0, b > 0)
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_small_map_path_leaves_larger_maps_to_the_stock_kernel():
+    torch.manual_seed(2)
+    stock = nn.Conv2d(4, 6, 3, 1, 1)
+    fast = use_small_map_convs(copy.deepcopy(stock))
+    x = torch.randn(2, 4, 3, 3)  # 9 pixels: above the threshold
+    assert torch.equal(stock(x), fast(x))
+
+
+def test_small_map_swap_keeps_parameter_objects_and_state_dict_names():
+    model = torchvision.models.resnet18(num_classes=1)
+    before = {name: id(p) for name, p in model.named_parameters()}
+    keys = list(model.state_dict())
+    use_small_map_convs(model)
+    assert {name: id(p) for name, p in model.named_parameters()} == before
+    assert list(model.state_dict()) == keys
+
+
+def test_cuda_on_a_machine_without_one_is_one_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    profile = load_profile("smoke", {"compute.device": "cuda"})
+    with pytest.raises(devices.DeviceError, match="compute.device is 'cuda'.*no CUDA device"):
+        devices.runtime(profile)
+
+
+def test_an_unknown_device_is_rejected_when_the_profile_loads():
+    with pytest.raises(ProfileError, match="compute.device"):
+        load_profile("smoke", {"compute.device": "tpu"})
+
+
+def test_auto_is_the_cpu_in_float32_without_a_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    rt = devices.runtime(load_profile("smoke"))
+    assert rt.device.type == "cpu" and rt.precision == "float32" and rt.autocast_dtype is None
+
+
+def test_inference_restores_training_mode_and_memory_format():
+    model = devices.CPU.prepare(torchvision.models.resnet18(num_classes=1)).train()
+    with devices.inference(model):
+        assert not model.training and torch.is_inference_mode_enabled()
+        assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert model.training
+    assert model.conv1.weight.is_contiguous()
+
+
+def test_fit_sums_the_loss_on_the_device_and_reports_the_epoch_mean():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    x, y = torch.randn(40, 3), torch.randn(40, 1)
+    batches = TensorBatches((x, y), 10, seed=0, shuffle=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # a zero rate: every batch sees the same weights
+    expected = float(np.mean([nn.functional.mse_loss(model(x[i:i + 10]), y[i:i + 10]).item() for i in range(0, 40, 10)]))
+    result = fit(model, optimizer, batches, lambda m, b: nn.functional.mse_loss(m(b[0]), b[1]), 1, progress=False,
+                 runtime=devices.CPU)
+    assert result.history[0]["train_loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_record_names_the_device_its_networks_ran_on(tmp_path):
+    profile = load_profile("smoke", {"compute.device": "cpu"})
+    registry = Registry("smoke", root=tmp_path)
+
+    def compute(workdir: Path) -> dict:
+        devices.runtime(profile)
+        return {"ok": True}
+
+    record = registry.get_or_compute("engine/device", {"x": 1}, compute)
+    assert record.env["computed_on"]["type"] == "cpu" and record.env["computed_on"]["networks"]
+    plain = registry.get_or_compute("engine/numpy_only", {"x": 1}, lambda workdir: {"ok": True})
+    assert plain.env["computed_on"] == {"type": "cpu", "name": "cpu", "networks": False}
+
+
+def _compute_slowly(args):
+    root, marker = args
+    registry = Registry("smoke", root=Path(root))
+
+    def compute(workdir: Path) -> dict:
+        with open(marker, "a") as handle:
+            handle.write("computed\n")
+        time.sleep(1.0)
+        return {"value": 42}
+
+    return registry.get_or_compute("engine/locked", {"same": "config"}, compute).metrics["value"]
+
+
+def test_two_processes_asking_for_one_record_compute_it_once(tmp_path):
+    marker = tmp_path / "computations.txt"
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        values = pool.map(_compute_slowly, [(str(tmp_path / "results"), str(marker))] * 2)
+    assert values == [42, 42]
+    assert marker.read_text().splitlines() == ["computed"]
+    assert [c["experiment"] for c in Registry("smoke", root=tmp_path / "results").computations()] == ["engine/locked"]
+
+
+def test_the_execution_log_keeps_every_run_of_a_notebook(tmp_path, monkeypatch):
+    from fairlab import book, paths
+
+    monkeypatch.setenv(paths.BUILD_ENV, str(tmp_path))
+    for seconds in (1.0, 2.0):
+        book._log_execution("smoke", {"notebook": "03_x", "seconds": seconds})
+    entry = book.read_execution_log("smoke")["03_x"]
+    assert entry["seconds"] == 2.0 and [run["seconds"] for run in entry["runs"]] == [1.0]
+    assert json.loads(book.execution_log_path("smoke").read_text())["03_x"]["runs"][0]["notebook"] == "03_x"
