@@ -396,8 +396,10 @@ def build_book(profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *,
 
     With ``jobs > 1`` (or a Dask ``address``) each notebook's plan is computed in parallel first.
     """
+    from fairlab.plans import plan_text
+
     overrides = dict(overrides or {})
-    load_profile(profile, overrides)
+    announce(plan_text(load_profile(profile, overrides)))
     pages = toc_pages()
     notebooks = [p for p in pages if p.is_notebook]
     fresh_since = time.time() if fresh else None

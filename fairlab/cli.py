@@ -91,6 +91,18 @@ def run(notebook: Annotated[str, typer.Argument(help="a notebook path or name, e
 
 
 @app.command()
+def plan(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None):
+    """Before anything runs: per notebook, trainings, images to generate, device-hours, disk and RAM."""
+    from fairlab.plans import plan_text
+
+    try:
+        text = plan_text(load_profile(profile, _overrides(profile, param)))
+    except ProfileError as exc:
+        _fail(str(exc), 2)
+    typer.echo(text)
+
+
+@app.command()
 def results(profile: ProfileOption = DEFAULT_PROFILE,
             as_json: Annotated[bool, typer.Option("--json", help="print every record as JSON")] = False):
     """List the stored results of PROFILE (experiment, config hash, metrics)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fairlab import device as devices
 from fairlab import environment, figures
 from fairlab.profiles import Profile, load_profile
 
@@ -26,7 +27,7 @@ def start(profile: str, overrides: dict | None = None) -> Profile:
     figures.style()
     if not loaded.reportable:
         display(Markdown(SMOKE_BANNER))
-    device = environment.describe_device()
+    device = devices.runtime(loaded).describe()  # the profile's device (a missing GPU fails here, clearly)
     display(Markdown(f"*Profile* `{loaded.name}` · *device* {device} · *fairlab code* `{environment.code_version()}`"))
     return loaded
 

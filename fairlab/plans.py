@@ -91,4 +91,139 @@ def plan(notebook: str, profile: Profile) -> list[Stage]:
     return builder(notebook, profile) if builder else []
 
 
-__all__ = ["plan", "aimfair_plan", "PLANS", "Stage"]
+def plan_text(profile: Profile) -> str:
+    """The estimate as a plain-text table with a total line (what ``fairlab plan`` and ``fairlab book`` print)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(estimate(profile))
+    measured_on = frame["measured_on"].iloc[0]
+    shown = frame.drop(columns="measured_on").set_index("notebook")
+    shown.loc["total"] = shown.sum(numeric_only=True)
+    shown = shown.drop(columns="ram_gb").astype({"trainings": int, "images_to_generate": int, "training_images": int})
+    lines = [f"plan for profile {profile.name!r} on {profile.compute.device} "
+             f"(image store: {profile.data.image_store}, {len(profile.aimfair.seeds)} seeds)",
+             shown.round(2).to_string(),
+             f"peak RAM about {frame['ram_gb'].max():.1f} GB (4 GB for the process and its models, plus the images "
+             f"the {profile.data.image_store} store holds)",
+             f"device-hours from the training and generation throughput measured on {measured_on}; training images "
+             f"count each image of each epoch (validation passes at a third, ResNet-18 units); generation at the "
+             f"miniature model's rate is a lower bound for Stable Diffusion at 512 px; not counted: rendering "
+             f"FaceWorld and the neutralization chapter's small heads"]
+    return "\n".join(lines)
+
+
+__all__ = ["plan", "aimfair_plan", "PLANS", "Stage", "estimate", "plan_text", "measured_throughput"]
+
+
+# ---------------------------------------------------------------------------------------------
+# what a build costs, before it runs
+
+
+#: bytes of one stored ResNet-18 state (model.pt) and of one stored mean gradient (float32)
+RESNET18_BYTES = 11_200_000 * 4
+#: a generated 224-px PNG (measured on FaceWorld-style renders: 60–90 kB) and a 32-px one
+PNG_BYTES = {224: 80_000, 32: 2_500}
+
+
+#: training-set size of a strategy trained from the backbone, in units of N_R (repairing and LTGC: real + top-up)
+FROM_BACKBONE_SIZE = {"synthetic": 1.0, "supplementation": 2.0, "repairing": 1.8, "ltgc": 1.8}
+#: a training image of each backbone in ResNet-18 units (forward FLOPs: 1.8, 4.1 and 2.9 GFLOPs at 224 px)
+BACKBONE_COST = {"resnet18": 1.0, "resnet50": 2.3, "densenet121": 1.6}
+#: an evaluation pass costs about a third of a training pass per image (no backward)
+EVALUATION_WEIGHT = 1 / 3
+
+
+def _validation_images(profile: Profile) -> int:
+    """CelebA's official validation split (19,867 images), or FaceWorld's at the same share."""
+    return 19_867 if profile.data.source == "real" else round(profile.faceworld.celeba_n * 19_867 / 202_599)
+
+
+def _trainings_02_05(notebook: str, profile: Profile) -> tuple[int, float]:
+    """(trainings, training-image passes, validation passes weighted by :data:`EVALUATION_WEIGHT`) of a chapter's plan."""
+    a = profile.aimfair
+    n_real, val = profile.data.aimfair_subset_size, _validation_images(profile) * EVALUATION_WEIGHT
+    stages = aimfair_plan(notebook, profile)
+    baselines = stages[0] if stages else []
+    strategies = stages[1] if len(stages) > 1 else []
+    seen = len(baselines) * a.epochs * (n_real + val)
+    for unit in strategies:
+        strategy = unit.args[3]
+        if strategy.fine_tunes:
+            seen += len(a.finetune_lrs) * a.finetune_epochs * (n_real + val)
+        else:
+            seen += a.epochs * (FROM_BACKBONE_SIZE[strategy.kind] * n_real + val)
+    return len(baselines) + len(strategies), seen
+
+
+def estimate(profile: Profile, throughput: dict | None = None) -> list[dict]:
+    """Per notebook, before anything runs: trainings, images to generate, device-hours, disk and RAM.
+
+    ``throughput``: images per second of ResNet-18 training at the profile's resolution and of
+    generation, with the device they were measured on (default: :func:`measured_throughput`).
+    """
+    if throughput is None:
+        try:
+            throughput = measured_throughput(profile)
+        except FileNotFoundError:
+            throughput = {"train_images_per_s": float("nan"), "generate_images_per_s": float("nan"),
+                          "device": "not measured (run make bench)"}
+    a, c, d, fw = profile.aimfair, profile.csdg, profile.data, profile.faceworld
+    size = a.image_size
+    image_bytes = 3 * size * size
+    rows = []
+    renders = fw.celeba_n + fw.utkface_n + fw.lfwa_n + fw.studio_n + 2 * (fw.probe_train + fw.probe_test)
+    b = profile.backbones
+    backbone_passes = sum(getattr(b, arch).images * getattr(b, arch).epochs * cost
+                          for arch, cost in BACKBONE_COST.items()) if b.weights == "faceworld" else 0
+    rows.append({"notebook": "00_data", "trainings": 3 + 3 * (b.weights == "faceworld"),
+                 "images_to_generate": renders, "training_images": backbone_passes + 2 * fw.probe_epochs * fw.probe_train,
+                 "disk_gb": renders * 3 * fw.size * fw.size * 1.25 / 1e9})
+    n_real = d.aimfair_subset_size
+    pool_images = 4 * c.pool_per_group * 5 + 4 * c.table5_per_group * 3 * 2
+    table5 = 4 * 2 * len(a.seeds)
+    rows.append({"notebook": "01_csdg", "trainings": table5 + (c.generation.pipeline == "mini"),
+                 "images_to_generate": pool_images,
+                 "training_images": table5 * a.epochs * (4 * c.table5_per_group + _validation_images(profile) * EVALUATION_WEIGHT),
+                 "disk_gb": (pool_images * PNG_BYTES.get(c.generation.out_size, 3 * c.generation.out_size ** 2 // 2)
+                             + table5 * RESNET18_BYTES) / 1e9})
+    for notebook in ("02_smg_sft", "05_ablations"):
+        trainings, seen = _trainings_02_05(notebook, profile)
+        rows.append({"notebook": notebook, "trainings": trainings, "images_to_generate": 0, "training_images": seen,
+                     "disk_gb": trainings * RESNET18_BYTES * 1.1 / 1e9})
+    w = profile.win_adult
+    heads = w.n_runs * (len(w.lr_grid) * (3 + len(w.alphas)) + len(w.lambdas) * 4 + len(w.mlp_depths) * 3)
+    rows.append({"notebook": "03_weight_importance_neutralization", "trainings": heads, "images_to_generate": 0,
+                 "training_images": 0, "disk_gb": 0.05})
+    for row in rows:
+        seconds = row["training_images"] / throughput["train_images_per_s"] + \
+            row["images_to_generate"] / throughput["generate_images_per_s"] * (row["notebook"] == "01_csdg")
+        row["device_hours"] = seconds / 3600
+        # the memory store holds each split decoded; the stream store a few batches
+        row["ram_gb"] = (4 + (a.batch_size * image_bytes * 4 * 6 if d.image_store == "stream"
+                              else (n_real + 2 * 20_000 * (d.source == "real")) * 3 * 218 * 178 * 2) / 1e9)
+        row["measured_on"] = throughput["device"]
+    return rows
+
+
+def measured_throughput(profile: Profile) -> dict:
+    """Training and generation throughput from ``make bench``'s stored results, preferring a GPU measurement.
+
+    Training: the input-path benchmark at the profile's resolution (224 px or 32 px). Generation:
+    the generation benchmark (the miniature model; Stable Diffusion at 512 px is far slower per
+    image, so the paper profile's generation hours are a lower bound, and the table says so).
+    """
+    import json
+
+    from fairlab import paths
+
+    folder = paths.project_root() / "benchmarks" / "results"
+    found = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")} if folder.is_dir() else {}
+    size = "224px" if profile.aimfair.image_size >= 128 else "32px"
+    train = found.get(f"input_path_{size}_cuda") or found.get(f"input_path_{size}")
+    generate = found.get("generation_cuda") or found.get("generation")
+    if train is None:
+        raise FileNotFoundError(f"no measured throughput in {folder}: run `make bench` (or make bench BENCH_DEVICE=cuda) first")
+    per_s = train["details"]["images"] / train["fairlab_seconds"]
+    gen = (generate["details"]["images"] / generate["fairlab_seconds"]) if generate else float("nan")
+    return {"train_images_per_s": per_s, "generate_images_per_s": gen,
+            "device": f"{train['device']} ({train['time_utc'][:10]})"}

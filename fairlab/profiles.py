@@ -76,6 +76,9 @@ class DataSection(_Strict):
     """Where the face datasets come from and the papers' subset sizes."""
 
     source: Literal["faceworld", "real"] = Field(description="faceworld (generated) or real (under data_root)")
+    image_store: Literal["memory", "stream"] = Field(
+        "memory", description="memory: each image set decoded once into a uint8 tensor (cached on disk); stream: "
+                              "decoded from its files batch by batch, never held whole (the paper profile's sets)")
     aimfair_subset_size: PositiveInt = Field(description="AIM-Fair's biased CelebA training subset (the paper: 20,000)")
     utk_train_size: PositiveInt = Field(description="UTKFace biased training set (the paper: 10,000)")
     utk_test_per_group: PositiveInt = Field(description="UTKFace balanced test set per group (the paper: 800)")

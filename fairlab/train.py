@@ -224,6 +224,10 @@ class TensorBatches:
 
     ``device``: the tensors are moved there once (e.g. the uint8 image cache onto the GPU), and
     batches are cut and transformed there; the shuffling stays on the CPU generator.
+
+    A "tensor" may also be a lazy image set (:class:`fairlab.data.images.ImageFiles`, the
+    ``stream`` store): its batches are decoded from their files one batch ahead, on a background
+    thread, while the current batch trains.
     """
 
     def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, seed: int = 0, shuffle: bool = True,
@@ -231,8 +235,9 @@ class TensorBatches:
         lengths = {t.shape[0] for t in tensors}
         if len(lengths) != 1:
             raise ValueError(f"tensors disagree on the number of samples: {sorted(lengths)}")
+        self.device = torch.device(device) if device is not None else None
         if device is not None:
-            tensors = tuple(t.to(device) for t in tensors)
+            tensors = tuple(t.to(device) if isinstance(t, torch.Tensor) else t for t in tensors)
         self.tensors, self.n = tensors, lengths.pop()
         self.batch_size, self.shuffle, self.drop_last, self.transform = batch_size, shuffle, drop_last, transform
         self.generator = torch.Generator().manual_seed(int(seed))
@@ -249,11 +254,29 @@ class TensorBatches:
 
     def __iter__(self):
         order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
-        order = order.to(self.tensors[0].device)
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
+        starts = range(0, len(self) * self.batch_size, self.batch_size)
+        lazy = [not isinstance(t, torch.Tensor) for t in self.tensors]
+        if not any(lazy):
+            order = order.to(self.tensors[0].device)
+            for start in starts:
+                idx = order[start:start + self.batch_size]
+                batch = tuple(t[idx] for t in self.tensors)
+                yield self.transform(batch, self.generator) if self.transform else batch
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        def cut(start: int) -> tuple:
             idx = order[start:start + self.batch_size]
-            batch = tuple(t[idx] for t in self.tensors)
-            yield self.transform(batch, self.generator) if self.transform else batch
+            return tuple(t[idx] if is_lazy else t[idx.to(t.device)] for t, is_lazy in zip(self.tensors, lazy))
+
+        with ThreadPoolExecutor(max_workers=1) as prefetch:
+            pending = prefetch.submit(cut, starts[0]) if len(starts) else None
+            for k in range(len(starts)):
+                batch = pending.result()
+                pending = prefetch.submit(cut, starts[k + 1]) if k + 1 < len(starts) else None
+                if self.device is not None:
+                    batch = tuple(b.to(self.device, non_blocking=True) for b in batch)
+                yield self.transform(batch, self.generator) if self.transform else batch
 
 
 def _to_numpy(value) -> np.ndarray | float:

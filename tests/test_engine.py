@@ -160,3 +160,21 @@ def test_the_execution_log_keeps_every_run_of_a_notebook(tmp_path, monkeypatch):
     entry = book.read_execution_log("smoke")["03_x"]
     assert entry["seconds"] == 2.0 and [run["seconds"] for run in entry["runs"]] == [1.0]
     assert json.loads(book.execution_log_path("smoke").read_text())["03_x"]["runs"][0]["notebook"] == "03_x"
+
+
+def test_the_paper_plan_counts_every_training_of_the_aimfair_chapters_before_anything_runs():
+    from typer.testing import CliRunner
+
+    from fairlab import plans
+    from fairlab.cli import app
+
+    profile = load_profile("paper")
+    rows = {row["notebook"]: row for row in plans.estimate(profile)}
+    # 02: per (setting, seed) the Baseline and every distinct strategy of Tables 3 and 4
+    stages = plans.plan("02_smg_sft", profile)
+    per_seed = len(stages[1]) // (3 * len(profile.aimfair.seeds))
+    assert rows["02_smg_sft"]["trainings"] == 3 * len(profile.aimfair.seeds) * (1 + per_seed) == 690
+    assert all(row["device_hours"] >= 0 for row in rows.values())
+    result = CliRunner().invoke(app, ["plan", "--profile", "paper"])
+    assert result.exit_code == 0, result.output
+    assert "02_smg_sft" in result.output and "device-hours" in result.output and "total" in result.output

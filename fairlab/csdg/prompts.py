@@ -180,8 +180,9 @@ class TransformersBackend:
 
     name = "transformers"
 
-    def __init__(self, model: str, max_new_tokens: int = 1200, local_only: bool = True):
+    def __init__(self, model: str, max_new_tokens: int = 1200, local_only: bool = True, device: str = "cpu"):
         self.model_name, self.max_new_tokens, self.local_only = model, max_new_tokens, local_only
+        self.device = device  # the profile's compute device (fairlab.device.runtime)
         self._model = self._tokenizer = None
 
     def provenance(self) -> dict:
@@ -194,6 +195,7 @@ class TransformersBackend:
             try:
                 self._tokenizer = AutoTokenizer.from_pretrained(self.model_name, local_files_only=self.local_only)
                 self._model = AutoModelForCausalLM.from_pretrained(self.model_name, local_files_only=self.local_only).eval()
+                self._model.to(self.device)
             except OSError as exc:
                 raise PromptError(f"cannot load the language model {self.model_name!r} locally: {exc}") from None
         return self._model, self._tokenizer
@@ -208,7 +210,8 @@ class TransformersBackend:
         else:
             ids = tokenizer(request.text + "\n", return_tensors="pt").input_ids
         torch.manual_seed(request.seed + attempt)
-        with torch.no_grad():
+        ids = ids.to(self.device)
+        with torch.inference_mode():
             out = model.generate(ids, do_sample=True, temperature=1.0, max_new_tokens=self.max_new_tokens,
                                  pad_token_id=tokenizer.eos_token_id)
         return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)

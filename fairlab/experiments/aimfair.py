@@ -26,7 +26,7 @@ from torch import nn
 
 from fairlab import device as devices
 from fairlab.csdg.prompts import SETTINGS, Setting
-from fairlab.data.images import BatchAugment, eval_transform, load_images
+from fairlab.data.images import BatchAugment, ImageFiles, eval_transform, load_images
 from fairlab.data.sources import load_dataset
 from fairlab.data.subsets import biased_subset, utkface_splits, with_groups
 from fairlab.experiments import backbones
@@ -42,9 +42,10 @@ REAL_SIZES = {"celeba": (218, 178), "utkface": (200, 200)}
 
 @dataclass
 class LabelledImages:
-    """``uint8 [N, 3, H, W]`` images with their target and protected labels (0/1)."""
+    """``uint8 [N, 3, H, W]`` images (a tensor, or :class:`~fairlab.data.images.ImageFiles` read batch by batch)
+    with their target and protected labels (0/1)."""
 
-    images: torch.Tensor
+    images: torch.Tensor | ImageFiles
     target: np.ndarray
     protected: np.ndarray
 
@@ -62,9 +63,10 @@ class Task:
     setting: Setting
     frames: dict[str, pd.DataFrame]
     decode_size: tuple[int, int]
+    image_store: str = "memory"
 
     def split(self, name: str, progress: bool = False) -> LabelledImages:
-        return labelled(self.frames[name], self.decode_size, progress)
+        return labelled(self.frames[name], self.decode_size, progress, self.image_store)
 
     def sizes(self) -> dict[str, int]:
         return {name: len(frame) for name, frame in self.frames.items()}
@@ -93,7 +95,7 @@ def open_task(label: str, profile: Profile, registry: Registry | None = None) ->
     else:
         frames = utkface_splits(frame, setting.target, setting.protected, data.utk_train_size, data.utk_test_per_group,
                                 data.utk_val_share)
-    return Task(setting, frames, decode_size(profile, setting.dataset))
+    return Task(setting, frames, decode_size(profile, setting.dataset), profile.data.image_store)
 
 
 def classifier(profile: Profile, registry: Registry, seed: int) -> nn.Module:
@@ -164,15 +166,19 @@ def training_batches(data: LabelledImages, profile: Profile, seed: int) -> Tenso
                          transform=lambda batch, g: (augment(batch[0], g), batch[1]), device=rt.device)
 
 
-def labelled(frame: pd.DataFrame, size: tuple[int, int], progress: bool = False) -> LabelledImages:
-    """The images of a frame with ``path``, ``target`` and ``protected`` columns, decoded at ``size = (H, W)``."""
-    images = load_images(frame["path"].tolist(), size, progress=progress)
+def labelled(frame: pd.DataFrame, size: tuple[int, int], progress: bool = False, store: str = "memory") -> LabelledImages:
+    """The images of a frame with ``path``, ``target`` and ``protected`` columns at ``size = (H, W)``: decoded
+    into a tensor (``store="memory"``, cached on disk) or left as files read batch by batch (``"stream"``)."""
+    if store == "stream":
+        images = ImageFiles(frame["path"].tolist(), size)
+    else:
+        images = load_images(frame["path"].tolist(), size, progress=progress)
     return LabelledImages(images, frame["target"].to_numpy(np.int64), frame["protected"].to_numpy(np.int64))
 
 
-def load_synthetic_set(frame: pd.DataFrame, size: int) -> LabelledImages:
+def load_synthetic_set(frame: pd.DataFrame, size: int, store: str = "memory") -> LabelledImages:
     """Images of a synthetic manifest at ``size`` px square."""
-    return labelled(frame, (size, size))
+    return labelled(frame, (size, size), store=store)
 
 
 def group_table(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:

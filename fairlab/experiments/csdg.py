@@ -90,7 +90,7 @@ def backend_for(profile: Profile):
         return ChatCompletionsBackend.from_environment()
     if not cfg.llm_model:
         raise ProfileError("csdg.backend is 'transformers' but csdg.llm_model is not set; expected a model folder or id")
-    return TransformersBackend(cfg.llm_model)
+    return TransformersBackend(cfg.llm_model, device=str(devices.runtime(profile).device))
 
 
 def prompt_set(profile: Profile, registry: Registry, label: str, family: str) -> PromptSet:
@@ -534,7 +534,7 @@ def table5_run(profile: Profile, registry: Registry, label: str, family: str, se
         rng = np.random.default_rng(seed)
         chosen = pd.concat([frame[frame["group"] == g].iloc[np.sort(rng.choice((frame["group"] == g).sum(), per_group, replace=False))]
                             for g in GROUPS])
-        train = aimfair.load_synthetic_set(chosen, profile.csdg.generation.out_size)
+        train = aimfair.load_synthetic_set(chosen, profile.csdg.generation.out_size, profile.data.image_store)
         val, test = task.split("val"), task.split("test")
         model = aimfair.classifier(profile, registry, seed)
         result = aimfair.train(model, train, val, profile, seed, desc=f"{label} {FAMILIES[family].label}")

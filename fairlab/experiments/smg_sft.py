@@ -37,6 +37,7 @@ from fairlab import device as devices
 from fairlab import selective
 from fairlab.csdg.prompts import SETTINGS
 from fairlab.data.subsets import GROUPS
+from fairlab.data.images import ImageFiles
 from fairlab.experiments import aimfair, csdg, vit
 from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
@@ -70,7 +71,7 @@ def _recipe_config(profile: Profile) -> dict:
 def synthetic(profile: Profile, registry: Registry, label: str, seed: int, name: str) -> aimfair.LabelledImages:
     """A seed's synthetic set (``"S2_x1"``, ``"S1_1-9"``, ...) at the generator's output size."""
     sets = csdg.synthetic_sets(profile, registry, label, seed=seed)
-    return aimfair.load_synthetic_set(csdg.load_set(sets, name), profile.csdg.generation.out_size)
+    return aimfair.load_synthetic_set(csdg.load_set(sets, name), profile.csdg.generation.out_size, profile.data.image_store)
 
 
 def concat(*parts: aimfair.LabelledImages) -> aimfair.LabelledImages:
@@ -80,6 +81,12 @@ def concat(*parts: aimfair.LabelledImages) -> aimfair.LabelledImages:
     images to the real decode size keeps the real images exactly as the Baseline sees them.
     """
     height, width = parts[0].images.shape[-2:]
+    if any(isinstance(p.images, ImageFiles) for p in parts):  # the stream store: a list of files, decoded later
+        if not all(isinstance(p.images, ImageFiles) for p in parts):
+            raise TypeError("the stream store cannot mix decoded tensors with image files; load every part with the same store")
+        images = ImageFiles.concat([p.images for p in parts]).at_size((height, width))
+        return aimfair.LabelledImages(images, np.concatenate([p.target for p in parts]),
+                                      np.concatenate([p.protected for p in parts]))
     images = []
     for part in parts:
         x = part.images
@@ -93,7 +100,8 @@ def concat(*parts: aimfair.LabelledImages) -> aimfair.LabelledImages:
 
 def subset(data: aimfair.LabelledImages, index: np.ndarray) -> aimfair.LabelledImages:
     index = np.asarray(index, dtype=np.int64)
-    return aimfair.LabelledImages(data.images[torch.from_numpy(index)], data.target[index], data.protected[index])
+    images = data.images.take(index) if isinstance(data.images, ImageFiles) else data.images[torch.from_numpy(index)]
+    return aimfair.LabelledImages(images, data.target[index], data.protected[index])
 
 
 def repairing_top_up(real: aimfair.LabelledImages, pool: aimfair.LabelledImages, seed: int) -> aimfair.LabelledImages:
@@ -135,9 +143,12 @@ def ltgc_mix(real: aimfair.LabelledImages, synthetic_part: aimfair.LabelledImage
     rng = np.random.default_rng(seed)
     partner = np.where(np.arange(n) < n_real, rng.integers(n_real, n, n), rng.integers(0, n_real, n))
     lam = rng.beta(alpha, alpha, n)
+    target = lam * both.target + (1 - lam) * both.target[partner]
+    if isinstance(both.images, ImageFiles):  # blended batch by batch when read, never as a whole-set copy
+        return aimfair.LabelledImages(both.images.mixed_with(partner, lam.astype(np.float32)), target.astype(np.float32),
+                                      both.protected)
     weight = torch.from_numpy(lam).float().view(-1, 1, 1, 1)
     images = (weight * both.images.float() + (1 - weight) * both.images[torch.from_numpy(partner)].float())
-    target = lam * both.target + (1 - lam) * both.target[partner]
     return aimfair.LabelledImages(images.round().clamp(0, 255).to(torch.uint8), target.astype(np.float32), both.protected)
 
 

@@ -135,6 +135,7 @@ def fisher_weighting_check(task: AdultTask, pretrained: Record, steps: int = 300
     the neutralized one (α = ½), the male group's only (α = 1) and α = 0.9 — and are trained with
     SGD or Adam at rank 2 (= k, full rank) or 1.  By the argument of the reference (§2.6), at full
     rank plain SGD gives the same ``W(t) = A(t) B(t)`` for every weighting; Adam or r < k need not.
+    A numerical check in float64, on the CPU whatever the profile's device (it is not a result).
     """
     extractor = load_pretrained(pretrained)
     x, y, s = task.tensors["train"]
