@@ -55,7 +55,7 @@ def book(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None,
 
     try:
         html = build_book(profile, _overrides(profile, param), fresh=fresh, block_network=not allow_network,
-                          html_dir=html_dir, log_output=log_output, announce=lambda m: console.print(m, highlight=False),
+                          html_dir=html_dir, log_output=log_output, announce=lambda m: console.print(m, highlight=False, soft_wrap=True),
                           jobs=_jobs(jobs, profile, param), address=address)
     except ProfileError as exc:
         _fail(str(exc), 2)
@@ -80,7 +80,7 @@ def run(notebook: Annotated[str, typer.Argument(help="a notebook path or name, e
         overrides = _overrides(profile, param)
         fresh_since = time.time() if fresh else None
         precompute(source.stem, profile, overrides, jobs=_jobs(jobs, profile, param), address=address, fresh_since=fresh_since,
-                   announce=lambda m: console.print(m, highlight=False))
+                   announce=lambda m: console.print(m, highlight=False, soft_wrap=True))
         entry = run_notebook(source, profile, overrides, output=output, fresh_since=fresh_since,
                              block_network=not allow_network, log_output=log_output)
     except ProfileError as exc:

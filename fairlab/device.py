@@ -197,16 +197,20 @@ def inference(model: nn.Module) -> Iterator[Runtime]:
     """
     rt = runtime_of(model)
     was_training = model.training
-    convolutional = _has_conv(model)
+    convolutional = _has_conv(model) and not rt.is_cuda
     model.eval()
-    if convolutional and not rt.is_cuda:
-        model.to(memory_format=torch.channels_last)
+    # the weights are re-laid outside inference mode even when a caller is inside it (the engine
+    # evaluates under inference_mode): weights made there could never be trained again
+    if convolutional:
+        with torch.inference_mode(False):
+            model.to(memory_format=torch.channels_last)
     try:
         with torch.inference_mode(), rt.autocast():
             yield rt
     finally:
-        if convolutional and not rt.is_cuda:
-            model.to(memory_format=torch.contiguous_format)
+        if convolutional:
+            with torch.inference_mode(False):
+                model.to(memory_format=torch.contiguous_format)
         model.train(was_training)
 
 

@@ -178,3 +178,19 @@ def test_the_paper_plan_counts_every_training_of_the_aimfair_chapters_before_any
     result = CliRunner().invoke(app, ["plan", "--profile", "paper"])
     assert result.exit_code == 0, result.output
     assert "02_smg_sft" in result.output and "device-hours" in result.output and "total" in result.output
+
+
+def test_training_goes_on_after_an_evaluation_that_relaid_the_weights_channels_last():
+    from fairlab.experiments.aimfair import accuracy, LabelledImages
+
+    torch.manual_seed(0)
+    model = devices.CPU.prepare(torchvision.models.resnet18(num_classes=1))
+    images, target = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8), np.arange(64) % 2
+    data = LabelledImages(images, target, 1 - target)
+    batches = TensorBatches((images.float() / 127.5 - 1, torch.tensor(target, dtype=torch.float32)), 32, seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    result = fit(model, optimizer, batches,
+                 lambda m, b: nn.functional.binary_cross_entropy_with_logits(m(b[0]).squeeze(1), b[1]), 3,
+                 evaluate=lambda m: accuracy(m, data, 32), progress=False, runtime=devices.CPU)
+    assert [entry["epoch"] for entry in result.history] == [1, 2, 3]
+    assert not any(p.is_inference() for p in model.parameters())
