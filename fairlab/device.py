@@ -93,13 +93,12 @@ class Runtime:
         return model
 
     def put(self, value):
-        """A tensor (or a tuple/list/dict of them) on the device; 4-D float images channels-last on CUDA."""
+        """A tensor (or a tuple/list/dict of them) on the device; CPU tensors go to a GPU through pinned memory."""
         if isinstance(value, torch.Tensor):
             if value.device == self.device:
                 return value
-            if self.is_cuda:
-                moved = value.pin_memory().to(self.device, non_blocking=True) if value.device.type == "cpu" else value.to(self.device)
-                return moved
+            if self.is_cuda and value.device.type == "cpu":
+                return value.pin_memory().to(self.device, non_blocking=True)
             return value.to(self.device)
         if isinstance(value, (tuple, list)):
             return type(value)(self.put(v) for v in value)
@@ -107,10 +106,13 @@ class Runtime:
             return {k: self.put(v) for k, v in value.items()}
         return value
 
+    def gpu_name(self) -> str:
+        index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+        return torch.cuda.get_device_name(index)
+
     def describe(self) -> str:
         if self.is_cuda:
-            index = self.device.index if self.device.index is not None else torch.cuda.current_device()
-            return f"{torch.cuda.get_device_name(index)} ({self.device}, {self.precision})"
+            return f"{self.gpu_name()} ({self.device}, {self.precision})"
         return f"CPU ({self.precision}, {torch.get_num_threads()} threads)"
 
     def as_dict(self) -> dict:
@@ -118,8 +120,7 @@ class Runtime:
         info = {"type": self.device.type, "name": str(self.device), "precision": self.precision,
                 "deterministic": self.deterministic}
         if self.is_cuda:
-            index = self.device.index if self.device.index is not None else torch.cuda.current_device()
-            info["gpu"] = torch.cuda.get_device_name(index)
+            info["gpu"] = self.gpu_name()
             info["cuda_version"] = torch.version.cuda
         else:
             info["torch_threads"] = torch.get_num_threads()

@@ -200,7 +200,7 @@ def estimate(profile: Profile, throughput: dict | None = None) -> list[dict]:
         row["device_hours"] = seconds / 3600
         # the memory store holds each split decoded; the stream store a few batches
         row["ram_gb"] = (4 + (a.batch_size * image_bytes * 4 * 6 if d.image_store == "stream"
-                              else (n_real + 2 * 20_000 * (d.source == "real")) * 3 * 218 * 178 * 2) / 1e9)
+                              else (n_real + 2 * _validation_images(profile)) * 3 * 218 * 178 * 2) / 1e9)
         row["measured_on"] = throughput["device"]
     return rows
 
