@@ -52,6 +52,10 @@ class NotebookFailed(RuntimeError):
         self.ename, self.evalue, self.traceback, self.saved = ename, evalue, traceback, saved
         super().__init__(str(self))
 
+    def __reduce__(self):
+        # rebuilt from its fields when it crosses from a chapter's process (parallel chapters)
+        return type(self), (self.notebook, self.cell_index, self.source, self.ename, self.evalue, self.traceback, self.saved)
+
     def __str__(self) -> str:
         where = f"cell {self.cell_index}" if self.cell_index is not None else "a cell"
         lines = [f"notebook {self.notebook} failed in {where}: {self.ename}: {self.evalue}"]
@@ -389,12 +393,83 @@ def precompute(notebook: str, profile: str = DEFAULT_PROFILE, overrides: dict | 
     return done
 
 
+def chapter_inputs(notebooks: list[Page]) -> dict[str, set[str]]:
+    """Notebook → the earlier notebooks it must wait for: the ones whose records it reads.
+
+    :data:`fairlab.plans.READS` declares them; a notebook it does not list (the build's own pages,
+    a new chapter) waits for every notebook before it in the table of contents.
+    """
+    from fairlab.plans import READS
+
+    names = [page.name for page in notebooks]
+    return {name: set(names[:i]) & set(READS[name]) if name in READS else set(names[:i])
+            for i, name in enumerate(names)}
+
+
+def _execute_chapter(source: Path, profile: str, overrides: dict, jobs: int, address: str | None,
+                     fresh_since: float | None, block_network: bool, log_output: bool, progress: bool,
+                     announce=print) -> dict:
+    """A notebook's plan on ``jobs`` workers, then the notebook (in its own process when chapters run at once)."""
+    precompute(source.stem, profile, overrides, jobs=jobs, address=address, fresh_since=fresh_since, announce=announce)
+    return run_notebook(source, profile, overrides, fresh_since=fresh_since, block_network=block_network,
+                        log_output=log_output, progress=progress)
+
+
+def _execute_chapters_at_once(notebooks: list[Page], profile: str, overrides: dict, jobs: int, address: str | None,
+                              fresh_since: float | None, block_network: bool, log_output: bool, progress: bool,
+                              announce) -> dict[str, Path]:
+    """At most ``jobs`` notebooks at a time, each once the notebooks it reads are done, each in its own process.
+
+    A chapter gets the worker slots the running ones leave free for its plan. The per-record
+    locks make this safe even where :func:`chapter_inputs` is too optimistic: a record two
+    chapters ask for is computed by one and loaded by the other.
+    """
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    inputs = chapter_inputs(notebooks)
+    pending, running, done, executed = list(notebooks), {}, set(), {}
+    failure = None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        while running or (pending and failure is None):
+            for page in [p for p in pending if inputs[p.name] <= done] if failure is None else []:
+                if len(running) >= jobs:
+                    break
+                workers = max(1, jobs - len(running))
+                announce(f"[{len(done) + len(running) + 1}/{len(notebooks)}] executing "
+                         f"{page.source.relative_to(paths.project_root())} ({profile}, {workers} plan workers, "
+                         f"{len(running)} other chapters running)")
+                future = pool.submit(_execute_chapter, page.source, profile, overrides, workers, address, fresh_since,
+                                     block_network, log_output, progress)
+                running[future] = page
+                pending.remove(page)
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                page = running.pop(future)
+                try:
+                    entry = future.result()
+                except BaseException as exc:  # let the running chapters finish, start no new one, then raise
+                    failure = failure or exc
+                    continue
+                announce(f"      {page.name} done in {entry['seconds']:.1f} s")
+                done.add(page.name)
+                executed[page.docname] = Path(entry["executed"])
+    if failure is not None:
+        raise failure
+    return executed
+
+
 def build_book(profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *, fresh: bool = False,
                block_network: bool = True, html_dir: Path | None = None, log_output: bool = False,
                progress: bool = True, announce=print, jobs: int = 1, address: str | None = None) -> Path:
     """Execute every notebook of the table of contents and build the HTML book; returns the HTML folder.
 
-    With ``jobs > 1`` (or a Dask ``address``) each notebook's plan is computed in parallel first.
+    With ``jobs > 1`` (or a Dask ``address``) each notebook's plan is computed in parallel first, and
+    notebooks that do not read each other's records (:func:`chapter_inputs`) execute at the same
+    time, at most ``jobs`` at once. Either way every record is the same: a record's numbers do not
+    depend on which process computed it.
     """
     from fairlab.plans import plan_text
 
@@ -403,14 +478,17 @@ def build_book(profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *,
     pages = toc_pages()
     notebooks = [p for p in pages if p.is_notebook]
     fresh_since = time.time() if fresh else None
-    executed: dict[str, Path] = {}
-    for number, page in enumerate(notebooks, 1):
-        announce(f"[{number}/{len(notebooks)}] executing {page.source.relative_to(paths.project_root())} ({profile})")
-        precompute(page.name, profile, overrides, jobs=jobs, address=address, fresh_since=fresh_since, announce=announce)
-        entry = run_notebook(page.source, profile, overrides, fresh_since=fresh_since, block_network=block_network,
-                             log_output=log_output, progress=progress)
-        announce(f"      done in {entry['seconds']:.1f} s")
-        executed[page.docname] = Path(entry["executed"])
+    if jobs > 1:
+        executed = _execute_chapters_at_once(notebooks, profile, overrides, jobs, address, fresh_since, block_network,
+                                             log_output, progress, announce)
+    else:
+        executed = {}
+        for number, page in enumerate(notebooks, 1):
+            announce(f"[{number}/{len(notebooks)}] executing {page.source.relative_to(paths.project_root())} ({profile})")
+            entry = _execute_chapter(page.source, profile, overrides, jobs, address, fresh_since, block_network,
+                                     log_output, progress, announce)
+            announce(f"      done in {entry['seconds']:.1f} s")
+            executed[page.docname] = Path(entry["executed"])
     announce("building the HTML book (Jupyter Book, warnings as errors)")
     html = run_jupyter_book(stage(profile, pages, executed))
     final = Path(html_dir) if html_dir else default_html_dir(profile)

@@ -84,6 +84,17 @@ def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
 
 PLANS = {"02_smg_sft": aimfair_plan, "05_ablations": aimfair_plan}
 
+#: notebook → the notebooks whose records it reads: ``fairlab book --jobs N`` starts a notebook once
+#: these are done, so the neutralization chapter runs beside AIM-Fair's (both read only 00's data
+#: and backbones). A notebook not listed waits for every one before it.
+READS = {
+    "00_data": set(),
+    "01_csdg": {"00_data"},
+    "02_smg_sft": {"00_data", "01_csdg"},
+    "05_ablations": {"00_data", "01_csdg", "02_smg_sft"},
+    "03_weight_importance_neutralization": {"00_data"},
+}
+
 
 def plan(notebook: str, profile: Profile) -> list[Stage]:
     """The stages of ``notebook`` (its file stem); empty for a notebook without a plan (it computes as it runs)."""
@@ -112,7 +123,7 @@ def plan_text(profile: Profile) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["plan", "aimfair_plan", "PLANS", "Stage", "estimate", "plan_text", "measured_throughput"]
+__all__ = ["plan", "aimfair_plan", "PLANS", "READS", "Stage", "estimate", "plan_text", "measured_throughput"]
 
 
 # ---------------------------------------------------------------------------------------------

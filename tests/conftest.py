@@ -22,6 +22,11 @@ def running_in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+#: the smoke book's device named explicitly (every record must then say it was computed on the CPU),
+#: one thread per process so that the parallel build it is compared with runs at the same threads
+SMOKE_BOOK_OVERRIDES = {"compute.device": "cpu", "compute.threads": 1}
+
+
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory):
     """The whole book built once with the smoke profile, kernels offline, into a temporary folder."""
@@ -32,7 +37,6 @@ def smoke_book(tmp_path_factory):
         mp.setenv(paths.RESULTS_ENV, str(root / "results"))
         mp.setenv(paths.BUILD_ENV, str(root / "_build"))
         mp.delenv("FAIRLAB_FRESH_SINCE", raising=False)
-        # the device named explicitly: every record must then say it was computed on the CPU
-        html = build_book("smoke", {"compute.device": "cpu"}, block_network=True, progress=False,
+        html = build_book("smoke", SMOKE_BOOK_OVERRIDES, block_network=True, progress=False,
                           announce=lambda message: None)
     return {"html": html, "build": root / "_build", "results": root / "results"}

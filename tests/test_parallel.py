@@ -13,6 +13,8 @@ from fairlab.book import precompute
 from fairlab.profiles import load_profile
 from fairlab.results import Registry
 
+from conftest import SMOKE_BOOK_OVERRIDES
+
 pytestmark = pytest.mark.book
 
 
@@ -34,31 +36,28 @@ def test_no_record_is_computed_twice_and_05_computes_none_of_02s_records(smoke_b
     assert not any(experiment == "aimfair/pretrained" and key in by_02 for experiment, key in by_05)
 
 
-def _strategy_metrics(root) -> dict:
-    folder = root / "smoke" / "aimfair" / "strategy"
-    return {p.parent.name: {k: v for k, v in json.loads(p.read_text()).items()}
-            for p in folder.glob("*/metrics.json")}
+def _every_metric(root) -> dict:
+    """(experiment, config hash) → metrics.json of every record under ``root``."""
+    return {(p.parent.parent.relative_to(root).as_posix(), p.parent.name): json.loads(p.read_text())
+            for p in root.rglob("metrics.json")}
 
 
-def test_a_plan_on_two_workers_gives_exactly_the_numbers_of_one_after_another(smoke_book, tmp_path, monkeypatch):
-    overrides = {"compute.device": "cpu", "compute.threads": 1}
-    profile = load_profile("smoke", overrides)
-    baselines, strategies = plans.plan("02_smg_sft", profile)
-    # from the backbone, fine-tuned under a mask, SMG's selection: one unit of each kind, then a few more
-    kinds = {}
-    for unit in strategies:
-        kinds.setdefault(unit.args[3].kind, unit)
-    chosen = [baselines, list(kinds.values())[:8]]
-    computed = {}
-    for jobs in (1, 2):
-        root = tmp_path / f"results-{jobs}"
-        shutil.copytree(smoke_book["results"], root, ignore=shutil.ignore_patterns("strategy", "_computations.jsonl"))
-        monkeypatch.setenv(paths.RESULTS_ENV, str(root))
-        for stage in chosen:
-            parallel.run(stage, jobs=jobs, threads=1)
-        computed[jobs] = _strategy_metrics(root)
-    assert len(computed[1]) >= 6
-    assert computed[1] == computed[2]
+def test_the_smoke_book_on_two_jobs_gives_every_metric_of_the_sequential_build(smoke_book, tmp_path):
+    from fairlab.book import build_book
+
+    # cold, into its own folders: 2 plan workers, the neutralization chapter beside AIM-Fair's,
+    # at the fixture's one thread per process
+    root, build = tmp_path / "results", tmp_path / "_build"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(paths.RESULTS_ENV, str(root))
+        mp.setenv(paths.BUILD_ENV, str(build))
+        build_book("smoke", SMOKE_BOOK_OVERRIDES, jobs=2, progress=False, announce=lambda message: None)
+    sequential, parallel_ = _every_metric(smoke_book["results"]), _every_metric(root)
+    assert len(sequential) > 50
+    assert parallel_.keys() == sequential.keys()
+    assert parallel_ == sequential
+    pids = {c["pid"] for c in Registry("smoke", root=root).computations()}
+    assert len(pids) > 2  # computed in several processes: chapters and plan workers
 
 
 def test_precompute_runs_a_notebooks_plan_on_workers_and_the_notebook_then_finds_every_record(smoke_book, tmp_path,
@@ -69,3 +68,33 @@ def test_precompute_runs_a_notebooks_plan_on_workers_and_the_notebook_then_finds
     done = precompute("02_smg_sft", "smoke", {"compute.device": "cpu"}, jobs=2, announce=lambda message: None)
     assert len(done) == sum(len(stage) for stage in plans.plan("02_smg_sft", load_profile("smoke")))
     assert Registry("smoke", root=root).computations() == []  # the smoke book had computed every record already
+
+
+def test_two_fairlab_run_03_at_once_on_one_results_folder_compute_each_record_once(smoke_book, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # the smoke book's results without the records 03 computed: both commands then want the same ones
+    log = Registry("smoke", root=smoke_book["results"]).computations()
+    own = {(c["experiment"], c["config_hash"]) for c in log if c["notebook"] == "03_weight_importance_neutralization"}
+    assert own
+    root, build = tmp_path / "results", tmp_path / "_build"
+    shutil.copytree(smoke_book["results"], root, ignore=shutil.ignore_patterns("_computations.jsonl"))
+    for experiment, key in own:
+        shutil.rmtree(root / "smoke" / experiment / key)
+    env = os.environ | {paths.RESULTS_ENV: str(root), paths.BUILD_ENV: str(build)}
+    command = [sys.executable, "-m", "fairlab.cli", "run", "03", "--profile", "smoke", "-p", "compute.device=cpu",
+               "-p", "compute.threads=1", "--jobs", "1"]
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for _ in range(2)]
+    outputs = [p.communicate(timeout=900)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+
+    computed = Registry("smoke", root=root).computations()
+    keys = Counter((c["experiment"], c["config_hash"]) for c in computed)
+    assert set(keys) == own and max(keys.values()) == 1
+    assert len({c["pid"] for c in computed}) >= 1
+    # the executed-notebook log keeps both runs: the latest as the entry, the other in its runs
+    entry = json.loads((build / "smoke" / "executions.json").read_text())["03_weight_importance_neutralization"]
+    assert entry["status"] == "ok" and [run["status"] for run in entry["runs"]] == ["ok"]
