@@ -4,11 +4,11 @@ import copy
 
 import torch
 import torchvision
-
 from harness import device_argument, report, timed
+
 from fairlab import device as devices
+from fairlab.aimfair.recipe import predict_logits
 from fairlab.data.images import eval_transform
-from fairlab.experiments.aimfair import predict_logits
 
 
 def main() -> None:

@@ -7,10 +7,10 @@ DDIM; fairlab's loop adds per-image seeded generators, the resumable manifest an
 import tempfile
 
 import torch
-
 from harness import device_argument, report, timed
+
 from fairlab import t2i
-from fairlab.csdg import generation
+from fairlab.aimfair import generation
 from fairlab.faceworld import phrases
 
 BATCH, STEPS, IMAGES = 16, 10, 64

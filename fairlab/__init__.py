@@ -2,14 +2,19 @@
 
 Data flows one way through the package::
 
-    fairlab.data, fairlab.faceworld          (datasets, shipped or generated)
-      -> fairlab.models, fairlab.train       (networks and the one training engine)
-      -> fairlab.neutralize, fairlab.baselines, ...   (the papers' methods)
-      -> fairlab.results                     (the run registry)
-      -> fairlab.reports                     (tables against the papers' numbers, figures)
-      -> notebooks/ -> the book
+    fairlab.data, fairlab.faceworld        datasets: the real loaders, FaceWorld and its record-backed sets
+      -> fairlab.device, fairlab.train,    the profile's device, the one training engine, networks,
+         fairlab.models, fairlab.backbones,  the stand-in backbones, the miniature text-to-image model
+         fairlab.t2i
+      -> fairlab.aimfair, fairlab.win      each paper's methods and experiments, one package per paper
+      -> fairlab.results                   the results registry (records keyed by config and code)
+      -> fairlab.reports, fairlab.figures  tables against the papers' numbers, claim checks, figures
+      -> fairlab.pages                     one module per notebook: what its page computes and shows
+      -> notebooks/ -> fairlab.book        papermill executes them, Jupyter Book renders them
 
-Notebooks import the pieces they need; nothing here runs on import.
+Beside the flow: fairlab.profiles (smoke, mini, paper), fairlab.metrics (pure metric functions),
+fairlab.plans and fairlab.parallel (what a build computes, on Dask workers), fairlab.cli.
+Nothing here runs on import.
 """
 
 __version__ = "0.1.0"

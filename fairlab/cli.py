@@ -65,7 +65,7 @@ def book(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None,
 
 
 @app.command()
-def run(notebook: Annotated[str, typer.Argument(help="a notebook path or name, e.g. 03 or notebooks/03_weight_importance_neutralization.py")],
+def run(notebook: Annotated[str, typer.Argument(help="a notebook path or name, e.g. 04 or notebooks/04_weight_importance_neutralization.py")],
         profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None, fresh: FreshOption = False,
         allow_network: NetworkOption = False, log_output: LogOption = False,
         output: Annotated[Optional[Path], typer.Option(help="where to write the executed notebook")] = None,

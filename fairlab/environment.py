@@ -25,7 +25,7 @@ KEY_PACKAGES = (
 #: record; editing them keeps stored results valid.
 PRESENTATION_MODULES = frozenset({
     "book.py", "cli.py", "environment.py", "figures.py", "notebook.py", "offline.py", "paths.py",
-    "parallel.py", "plans.py", "reports.py", "sphinx_ext.py", "studies",
+    "pages", "parallel.py", "plans.py", "reports.py", "sphinx_ext.py",
 })
 
 
@@ -38,7 +38,7 @@ def code_version(module: str | None = None) -> str:
     (:data:`PRESENTATION_MODULES`: the book builder, the reports, the figures, ...) are left out
     so that polishing a table does not recompute the experiments behind it.
 
-    With ``module`` (e.g. ``"fairlab.experiments.csdg"``) only that module and the fairlab modules
+    With ``module`` (e.g. ``"fairlab.aimfair.csdg"``) only that module and the fairlab modules
     it imports, transitively (:func:`module_files`), count: the registry keys a record by the
     code of the experiment that computed it, so a new chapter's code leaves the records of the
     others valid.
@@ -51,6 +51,12 @@ def code_version(module: str | None = None) -> str:
         digest.update(path.relative_to(paths.PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def is_presentation_module(name: str) -> bool:
+    """Whether fairlab module ``name`` (dotted) is one of :data:`PRESENTATION_MODULES`."""
+    path = _module_file(name)
+    return path is not None and path.relative_to(paths.PACKAGE_DIR).parts[0] in PRESENTATION_MODULES
 
 
 def _module_file(name: str) -> Path | None:
@@ -73,7 +79,7 @@ def _fairlab_imports(path: Path) -> set[str]:
             found.update(alias.name for alias in node.names if alias.name.split(".")[0] == "fairlab")
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "fairlab":
             found.add(node.module)
-            # ``from fairlab.experiments import csdg`` imports a module, not a name
+            # ``from fairlab.aimfair import csdg`` imports a module, not a name
             found.update(f"{node.module}.{alias.name}" for alias in node.names if _module_file(f"{node.module}.{alias.name}"))
     return found
 

@@ -18,54 +18,54 @@ Stage = list[Unit]
 
 def _aimfair_entries(notebook: str, profile: Profile) -> dict[str, list]:
     """Setting → the table entries (strategies and Baselines) the notebook reads on it."""
-    from fairlab.studies import smg_sft as T
+    from fairlab.aimfair import tables
 
     if notebook == "02_smg_sft":
         entries = {}
-        for label in T.settings_for(profile):
-            chosen = list(T.TABLE3.values())
-            for candidates in T.table4_candidates(profile).values():
+        for label in tables.settings_for(profile):
+            chosen = list(tables.TABLE3.values())
+            for candidates in tables.table4_candidates(profile).values():
                 chosen += list(candidates.values())
-            chosen += [T.AimFair("cosine"), T.AIM]
+            chosen += [tables.AimFair("cosine"), tables.AIM]
             entries[label] = chosen
         return entries
-    if notebook == "05_ablations":
-        main = T.DEFAULT_SETTINGS[0]
-        chosen = [T.Baseline(), *T.TABLE3.values()]
-        chosen += [T.S("selective", k=k) for k in T.TOP_KS]
-        chosen += [T.S("full")] + [T.S("selective", k=profile.aimfair.top_k, s1=r) for r in T.S1_RATIOS]
-        chosen += list(T.s2_entries(profile, "{:g}").values()) + list(T.TABLE8.values()) + list(T.TABLE9.values())
-        chosen += [T.S("freeze", block=b) for b in T.BLOCKS]
+    if notebook == "03_ablations":
+        main = tables.DEFAULT_SETTINGS[0]
+        chosen = [tables.Baseline(), *tables.TABLE3.values()]
+        chosen += [tables.S("selective", k=k) for k in tables.TOP_KS]
+        chosen += [tables.S("full")] + [tables.S("selective", k=profile.aimfair.top_k, s1=r) for r in tables.S1_RATIOS]
+        chosen += list(tables.s2_entries(profile, "{:g}").values()) + list(tables.TABLE8.values()) + list(tables.TABLE9.values())
+        chosen += [tables.S("freeze", block=b) for b in tables.BLOCKS]
         return {main: chosen,
-                "UTK F/W": [T.Baseline(), *T.s2_entries(profile, "{:.1f}").values()],
-                "CelebA M/Y": list(T.TABLE11.values())}
+                "UTK F/W": [tables.Baseline(), *tables.s2_entries(profile, "{:.1f}").values()],
+                "CelebA M/Y": list(tables.TABLE11.values())}
     return {}
 
 
 def _pretrain_and_masks(profile: Profile, label: str, seed: int, entries: list) -> None:
     """The Baselines of a (setting, seed) and the SMG gradients its entries' masks need."""
-    from fairlab.experiments import smg_sft
-    from fairlab.studies import smg_sft as T
+    from fairlab.aimfair import smg_sft
+    from fairlab.aimfair import tables
 
     registry = Registry(profile.name)
-    for arch in sorted({T.resolve(profile, e).arch for e in entries}):
+    for arch in sorted({tables.resolve(profile, e).arch for e in entries}):
         smg_sft.pretrained(profile, registry, label, seed, arch)
     for entry in entries:
-        strategy = T.resolve(profile, entry)
+        strategy = tables.resolve(profile, entry)
         if isinstance(strategy, smg_sft.Strategy) and strategy.kind == "selective":
             smg_sft.gradients(profile, registry, label, seed, strategy.s1, strategy.s2, strategy.arch)
 
 
 def _strategy(profile: Profile, label: str, seed: int, strategy) -> None:
-    from fairlab.experiments import smg_sft
+    from fairlab.aimfair import smg_sft
 
     smg_sft.run(profile, Registry(profile.name), label, seed, strategy)
 
 
 def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
     """Stage 1: per (setting, seed), the Baseline and SMG's gradients; stage 2: every strategy run."""
-    from fairlab.experiments import smg_sft
-    from fairlab.studies import smg_sft as T
+    from fairlab.aimfair import smg_sft
+    from fairlab.aimfair import tables
 
     first, second, seen = [], [], set()
     for label, entries in _aimfair_entries(notebook, profile).items():
@@ -73,7 +73,7 @@ def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
             first.append(Unit(f"{label} seed {seed}: Baselines and SMG gradients", _pretrain_and_masks,
                               (profile, label, seed, entries)))
             for entry in entries:
-                strategy = T.resolve(profile, entry)
+                strategy = tables.resolve(profile, entry)
                 if not isinstance(strategy, smg_sft.Strategy) or (label, seed, strategy) in seen:
                     continue
                 seen.add((label, seed, strategy))
@@ -82,7 +82,7 @@ def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
     return [stage for stage in (first, second) if stage]
 
 
-PLANS = {"02_smg_sft": aimfair_plan, "05_ablations": aimfair_plan}
+PLANS = {"02_smg_sft": aimfair_plan, "03_ablations": aimfair_plan}
 
 #: notebook → the notebooks whose records it reads: ``fairlab book --jobs N`` starts a notebook once
 #: these are done, so the neutralization chapter runs beside AIM-Fair's (both read only 00's data
@@ -91,8 +91,8 @@ READS = {
     "00_data": set(),
     "01_csdg": {"00_data"},
     "02_smg_sft": {"00_data", "01_csdg"},
-    "05_ablations": {"00_data", "01_csdg", "02_smg_sft"},
-    "03_weight_importance_neutralization": {"00_data"},
+    "03_ablations": {"00_data", "01_csdg", "02_smg_sft"},
+    "04_weight_importance_neutralization": {"00_data"},
 }
 
 
@@ -149,7 +149,7 @@ def _validation_images(profile: Profile) -> int:
     return 19_867 if profile.data.source == "real" else round(profile.faceworld.celeba_n * 19_867 / 202_599)
 
 
-def _trainings_02_05(notebook: str, profile: Profile) -> tuple[int, float]:
+def _trainings_aimfair_chapter(notebook: str, profile: Profile) -> tuple[int, float]:
     """(trainings, training-image passes, validation passes weighted by :data:`EVALUATION_WEIGHT`) of a chapter's plan."""
     a = profile.aimfair
     n_real, val = profile.data.aimfair_subset_size, _validation_images(profile) * EVALUATION_WEIGHT
@@ -197,13 +197,13 @@ def estimate(profile: Profile, throughput: dict | None = None) -> list[dict]:
                  "training_images": table5 * a.epochs * (4 * c.table5_per_group + _validation_images(profile) * EVALUATION_WEIGHT),
                  "disk_gb": (pool_images * PNG_BYTES.get(c.generation.out_size, 3 * c.generation.out_size ** 2 // 2)
                              + table5 * RESNET18_BYTES) / 1e9})
-    for notebook in ("02_smg_sft", "05_ablations"):
-        trainings, seen = _trainings_02_05(notebook, profile)
+    for notebook in ("02_smg_sft", "03_ablations"):
+        trainings, seen = _trainings_aimfair_chapter(notebook, profile)
         rows.append({"notebook": notebook, "trainings": trainings, "images_to_generate": 0, "training_images": seen,
                      "disk_gb": trainings * RESNET18_BYTES * 1.1 / 1e9})
     w = profile.win_adult
     heads = w.n_runs * (len(w.lr_grid) * (3 + len(w.alphas)) + len(w.lambdas) * 4 + len(w.mlp_depths) * 3)
-    rows.append({"notebook": "03_weight_importance_neutralization", "trainings": heads, "images_to_generate": 0,
+    rows.append({"notebook": "04_weight_importance_neutralization", "trainings": heads, "images_to_generate": 0,
                  "training_images": 0, "disk_gb": 0.05})
     for row in rows:
         seconds = row["training_images"] / throughput["train_images_per_s"] + \

@@ -39,7 +39,7 @@ class TrainRecipe(_Strict):
 
 
 class WinAdultSection(_Strict):
-    """Notebook 03 on UCI Adult (weight importance neutralization, arXiv 2403.00625)."""
+    """Notebook 04 on UCI Adult (weight importance neutralization, arXiv 2403.00625)."""
 
     n_runs: PositiveInt = Field(description="runs per configuration (the paper: 10), seeds 0..n_runs-1")
     pretrain: TrainRecipe = Field(description="recipe of every pre-training (unfair, fair, MLP-3/4/5)")

@@ -262,10 +262,26 @@ def computed_on(runtimes: list) -> dict:
     return {**first, "networks": True} if len(distinct) == 1 else {**first, "networks": True, "also": list(distinct.values())[1:]}
 
 
+class PresentationComputeError(TypeError):
+    """A stored computation was defined in a presentation module, whose code no record's key covers."""
+
+
 def computing_module(compute: Callable) -> str | None:
-    """The fairlab module that defines ``compute`` (``None`` outside the package)."""
+    """The fairlab module that defines ``compute`` (``None`` outside the package).
+
+    A presentation module (:data:`fairlab.environment.PRESENTATION_MODULES`: the pages, the reports,
+    the book) is left out of every code version, so a record it computed would be served stale
+    after its code changed: that is an error, naming the function and where it belongs.
+    """
     name = getattr(compute, "__module__", None) or ""
-    return name if name.startswith("fairlab.") and environment.module_files_exist(name) else None
+    if not (name.startswith("fairlab.") and environment.module_files_exist(name)):
+        return None
+    if environment.is_presentation_module(name):
+        raise PresentationComputeError(
+            f"{getattr(compute, '__qualname__', compute)!r} in {name} computes a stored record, but {name} is a "
+            f"presentation module, left out of the code version that keys records; define the computation in the "
+            f"paper's package (fairlab.aimfair, fairlab.win, ...) and call it from the page")
+    return name
 
 
 def _swap_into_place(work: Path, final: Path) -> None:

@@ -36,11 +36,10 @@ profile = "mini"
 overrides = {}
 
 # %% tags=["hide-input"]
-from fairlab import figures, notebook
-from fairlab.experiments import backbones
-from fairlab.experiments.faceworld_data import attribute_probe
+from fairlab import backbones, figures, notebook
+from fairlab.faceworld.datasets import attribute_probe
+from fairlab.pages import data as page
 from fairlab.results import Registry
-from fairlab.studies import data as D
 
 prof = notebook.start(profile, overrides)
 registry = Registry(prof.name)
@@ -60,13 +59,13 @@ size = prof.faceworld.size
 # Stable Diffusion's synthetic faces.
 
 # %%
-figures.image_grid(D.group_grid("Smiling", "Male", "photo", size), title=f"photo domain, {size} px wide");
+figures.image_grid(page.group_grid("Smiling", "Male", "photo", size), title=f"photo domain, {size} px wide");
 
 # %%
-figures.image_grid(D.group_grid("Smiling", "Male", "studio", size), title=f"studio domain, {size} px wide");
+figures.image_grid(page.group_grid("Smiling", "Male", "studio", size), title=f"studio domain, {size} px wide");
 
 # %%
-figures.image_grid(D.group_grid("Wavy_Hair", "Male", "studio", 96, per_group=6), title="studio domain at 96 px (detail)");
+figures.image_grid(page.group_grid("Wavy_Hair", "Male", "studio", 96, per_group=6), title="studio domain at 96 px (detail)");
 
 # %% [markdown]
 # ## Calibrated to CelebA's label statistics
@@ -79,17 +78,17 @@ figures.image_grid(D.group_grid("Wavy_Hair", "Male", "studio", 96, per_group=6),
 # normal can — and the tables below say how close it comes.
 
 # %%
-ours, real = D.phi_matrices()
-D.phi_summary(ours, real).to_frame()
+ours, real = page.phi_matrices()
+page.phi_summary(ours, real).to_frame()
 
 # %%
 figures.correlation_pair(ours, real);
 
 # %%
-D.worst_pairs(ours, real)
+page.worst_pairs(ours, real)
 
 # %%
-D.marginals().loc[["Male", "Smiling", "Young", "Wavy_Hair", "Heavy_Makeup", "Eyeglasses", "Big_Lips", "Narrow_Eyes"]]
+page.marginals().loc[["Male", "Smiling", "Young", "Wavy_Hair", "Heavy_Makeup", "Eyeglasses", "Big_Lips", "Narrow_Eyes"]]
 
 # %% [markdown]
 # UTKFace faces draw (age, gender, race) from the real joint counts of UTKFace's 23,705 labelled
@@ -101,8 +100,8 @@ D.marginals().loc[["Male", "Smiling", "Young", "Wavy_Hair", "Heavy_Makeup", "Eye
 # split (the settings' bias in training comes from the subset rule below, not from these shares):
 
 # %%
-celeba = D.celeba_frame(prof, registry)
-D.natural_test_groups(celeba).pivot(index="setting", columns="group", values=["CelebA test share", "FaceWorld test share"])
+celeba = page.celeba_frame(prof, registry)
+page.natural_test_groups(celeba).pivot(index="setting", columns="group", values=["CelebA test share", "FaceWorld test share"])
 
 # %% [markdown]
 # ## The papers' subsets
@@ -120,7 +119,7 @@ from myst_nb import glue
 glue("subset_size", f"{prof.data.aimfair_subset_size:,}", display=False)
 glue("utk_test", f"{prof.data.utk_test_per_group:,}", display=False)
 glue("utk_train", f"{prof.data.utk_train_size:,}", display=False)
-D.subset_counts(prof, registry, celeba)
+page.subset_counts(prof, registry, celeba)
 
 # %% [markdown]
 # ## Is every attribute visible?
@@ -137,12 +136,12 @@ D.subset_counts(prof, registry, celeba)
 glue("probe_train", f"{prof.faceworld.probe_train:,}", display=False)
 glue("probe_test", f"{prof.faceworld.probe_test:,}", display=False)
 probe = attribute_probe(prof, registry)
-visibility = D.visibility(probe)
+visibility = page.visibility(probe)
 scores = ["photo → photo", "photo → studio", "studio → studio", "studio → photo"]
 visibility.style.format(precision=3).background_gradient(subset=scores, cmap="Greens", vmin=0.5, vmax=1)
 
 # %%
-notebook.say(D.visibility_verdict(visibility))
+notebook.say(page.visibility_verdict(visibility))
 
 # %% [markdown]
 # ## The domain gap
@@ -152,7 +151,7 @@ notebook.say(D.visibility_verdict(visibility))
 # that learnt from the synthetic-looking domain loses accuracy on the real-looking one.
 
 # %%
-D.domain_gap(probe).to_frame()
+page.domain_gap(probe).to_frame()
 
 # %% [markdown]
 # ## Rendering speed
@@ -161,7 +160,7 @@ D.domain_gap(probe).to_frame()
 # cached in the results registry after the first time):
 
 # %%
-D.render_speed(prof, registry).to_frame()
+page.render_speed(prof, registry).to_frame()
 
 # %% [markdown]
 # ## Backbones

@@ -48,10 +48,10 @@ overrides = {}
 from myst_nb import glue
 
 from fairlab import figures, notebook
-from fairlab.experiments import csdg
+from fairlab.aimfair import csdg
+from fairlab.pages import csdg as page
 from fairlab.reports import check_claims, compare, record_figure
 from fairlab.results import Registry
-from fairlab.studies import csdg as C
 
 prof = notebook.start(profile, overrides)
 registry = Registry(prof.name)
@@ -66,7 +66,7 @@ judged = csdg.has_judge(prof)  # the FaceWorld oracle reads the miniature model'
 # CelebA Smiling/Male with head poses it reads:
 
 # %%
-notebook.say("> " + C.example_instruction("CelebA S/M"))
+notebook.say("> " + page.example_instruction("CelebA S/M"))
 
 # %% [markdown]
 # Every prompt a backend returns is checked: it must state the group's target and protected
@@ -76,10 +76,10 @@ notebook.say("> " + C.example_instruction("CelebA S/M"))
 # CelebA Smiling/Male — the first two prompts of each group:
 
 # %%
-C.prompt_examples(prof, registry, "CelebA S/M")
+page.prompt_examples(prof, registry, "CelebA S/M")
 
 # %%
-C.prompt_provenance(prof, registry, "CelebA S/M", "ctx50_pose").to_frame("provenance")
+page.prompt_provenance(prof, registry, "CelebA S/M", "ctx50_pose").to_frame("provenance")
 
 # %% [markdown]
 # ## The miniature text-to-image model
@@ -97,7 +97,7 @@ C.prompt_provenance(prof, registry, "CelebA S/M", "ctx50_pose").to_frame("proven
 # %%
 t2i_record = csdg.mini_t2i(prof, registry) if gen.pipeline == "mini" else None
 if t2i_record is not None:
-    parameters, steps = C.t2i_summary(t2i_record)
+    parameters, steps = page.t2i_summary(t2i_record)
     display(parameters, steps)
 
 # %% [markdown]
@@ -106,7 +106,7 @@ if t2i_record is not None:
 
 # %%
 if t2i_record is not None:
-    display(C.reconstruction_table(t2i_record))
+    display(page.reconstruction_table(t2i_record))
 
 # %% [markdown]
 # ## Generated images
@@ -119,18 +119,18 @@ if t2i_record is not None:
 # group of CelebA Smiling/Male (the rows of each grid are the groups; one image per prompt):
 
 # %%
-pools = C.pools(prof, registry)
-figures.image_grid(C.grid(pools[("CelebA S/M", "plain")]), title="Figure 4 (left): plain prompt, CelebA Smiling/Male");
+pools = page.pools(prof, registry)
+figures.image_grid(page.grid(pools[("CelebA S/M", "plain")]), title="Figure 4 (left): plain prompt, CelebA Smiling/Male");
 
 # %%
-figures.image_grid(C.grid(pools[("CelebA S/M", "ctx50_pose")]), title="Figure 4 (right): contextual prompts + head poses");
+figures.image_grid(page.grid(pools[("CelebA S/M", "ctx50_pose")]), title="Figure 4 (right): contextual prompts + head poses");
 record_figure("aimfair", "Figure 4", prof, "miniature model on FaceWorld; the paper: Stable Diffusion 2.1-base")
 
 # %%
-figures.image_grid(C.grid(pools[("CelebA S/Y", "ctx50_pose")]), title="Figure 7 (a): contextual prompts, CelebA Smiling/Young");
+figures.image_grid(page.grid(pools[("CelebA S/Y", "ctx50_pose")]), title="Figure 7 (a): contextual prompts, CelebA Smiling/Young");
 
 # %%
-figures.image_grid(C.grid(pools[("UTK F/W", "ctx50")]), title="Figure 7 (b): contextual prompts, UTKFace Female/White");
+figures.image_grid(page.grid(pools[("UTK F/W", "ctx50")]), title="Figure 7 (b): contextual prompts, UTKFace Female/White");
 record_figure("aimfair", "Figure 7", prof, "miniature model on FaceWorld; the paper: Stable Diffusion 2.1-base")
 
 # %% [markdown]
@@ -143,10 +143,10 @@ record_figure("aimfair", "Figure 7", prof, "miniature model on FaceWorld; the pa
 
 # %%
 if judged:
-    fidelity = C.fidelity_table(pools)
+    fidelity = page.fidelity_table(pools)
     display(fidelity.style.format(precision=3).background_gradient(subset=["target", "protected"], cmap="Greens",
                                                                    vmin=0.5, vmax=1))
-    notebook.say(C.fidelity_verdict(fidelity))
+    notebook.say(page.fidelity_verdict(fidelity))
 else:
     notebook.say("No attribute judge for Stable Diffusion's faces is built yet: fidelity, label noise and diversity "
                  "are measured only for the miniature model (`mini`, `smoke`).")
@@ -174,8 +174,8 @@ else:
 
 # %%
 if judged:
-    display(C.attribute_fidelity(pools[("CelebA S/M", "ctx50_pose")]).style.format({"fidelity": "{:.3f}", "images": "{:.0f}"}))
-    display(C.label_noise_table(pools).style.format(precision=3))
+    display(page.attribute_fidelity(pools[("CelebA S/M", "ctx50_pose")]).style.format({"fidelity": "{:.3f}", "images": "{:.0f}"}))
+    display(page.label_noise_table(pools).style.format(precision=3))
 
 # %% [markdown]
 # ## Diversity
@@ -189,7 +189,7 @@ if judged:
 
 # %%
 if judged:
-    display(C.diversity_table(prof, registry, pools).style.format(precision=3))
+    display(page.diversity_table(prof, registry, pools).style.format(precision=3))
 
 # %% [markdown]
 # How often attributes that the plain prompt never names appear, per prompt family (CelebA
@@ -198,7 +198,7 @@ if judged:
 
 # %%
 if judged:
-    display(C.prior_shares(pools, "CelebA S/M").style.format(precision=3))
+    display(page.prior_shares(pools, "CelebA S/M").style.format(precision=3))
 
 # %% [markdown]
 # ## Table 5: training on synthetic data only
@@ -211,17 +211,17 @@ if judged:
 
 # %%
 glue("t5_per_group", f"{prof.csdg.table5_per_group:,}", display=False)
-runs = C.table5_records(prof, registry)
-compare("aimfair", "Table 5", C.table5_reproduced(runs), prof,
+runs = page.table5_records(prof, registry)
+compare("aimfair", "Table 5", page.table5_reproduced(runs), prof,
         notes=[f"Synthetic data: the {'miniature model' if gen.pipeline == 'mini' else gen.pipeline}, "
                f"{prof.csdg.table5_per_group} images per group; prompts: {prof.csdg.backend}.",
                f"Seeds: {', '.join(map(str, prof.aimfair.seeds))}. EO = max(ΔTPR, ΔFPR) as in the paper's tables."])
 
 # %%
-notebook.say(C.table5_verdict(runs, pools if judged else None))
+notebook.say(page.table5_verdict(runs, pools if judged else None))
 
 # %%
-check_claims("aimfair", "Table 5", prof, C.table5_claims(runs, pools if judged else None))
+check_claims("aimfair", "Table 5", prof, page.table5_claims(runs, pools if judged else None))
 
 # %% [markdown]
 # ## The synthetic sets of the next chapter
@@ -234,4 +234,4 @@ check_claims("aimfair", "Table 5", prof, C.table5_claims(runs, pools if judged e
 
 # %%
 glue("pool_per_group", f"{prof.csdg.pool_per_group:,}", display=False)
-C.synthetic_sets_table(prof, registry)
+page.synthetic_sets_table(prof, registry)

@@ -34,13 +34,13 @@ settings = None  # None: the settings this profile's budget covers (the paper pr
 
 # %% tags=["hide-input"]
 from fairlab import figures, notebook
+from fairlab.pages import smg_sft as page
 from fairlab.reports import check_claims, compare, record_figure
 from fairlab.results import Registry
-from fairlab.studies import smg_sft as T
 
 prof = notebook.start(profile, overrides)
 registry = Registry(prof.name)
-settings = settings or T.settings_for(prof)
+settings = settings or page.settings_for(prof)
 
 # %% [markdown]
 # ## The recipe and its scale here
@@ -58,7 +58,7 @@ settings = settings or T.settings_for(prof)
 # the left column.
 
 # %%
-T.scale_table(prof, settings)
+page.scale_table(prof, settings)
 
 # %% [markdown]
 # ## Selective mask generation, seen once
@@ -68,11 +68,11 @@ T.scale_table(prof, settings)
 # cut.
 
 # %%
-frame = T.sensitivity_frame(prof, registry, settings[0], prof.aimfair.seeds[0])
+frame = page.sensitivity_frame(prof, registry, settings[0], prof.aimfair.seeds[0])
 figures.sensitivity_scatter(frame, k=prof.aimfair.top_k, title=f"SMG on {settings[0]}, seed {prof.aimfair.seeds[0]}");
 
 # %%
-T.mask_summary(prof, registry, settings[0])
+page.mask_summary(prof, registry, settings[0])
 
 # %% [markdown]
 # ## Table 3: training strategies
@@ -86,18 +86,18 @@ T.mask_summary(prof, registry, settings[0])
 # (50)" row: N_R / 4 contextual images per group, drawn from the pool with the seed.
 
 # %%
-rows3 = T.table3(prof, registry, settings)
+rows3 = page.table3(prof, registry, settings)
 compare("aimfair", "Table 3", rows3, prof)
 
 # %%
-notebook.say(T.verdict(prof, registry, rows3, settings[0]))
+notebook.say(page.verdict(prof, registry, rows3, settings[0]))
 
 # %% [markdown]
 # Both forms of EO, and the spread behind each mean (± one standard deviation over seeds, then
 # the bootstrap 95 % interval of the mean):
 
 # %%
-T.spread_table(rows3)
+page.spread_table(rows3)
 
 # %% [markdown]
 # ## Table 4: partial fine-tuning
@@ -109,20 +109,20 @@ T.spread_table(rows3)
 # looks at the test split.
 
 # %%
-rows4, chosen = T.table4(prof, registry, settings)
+rows4, chosen = page.table4(prof, registry, settings)
 compare("aimfair", "Table 4", rows4, prof)
 
 # %%
 chosen
 
 # %%
-T.spread_table(rows4)
+page.spread_table(rows4)
 
 # %% [markdown]
 # Every variant behind the "best" rows, with the validation accuracy that chose among them:
 
 # %%
-T.variants_table(prof, registry, settings[0]).round(2)
+page.variants_table(prof, registry, settings[0]).round(2)
 
 # %% [markdown]
 # ## Figure 1: accuracy against fairness
@@ -132,7 +132,7 @@ T.variants_table(prof, registry, settings[0]).round(2)
 # over seeds.
 
 # %%
-figures.strategy_tradeoff(T.strategy_points(rows3, settings[0]), title=f"Figure 1: {settings[0]}");
+figures.strategy_tradeoff(page.strategy_points(rows3, settings[0]), title=f"Figure 1: {settings[0]}");
 record_figure("aimfair", "Figure 1", prof, f"{settings[0]}, Table 3's rows")
 
 # %% [markdown]
@@ -141,14 +141,14 @@ record_figure("aimfair", "Figure 1", prof, f"{settings[0]}, Table 3's rows")
 # The paper prints seed means only. Per seed, the main rows read:
 
 # %%
-T.seed_table(prof, registry, settings[0], {m: T.TABLE3[m] for m in ("Baseline", "Fully Fine-Tuning", "AIM-Fair (Ours)")}).round(2)
+page.seed_table(prof, registry, settings[0], {m: page.TABLE3[m] for m in ("Baseline", "Fully Fine-Tuning", "AIM-Fair (Ours)")}).round(2)
 
 # %% [markdown]
 # The paper's reading of Tables 3 and 4, checked on these numbers ("beyond seed noise" means
 # the two 95 % bootstrap intervals over seeds do not overlap):
 
 # %%
-check_claims("aimfair", "Table 3", prof, T.claims(rows3, settings))
+check_claims("aimfair", "Table 3", prof, page.claims(rows3, settings))
 
 # %%
-check_claims("aimfair", "Table 4", prof, T.table4_claims(rows4, settings))
+check_claims("aimfair", "Table 4", prof, page.table4_claims(rows4, settings))

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torchvision
 
-from fairlab.experiments import aimfair
+from fairlab.aimfair import recipe as aimfair
 from fairlab.profiles import load_profile
 
 

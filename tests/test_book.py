@@ -86,10 +86,10 @@ def test_a_bad_override_value_names_the_key():
 def test_smoke_book_builds_every_page(smoke_book):
     html = smoke_book["html"]
     assert (html / "index.html").is_file()
-    for page in ("notebooks/00_data", "notebooks/01_csdg", "notebooks/02_smg_sft", "notebooks/05_ablations",
-                 "notebooks/03_weight_importance_neutralization", "book/status", "book/execution", "book/bibliography"):
+    for page in ("notebooks/00_data", "notebooks/01_csdg", "notebooks/02_smg_sft", "notebooks/03_ablations",
+                 "notebooks/04_weight_importance_neutralization", "book/status", "book/execution", "book/bibliography"):
         assert (html / f"{page}.html").is_file(), page
-    text = (html / "notebooks/03_weight_importance_neutralization.html").read_text()
+    text = (html / "notebooks/04_weight_importance_neutralization.html").read_text()
     assert "SMOKE" in text and "paper vs reproduced" in text
 
 
@@ -97,7 +97,7 @@ def test_smoke_book_builds_every_page(smoke_book):
 def test_smoke_notebooks_ran_without_errors(smoke_book):
     log = json.loads((smoke_book["build"] / "smoke" / "executions.json").read_text())
     assert {name: entry["status"] for name, entry in log.items()} == {
-        "00_data": "ok", "01_csdg": "ok", "02_smg_sft": "ok", "05_ablations": "ok", "03_weight_importance_neutralization": "ok",
+        "00_data": "ok", "01_csdg": "ok", "02_smg_sft": "ok", "03_ablations": "ok", "04_weight_importance_neutralization": "ok",
         "status": "ok", "execution": "ok"}
     for path in (smoke_book["build"] / "smoke" / "executed").glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)

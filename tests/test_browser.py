@@ -62,7 +62,7 @@ def visit(browser, url):
 
 @pytest.mark.book
 def test_neutralization_page_shows_its_tables_and_figures(browser, served_book):
-    page, problems = visit(browser, f"{served_book}/notebooks/03_weight_importance_neutralization.html")
+    page, problems = visit(browser, f"{served_book}/notebooks/04_weight_importance_neutralization.html")
     captions = page.eval_on_selector_all("table caption", "els => els.map(e => e.textContent)")
     for table in ("WIN Table 1", "WIN Section 4.4", "WIN Table 2", "WIN Table 3", "WIN Table 4"):
         assert any(table in c and "paper vs reproduced" in c for c in captions), table

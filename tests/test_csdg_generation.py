@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from fairlab import t2i
-from fairlab.csdg.generation import SamplerSettings, generate, image_seed, load_pipeline
+from fairlab.aimfair.generation import SamplerSettings, generate, image_seed, load_pipeline
 from fairlab.data import DataError
 from fairlab.data.synthetic import load_synthetic
 from fairlab.faceworld import phrases
@@ -76,7 +76,7 @@ def test_generation_resumes_after_being_killed_without_duplicates_or_gaps(tiny_p
     out = tmp_path / "interrupted"
     script = textwrap.dedent(f"""
         import time
-        from fairlab.csdg.generation import SamplerSettings, generate, load_pipeline
+        from fairlab.aimfair.generation import SamplerSettings, generate, load_pipeline
         pipe = load_pipeline({str(tiny_pipeline_dir)!r}, sampler="native")
         original = pipe.__call__
         def slow(*args, **kwargs):

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from fairlab import t2i
-from fairlab.csdg.generation import jobs_for
-from fairlab.csdg.prompts import SETTINGS
-from fairlab.experiments import csdg
+from fairlab.aimfair import csdg
+from fairlab.aimfair.generation import jobs_for
+from fairlab.aimfair.prompts import SETTINGS
 from fairlab.faceworld.oracle import BINARY
 from fairlab.profiles import load_profile
 

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from fairlab.csdg import prompts as P
+from fairlab.aimfair import prompts as P
 from fairlab.faceworld.phrases import states
 
 SM = P.SETTINGS["CelebA S/M"]

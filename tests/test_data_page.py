@@ -1,13 +1,13 @@
-"""The data page's studies at smoke scale: exact subset counts, calibration summaries."""
+"""The data page module at smoke scale: exact subset counts, calibration summaries."""
 
 from __future__ import annotations
 
 import pytest
 
 from fairlab.data.subsets import bias_quotas
+from fairlab.pages import data as page
 from fairlab.profiles import load_profile
 from fairlab.results import Registry
-from fairlab.studies import data as D
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def setting(tmp_path_factory):
 
 def test_every_subset_on_the_data_page_has_exact_group_counts(setting):
     profile, registry = setting
-    table = D.subset_counts(profile, registry, D.celeba_frame(profile, registry))
+    table = page.subset_counts(profile, registry, page.celeba_frame(profile, registry))
     size = profile.data.aimfair_subset_size
     expected = {f"({g[0]},{g[2]})": n for g, n in bias_quotas(size).items()}
     for label in ("AIM-Fair CelebA S/M, first-N rule", "AIM-Fair CelebA M/Y, first-N rule"):
@@ -27,11 +27,11 @@ def test_every_subset_on_the_data_page_has_exact_group_counts(setting):
 
 
 def test_calibration_summary_names_the_papers_pairs():
-    ours, real = D.phi_matrices(n=20_000)
-    summary = D.phi_summary(ours, real)
+    ours, real = page.phi_matrices(n=20_000)
+    summary = page.phi_summary(ours, real)
     assert summary["pairs"] == 780 and summary["mean |Δphi|"] < 0.02
     assert summary["phi Male–Wearing_Lipstick (CelebA → FaceWorld)"].startswith("-0.789")
-    assert len(D.worst_pairs(ours, real, k=5)) == 5
+    assert len(page.worst_pairs(ours, real, k=5)) == 5
 
 
 def test_visibility_verdict_is_computed_from_the_scores():
@@ -39,6 +39,6 @@ def test_visibility_verdict_is_computed_from_the_scores():
 
     frame = pd.DataFrame({"measure": ["balanced accuracy", "balanced accuracy"], "chance": [0.5, 0.5],
                           "photo → photo": [0.9, 0.6], "required": [True, True]}, index=["Male", "Smiling"])
-    assert "**not** every one" in D.visibility_verdict(frame) and "Smiling" in D.visibility_verdict(frame)
+    assert "**not** every one" in page.visibility_verdict(frame) and "Smiling" in page.visibility_verdict(frame)
     frame.loc["Smiling", "photo → photo"] = 0.8
-    assert "every one is read well above chance" in D.visibility_verdict(frame)
+    assert "every one is read well above chance" in page.visibility_verdict(frame)

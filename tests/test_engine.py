@@ -181,7 +181,7 @@ def test_the_paper_plan_counts_every_training_of_the_aimfair_chapters_before_any
 
 
 def test_training_goes_on_after_an_evaluation_that_relaid_the_weights_channels_last():
-    from fairlab.experiments.aimfair import accuracy, LabelledImages
+    from fairlab.aimfair.recipe import LabelledImages, accuracy
 
     torch.manual_seed(0)
     model = devices.CPU.prepare(torchvision.models.resnet18(num_classes=1))

@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fairlab.neutralize import (
-    factorised_head, fisher_weighted_svd, group_fisher, initial_heads, neutralized_importance, row_importance,
+from fairlab.train import ReplicaBatches, fit, make_optimizer
+from fairlab.win.neutralize import (
+    factorised_head,
+    fisher_weighted_svd,
+    group_fisher,
+    initial_heads,
+    neutralized_importance,
+    row_importance,
     trainable_parameters,
 )
-from fairlab.train import ReplicaBatches, fit, make_optimizer
 
 
 def toy(seed=0, n=300, d=6, k=2):

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from fairlab import parallel, paths, plans
+from fairlab import paths, plans
 from fairlab.book import precompute
 from fairlab.profiles import load_profile
 from fairlab.results import Registry
@@ -25,15 +25,15 @@ def test_every_record_of_the_smoke_book_names_the_cpu_it_was_computed_on(smoke_b
     assert any(env["computed_on"]["networks"] for env in envs)
 
 
-def test_no_record_is_computed_twice_and_05_computes_none_of_02s_records(smoke_book):
+def test_no_record_is_computed_twice_and_03_computes_none_of_02s_records(smoke_book):
     log = Registry("smoke", root=smoke_book["results"]).computations()
     keys = Counter((c["experiment"], c["config_hash"]) for c in log)
     assert keys and max(keys.values()) == 1
     by_02 = {(c["experiment"], c["config_hash"]) for c in log if c["notebook"] == "02_smg_sft"}
-    by_05 = {(c["experiment"], c["config_hash"]) for c in log if c["notebook"] == "05_ablations"}
-    assert by_02 and by_05 and not by_02 & by_05
-    # 05 trains on the settings 02 covers: it reuses 02's Baselines instead of training them again
-    assert not any(experiment == "aimfair/pretrained" and key in by_02 for experiment, key in by_05)
+    by_03 = {(c["experiment"], c["config_hash"]) for c in log if c["notebook"] == "03_ablations"}
+    assert by_02 and by_03 and not by_02 & by_03
+    # 03 trains on the settings 02 covers: it reuses 02's Baselines instead of training them again
+    assert not any(experiment == "aimfair/pretrained" and key in by_02 for experiment, key in by_03)
 
 
 def _every_metric(root) -> dict:
@@ -70,21 +70,21 @@ def test_precompute_runs_a_notebooks_plan_on_workers_and_the_notebook_then_finds
     assert Registry("smoke", root=root).computations() == []  # the smoke book had computed every record already
 
 
-def test_two_fairlab_run_03_at_once_on_one_results_folder_compute_each_record_once(smoke_book, tmp_path):
+def test_two_fairlab_run_04_at_once_on_one_results_folder_compute_each_record_once(smoke_book, tmp_path):
     import os
     import subprocess
     import sys
 
-    # the smoke book's results without the records 03 computed: both commands then want the same ones
+    # the smoke book's results without the records 04 computed: both commands then want the same ones
     log = Registry("smoke", root=smoke_book["results"]).computations()
-    own = {(c["experiment"], c["config_hash"]) for c in log if c["notebook"] == "03_weight_importance_neutralization"}
+    own = {(c["experiment"], c["config_hash"]) for c in log if c["notebook"] == "04_weight_importance_neutralization"}
     assert own
     root, build = tmp_path / "results", tmp_path / "_build"
     shutil.copytree(smoke_book["results"], root, ignore=shutil.ignore_patterns("_computations.jsonl"))
     for experiment, key in own:
         shutil.rmtree(root / "smoke" / experiment / key)
     env = os.environ | {paths.RESULTS_ENV: str(root), paths.BUILD_ENV: str(build)}
-    command = [sys.executable, "-m", "fairlab.cli", "run", "03", "--profile", "smoke", "-p", "compute.device=cpu",
+    command = [sys.executable, "-m", "fairlab.cli", "run", "04", "--profile", "smoke", "-p", "compute.device=cpu",
                "-p", "compute.threads=1", "--jobs", "1"]
     processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for _ in range(2)]
@@ -96,5 +96,5 @@ def test_two_fairlab_run_03_at_once_on_one_results_folder_compute_each_record_on
     assert set(keys) == own and max(keys.values()) == 1
     assert len({c["pid"] for c in computed}) >= 1
     # the executed-notebook log keeps both runs: the latest as the entry, the other in its runs
-    entry = json.loads((build / "smoke" / "executions.json").read_text())["03_weight_importance_neutralization"]
+    entry = json.loads((build / "smoke" / "executions.json").read_text())["04_weight_importance_neutralization"]
     assert entry["status"] == "ok" and [run["status"] for run in entry["runs"]] == ["ok"]

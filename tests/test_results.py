@@ -8,6 +8,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+from fairlab import paths
 from fairlab.cli import app
 from fairlab.results import Registry, config_hash
 
@@ -94,8 +95,8 @@ def test_the_code_version_ignores_presentation_modules_only():
     from fairlab import environment, paths
 
     hashed = {p.name for p in paths.PACKAGE_DIR.glob("*.py")} - environment.PRESENTATION_MODULES
-    assert "studies" in environment.PRESENTATION_MODULES
-    assert {"metrics.py", "train.py", "neutralize.py", "models.py", "results.py"} <= hashed
+    assert "pages" in environment.PRESENTATION_MODULES
+    assert {"metrics.py", "train.py", "backbones.py", "models.py", "results.py"} <= hashed
     assert environment.PRESENTATION_MODULES <= {p.name for p in paths.PACKAGE_DIR.iterdir()}
 
 
@@ -103,10 +104,10 @@ def test_a_records_code_version_covers_its_module_and_what_that_imports_only():
     from fairlab import environment
 
     files = {p.relative_to(p.parents[1]).as_posix() if p.parent.name != "fairlab" else p.name
-             for p in environment.module_files("fairlab.experiments.win_adult")}
-    assert {"neutralize.py", "train.py", "metrics.py", "experiments/win_adult.py", "experiments/__init__.py"} <= files
-    assert not {"t2i.py", "selective.py", "experiments/csdg.py"} & files
-    assert environment.code_version("fairlab.experiments.win_adult") != environment.code_version("fairlab.experiments.csdg")
+             for p in environment.module_files("fairlab.win.adult")}
+    assert {"win/neutralize.py", "train.py", "metrics.py", "win/adult.py", "win/__init__.py"} <= files
+    assert not {"t2i.py", "aimfair/selective.py", "aimfair/csdg.py"} & files
+    assert environment.code_version("fairlab.win.adult") != environment.code_version("fairlab.aimfair.csdg")
     with pytest.raises(ValueError, match="not a fairlab module"):
         environment.module_files("fairlab.nowhere")
 
@@ -117,8 +118,41 @@ def test_a_record_computed_in_a_fairlab_module_is_keyed_by_that_modules_code():
     def compute(workdir):
         return {"n": 1}
 
-    compute.__module__ = "fairlab.experiments.win_adult"
+    compute.__module__ = "fairlab.win.adult"
     record = Registry("smoke").get_or_compute("demo/scoped", {"a": 1}, compute)
-    assert record.env["computed_by"] == "fairlab.experiments.win_adult"
-    assert record.path.name == config_hash({"a": 1}, module="fairlab.experiments.win_adult")
-    assert Registry("smoke").load("demo/scoped", {"a": 1}, module="fairlab.experiments.win_adult") is not None
+    assert record.env["computed_by"] == "fairlab.win.adult"
+    assert record.path.name == config_hash({"a": 1}, module="fairlab.win.adult")
+    assert Registry("smoke").load("demo/scoped", {"a": 1}, module="fairlab.win.adult") is not None
+
+
+def _presentation_files():
+    from fairlab import environment
+
+    for path in sorted(paths.PACKAGE_DIR.rglob("*.py")):
+        if path.relative_to(paths.PACKAGE_DIR).parts[0] in environment.PRESENTATION_MODULES:
+            yield path
+
+
+def test_no_presentation_module_defines_a_stored_computation():
+    import ast
+
+    files = list(_presentation_files())
+    assert any(p.parent.name == "pages" for p in files)
+    offenders = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get_or_compute":
+                offenders.append(f"{path.relative_to(paths.PACKAGE_DIR)}:{node.lineno}")
+    assert not offenders, f"stored computations in presentation modules (keyed without their code): {offenders}"
+
+
+def test_the_registry_refuses_a_computation_defined_in_a_presentation_module():
+    from fairlab.results import PresentationComputeError
+
+    def compute(workdir):
+        return {"a": 1}
+
+    compute.__module__ = "fairlab.pages.smg_sft"
+    with pytest.raises(PresentationComputeError, match="fairlab.pages.smg_sft.*presentation module"):
+        Registry("smoke").get_or_compute("demo/page", {"a": 1}, compute)
+    assert not (paths.results_root() / "smoke" / "demo").exists()

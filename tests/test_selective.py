@@ -9,8 +9,8 @@ import torch
 import torchvision
 from torch import nn
 
-from fairlab import selective
-from fairlab.experiments import aimfair
+from fairlab.aimfair import recipe as aimfair
+from fairlab.aimfair import selective
 from fairlab.profiles import load_profile
 from fairlab.train import TensorBatches, fit
 
@@ -140,7 +140,7 @@ def _labelled(groups: list[str], height: int = 6, width: int = 5) -> aimfair.Lab
 
 
 def test_data_repairing_tops_up_only_the_groups_smaller_than_the_largest():
-    from fairlab.experiments import smg_sft
+    from fairlab.aimfair import smg_sft
 
     real = _labelled(["0_0"] * 2 + ["0_1"] * 9 + ["1_0"] * 9 + ["1_1"] * 1)
     pool = _labelled(["0_0", "0_1", "1_0", "1_1"] * 10, 4, 4)
@@ -152,7 +152,7 @@ def test_data_repairing_tops_up_only_the_groups_smaller_than_the_largest():
 
 
 def test_ltgc_mixup_blends_every_image_with_the_other_source_and_mixes_its_label_alike():
-    from fairlab.experiments import smg_sft
+    from fairlab.aimfair import smg_sft
 
     real = _labelled(["0_0"] * 3 + ["1_1"] * 3)
     real.images[:] = 0
@@ -173,7 +173,7 @@ def test_ltgc_mixup_blends_every_image_with_the_other_source_and_mixes_its_label
 
 
 def test_smg_k_keeps_resnet18s_share_on_another_architecture():
-    from fairlab.experiments import smg_sft
+    from fairlab.aimfair import smg_sft
 
     assert smg_sft.scaled_k(55, torchvision.models.resnet18(num_classes=1)) == 55
     vit = nn.Module()
@@ -182,7 +182,7 @@ def test_smg_k_keeps_resnet18s_share_on_another_architecture():
 
 
 def test_lora_trains_only_its_adapters_and_the_head():
-    from fairlab.experiments import vit
+    from fairlab.aimfair import vit
 
     model = vit.with_lora(vit.build(32, 1))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -192,7 +192,7 @@ def test_lora_trains_only_its_adapters_and_the_head():
 
 
 def test_penultimate_features_are_what_the_head_reads():
-    from fairlab.experiments import smg_sft
+    from fairlab.aimfair import smg_sft
 
     model = torchvision.models.resnet18(num_classes=1).eval()
     images = torch.randint(0, 255, (6, 3, 32, 32), dtype=torch.uint8)
@@ -204,54 +204,54 @@ def test_penultimate_features_are_what_the_head_reads():
 
 def test_every_strategy_of_tables_3_and_4_runs_and_lines_up_with_the_printed_rows(smoke_book, monkeypatch):
     from fairlab import paths
+    from fairlab.pages import smg_sft as page
     from fairlab.reports import compare
     from fairlab.results import Registry
-    from fairlab.studies import smg_sft as study
 
     monkeypatch.setenv(paths.RESULTS_ENV, str(smoke_book["results"]))  # FaceWorld, the miniature model and its pools
     profile = load_profile("smoke")
     registry = Registry("smoke")
-    rows3 = study.table3(profile, registry, ["CelebA S/M"])
-    rows4, chosen = study.table4(profile, registry, ["CelebA S/M"])
+    rows3 = page.table3(profile, registry, ["CelebA S/M"])
+    rows4, chosen = page.table4(profile, registry, ["CelebA S/M"])
     for table, rows in (("Table 3", rows3), ("Table 4", rows4)):
         comparison = compare("aimfair", table, rows, profile, save=False)
         assert comparison.long["ours"].notna().any()
-    assert set(chosen["row"]) == set(study.table4_candidates(profile))
-    masks = study.mask_summary(profile, registry, "CelebA S/M")
+    assert set(chosen["row"]) == set(page.table4_candidates(profile))
+    masks = page.mask_summary(profile, registry, "CelebA S/M")
     assert (masks["tensors selected"] >= 2 * profile.aimfair.top_k - 62).all()
-    frame = study.sensitivity_frame(profile, registry, "CelebA S/M", profile.aimfair.seeds[0])
+    frame = page.sensitivity_frame(profile, registry, "CelebA S/M", profile.aimfair.seeds[0])
     assert len(frame) == 62 and frame["selected"].sum() == masks["tensors selected"].iloc[0]
 
 
 def test_every_ablation_runs_and_lines_up_with_the_printed_rows(smoke_book, monkeypatch):
     from fairlab import paths
+    from fairlab.pages import ablations as page
     from fairlab.reports import compare
     from fairlab.results import Registry
-    from fairlab.studies import smg_sft as study
 
-    monkeypatch.setenv(paths.RESULTS_ENV, str(smoke_book["results"]))  # the records the smoke book's 05 page made
+    monkeypatch.setenv(paths.RESULTS_ENV, str(smoke_book["results"]))  # the records the smoke book's 03 page made
     profile = load_profile("smoke")
     registry = Registry("smoke")
-    rows = {"Table 6": study.table6(profile, registry), "Table 7": study.table7(profile, registry),
-            "Table 8": study.table8(profile, registry, ["CelebA S/M"]), "Table 10": study.table10(profile, registry),
-            "Table 9": study.rows_of(profile, registry, study.TABLE9, ["CelebA S/M"]),
-            "Table 11": study.rows_of(profile, registry, study.TABLE11, ["CelebA M/Y"])}
+    rows = {"Table 6": page.table6(profile, registry), "Table 7": page.table7(profile, registry),
+            "Table 8": page.table8(profile, registry, ["CelebA S/M"]), "Table 10": page.table10(profile, registry),
+            "Table 9": page.rows_of(profile, registry, page.TABLE9, ["CelebA S/M"]),
+            "Table 11": page.rows_of(profile, registry, page.TABLE11, ["CelebA M/Y"])}
     for table, reproduced in rows.items():
         comparison = compare("aimfair", table, reproduced, profile, save=False)
         printed_rows = comparison.long.drop_duplicates(subset=comparison.row_keys)
         assert len(printed_rows) == len(reproduced) and comparison.long["ours"].notna().all(), table
-    sweep = study.k_sweep(profile, registry, "CelebA S/M")
-    assert list(sweep["k"]) == list(study.TOP_KS) and sweep["tensors"].is_monotonic_increasing
-    freezing = study.freezing_frame(profile, registry, "CelebA S/M")
-    assert list(freezing["frozen"]) == ["none", *study.BLOCKS] and len(study.freezing_claims(freezing)) == 3
-    blocks = study.selected_by_block(profile, registry, "CelebA S/M")
-    assert set(blocks["block"]) == set(study.BLOCKS)
-    features = study.representations(profile, registry, "CelebA S/M", {"Baseline": study.Baseline()}, profile.aimfair.seeds[0])
+    sweep = page.k_sweep(profile, registry, "CelebA S/M")
+    assert list(sweep["k"]) == list(page.TOP_KS) and sweep["tensors"].is_monotonic_increasing
+    freezing = page.freezing_frame(profile, registry, "CelebA S/M")
+    assert list(freezing["frozen"]) == ["none", *page.BLOCKS] and len(page.freezing_claims(freezing)) == 3
+    blocks = page.selected_by_block(profile, registry, "CelebA S/M")
+    assert set(blocks["block"]) == set(page.BLOCKS)
+    features = page.representations(profile, registry, "CelebA S/M", {"Baseline": page.Baseline()}, profile.aimfair.seeds[0])
     assert features["Baseline"]["features"].shape[1] == 512
 
 
 def test_reference_accuracies_are_the_majority_class_and_the_protected_attribute_alone():
-    from fairlab.studies.smg_sft import reference_accuracies
+    from fairlab.pages.smg_sft import reference_accuracies
 
     # 10 + 30 with T = 0, 40 + 20 with T = 1: the majority answers 1 (60 %); answering T = 1 − P gets
     # n(0,1) + n(1,0) = 30 + 40 = 70 %, better than T = P (10 + 20 = 30 %)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
+from fairlab.aimfair import recipe as aimfair
+from fairlab.aimfair import smg_sft
 from fairlab.data.images import ImageFiles
-from fairlab.experiments import aimfair, smg_sft
 from fairlab.faceworld import formats
 
 UNIQUE, COPIES = 256, 12  # 3,072 CelebA-format files at 178 x 218 (rendering is the slow part, so renders repeat)
@@ -44,7 +45,8 @@ def write_celeba(root: Path) -> None:
 SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from fairlab.experiments import aimfair, smg_sft
+    from fairlab.aimfair import recipe as aimfair
+    from fairlab.aimfair import smg_sft
     from fairlab.profiles import load_profile
 
     def peak_mb():

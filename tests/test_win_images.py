@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 
+from fairlab import backbones
 from fairlab.data import DataError
-from fairlab.experiments import backbones, win_images
 from fairlab.profiles import load_profile
 from fairlab.results import Registry
+from fairlab.win import images as win_images
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ Protocol (``../shared/reference/win.md`` §3.2–3.4; the paper states only the 
 * CelebA: a seeded random split into test (8,000), validation (4,000) and training (the rest);
   LFW+a: test = 40 % rounded up (5,258), validation 1,000, training the rest (6,885);
 * a frozen backbone (ImageNet weights in the paper; in ``mini`` a FaceWorld-pretrained stand-in,
-  see :mod:`fairlab.experiments.backbones`) gives the features, computed once per dataset;
+  see :mod:`fairlab.backbones`) gives the features, computed once per dataset;
 * the head before fine-tuning is a seeded random ``Linear(d, 2)`` per run (the paper does not say
   how its head was obtained), identical for TL, SVD and WIN within a run, so the Fisher
   information is taken at that head;
@@ -19,17 +19,17 @@ from pathlib import Path
 
 import torch
 
+from fairlab import backbones
 from fairlab import device as devices
 from fairlab.data.images import load_images
 from fairlab.data.sources import load_dataset
 from fairlab.data.subsets import random_split, with_groups
 from fairlab.evaluation import reports
-from fairlab.experiments import backbones
-from fairlab.experiments.faceworld_data import dataset_root
-from fairlab.neutralize import HeadData, finetune_heads, trainable_parameters
+from fairlab.faceworld.datasets import dataset_root
 from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
 from fairlab.train import seed_everything
+from fairlab.win.neutralize import HeadData, finetune_heads, trainable_parameters
 
 FEATURES = "win/image_features"
 HEADS = "win/image_heads"

@@ -1,9 +1,14 @@
-"""The studies of notebook 03 (weight importance neutralization on UCI Adult).
+"""Chapter 04, weight importance neutralization: what its page computes from :mod:`fairlab.win`'s records and shows.
 
-They ask :mod:`fairlab.experiments.win_adult` for the runs each table and figure needs (computed
-or loaded from the registry), choose learning rates on validation, and turn the runs into the
-rows, figures' data and claim checks the notebook shows.  Nothing here is stored, so editing it
-never invalidates a result.
+- On UCI Adult (Tables 1–3, Figures 1 and 5): ask :mod:`fairlab.win.adult` for the runs each table
+  and figure needs, choose learning rates on validation, turn the runs into rows, figures' data
+  and claim checks.
+- On images, CelebA (Wavy_Hair / Male) and LFW+a (Male / Heavy_Makeup): Figure 4's image panels
+  (TL, SVD, OURS on a ResNet-18), Table 4's image rows (OURS on ResNet-50 and DenseNet-121) and
+  Table 1's CelebA and LFW+a columns, learning rates chosen on validation per method, dataset and
+  backbone, as on Adult (:mod:`fairlab.win.images`).
+
+Nothing here is stored, so editing it never invalidates a result.
 """
 
 from __future__ import annotations
@@ -12,16 +17,60 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fairlab.experiments.win_adult import (  # open_task and pretrain are re-exported for the notebook
-    AdultTask, finetune_head, load_head, load_pretrained, load_retrained, open_task, penalised_loss, pretrain, retrain,  # noqa: F401
-)
+from fairlab import backbones, metrics
 from fairlab.models import replicate
-from fairlab.neutralize import trainable_parameters
-from fairlab.results import Record
-from fairlab.studies.runs import chosen_runs, runs_frame, select_lr
+from fairlab.profiles import Profile
+from fairlab.reports import Estimate, describe_difference, mean_difference
+from fairlab.results import Record, Registry
 from fairlab.train import ReplicaBatches, fit, make_optimizer
+from fairlab.win import images as win_images
+from fairlab.win.adult import (  # open_task and pretrain are re-exported for the notebook
+    AdultTask,
+    finetune_head,
+    load_head,
+    load_pretrained,
+    load_retrained,
+    open_task,  # noqa: F401
+    penalised_loss,
+    pretrain,
+    retrain,
+)
+from fairlab.win.images import DATASET_LABELS, ImageTask, features, finetune
+from fairlab.win.neutralize import trainable_parameters
 
-# --------------------------------------------------------------------------- selection and summaries
+
+def runs_frame(records: dict[float, Record], split: str = "test") -> pd.DataFrame:
+    """One line per (learning rate, run) with the run's keys and scalar metrics on ``split``."""
+    lines = []
+    for lr, record in records.items():
+        for run in record.metrics["runs"]:
+            keys = {k: v for k, v in run.items() if k not in ("test", "val")}
+            report = run[split]
+            lines.append({"lr": lr, **keys, **{m: report[m] for m in metrics.SCALAR_METRICS}})
+    return pd.DataFrame(lines)
+
+
+def select_lr(records: dict[float, Record], by: list[str] | None = None) -> pd.DataFrame:
+    """Mean validation error per (group ``by``, lr) and the chosen lr (lowest mean validation Err) per group.
+
+    Without ``by`` every run belongs to one group.
+    """
+    by = list(by or [])
+    val = runs_frame(records, "val").assign(_all=0)
+    keys = by or ["_all"]
+    table = val.groupby(keys + ["lr"])["err_f1"].mean().rename("val_err").reset_index()
+    best = table.loc[table.groupby(keys)["val_err"].idxmin()].assign(chosen=True)
+    out = table.merge(best[keys + ["lr", "chosen"]], on=keys + ["lr"], how="left").fillna({"chosen": False})
+    return out.drop(columns="_all", errors="ignore")
+
+
+def chosen_runs(records: dict[float, Record], by: list[str] | None = None) -> pd.DataFrame:
+    """Test metrics of every run at the learning rate chosen on validation for its group."""
+    by = list(by or [])
+    choice = select_lr(records, by)
+    chosen = choice[choice["chosen"].astype(bool)][by + ["lr"]]
+    return runs_frame(records, "test").merge(chosen, on=by + ["lr"])
+
 
 def over_lr_grid(task: AdultTask, run, **kwargs) -> dict[float, Record]:
     """``run(task, ..., lr=lr, **kwargs)`` for every learning rate of the grid."""
@@ -91,8 +140,8 @@ def table2_runs(task: AdultTask, fair: dict[str, Record], method: str = "tl") ->
 
 def table2_reproduced(fair: dict[str, Record], runs: pd.DataFrame) -> dict:
     """Table 2 rows: Err and bias (ΔEO for EO rows, ΔDP for DP rows) before and after fine-tuning."""
-    from fairlab.baselines import CONSTRAINT_LABELS
     from fairlab.reports import Estimate
+    from fairlab.win.regularisers import CONSTRAINT_LABELS
 
     out = {}
     for constraint, record in fair.items():
@@ -142,7 +191,7 @@ def fisher_weighting_check(task: AdultTask, pretrained: Record, steps: int = 300
     with torch.no_grad():
         h = extractor.features(x.expand(1, -1, -1))[0].double()
     weight, bias = extractor.head.weight.detach()[0].double(), extractor.head.bias.detach()[0].double()
-    from fairlab.neutralize import factorised_head, fisher_weighted_svd, neutralized_importance, row_importance
+    from fairlab.win.neutralize import factorised_head, fisher_weighted_svd, neutralized_importance, row_importance
 
     importance = row_importance(h, y, s, weight, bias)
     weightings = {"SVD (Î = I)": None, "neutralized (α = ½)": 0.5, "male only (α = 1)": 1.0, "α = 0.9": 0.9}
@@ -167,7 +216,7 @@ def fisher_weighting_check(task: AdultTask, pretrained: Record, steps: int = 300
 
 def row_importance_frame(task: AdultTask, pretrained: Record) -> pd.DataFrame:
     """Figure 3: the row importances I_s[a] of the pre-trained last layer for each group (Female, Male)."""
-    from fairlab.neutralize import row_importance
+    from fairlab.win.neutralize import row_importance
 
     extractor = load_pretrained(pretrained)
     x, y, s = task.tensors["train"]
@@ -342,3 +391,82 @@ def fisher_check_summary(check: pd.DataFrame) -> str:
         "below the number of classes), which is why this page fine-tunes with Adam. Whether that "
         "difference helps is an empirical question, answered by the runs above and below."
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# the image rows
+
+IMAGE_METHODS = ("tl", "svd", "win")
+TABLE4_MODELS = {"resnet50": "ResNet-50", "densenet121": "DenseNet-121"}
+
+
+def open_tasks(profile: Profile, registry: Registry | None = None) -> dict[str, ImageTask]:
+    registry = registry or Registry(profile.name)
+    return {name: win_images.open_task(name, profile, registry) for name in ("celeba", "lfwa")}
+
+
+def table1_columns(tasks: dict[str, ImageTask]) -> dict:
+    """Table 1's CelebA and LFW+a columns: the split sizes."""
+    sizes = {name: task.sizes() for name, task in tasks.items()}
+    return {row: {name: sizes[name][split] for name in tasks}
+            for row, split in (("# Training", "train"), ("# Validation", "val"), ("# Test", "test"))}
+
+
+def _image_records(task: ImageTask, arch: str, method: str) -> dict:
+    feats = features(task, backbones.backbone(task.profile, task.registry, arch))
+    return {lr: finetune(task, feats, method, lr) for lr in task.cfg.lr_grid}
+
+
+def image_head_comparison(tasks: dict[str, ImageTask], arch: str = "resnet18") -> pd.DataFrame:
+    """TL, SVD and OURS on each dataset: test metrics of every run at the lr chosen on validation."""
+    frames = []
+    for name, task in tasks.items():
+        for method in IMAGE_METHODS:
+            frames.append(chosen_runs(_image_records(task, arch, method)).assign(method=method, dataset=DATASET_LABELS[name]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def image_head_selection(tasks: dict[str, ImageTask], arch: str = "resnet18") -> pd.DataFrame:
+    frames = []
+    for name, task in tasks.items():
+        for method in IMAGE_METHODS:
+            frames.append(select_lr(_image_records(task, arch, method)).assign(method=method, dataset=DATASET_LABELS[name]))
+    return pd.concat(frames, ignore_index=True)[["dataset", "method", "lr", "val_err", "chosen"]]
+
+
+def table4_runs(tasks: dict[str, ImageTask]) -> pd.DataFrame:
+    """OURS on the ResNet-50 and DenseNet-121 backbones, per dataset, at the lr chosen on validation."""
+    frames = []
+    for name, task in tasks.items():
+        for arch, label in TABLE4_MODELS.items():
+            frames.append(chosen_runs(_image_records(task, arch, "win")).assign(dataset=DATASET_LABELS[name], model=label))
+    return pd.concat(frames, ignore_index=True)
+
+
+def table4_reproduced(runs: pd.DataFrame) -> dict:
+    return {(dataset, model): {c: Estimate.of(part[c]) for c in ("err_f1", "eo_sum", "dp")}
+            for (dataset, model), part in runs.groupby(["dataset", "model"])}
+
+
+def figure4_claims(heads: pd.DataFrame) -> list[tuple[str, bool, str]]:
+    """§4.2's claims about Figure 4 on every dataset, and that OURS's advantage is larger on images than on Adult."""
+    claims = []
+    advantage = {}
+    for dataset, part in heads.groupby("dataset", sort=False):
+        by = {m: part.loc[part["method"] == m] for m in IMAGE_METHODS}
+        for column, name in (("err_f1", "error"), ("dp", "ΔDP"), ("eo_sum", "ΔEO")):
+            ours = by["win"][column]
+            holds = all(mean_difference(ours, by[m][column])[2] < 0 for m in ("tl", "svd"))
+            claims.append((f"{dataset}: OURS has a lower {name} than TL and SVD, beyond seed noise", holds,
+                           f"OURS − TL {describe_difference(ours, by['tl'][column])}; "
+                           f"OURS − SVD {describe_difference(ours, by['svd'][column])}"))
+        better = min(("tl", "svd"), key=lambda m: by[m]["err_f1"].mean())
+        advantage[dataset] = mean_difference(by[better]["err_f1"], by["win"]["err_f1"])  # (difference, low, high)
+    if "Adult" in advantage:
+        adult = advantage.pop("Adult")
+        holds = all(low > 0 and diff > adult[0] for diff, low, _ in advantage.values())
+        claims.append(("OURS's error advantage over the better baseline is larger on the image datasets than on Adult "
+                       "(and beyond seed noise there)", holds,
+                       "; ".join(f"{d} {v[0]:+.3f} [95% CI {v[1]:+.3f}, {v[2]:+.3f}]"
+                                 for d, v in {"Adult": adult, **advantage}.items())))
+    return claims

@@ -24,14 +24,14 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fairlab import backbones
 from fairlab import device as devices
-from fairlab.csdg.prompts import SETTINGS, Setting
+from fairlab.aimfair.prompts import SETTINGS, Setting
 from fairlab.data.images import BatchAugment, ImageFiles, eval_transform, load_images
 from fairlab.data.sources import load_dataset
 from fairlab.data.subsets import biased_subset, utkface_splits, with_groups
-from fairlab.experiments import backbones
-from fairlab.experiments.faceworld_data import dataset_root
 from fairlab.faceworld import formats
+from fairlab.faceworld.datasets import dataset_root
 from fairlab.metrics import fairness_report
 from fairlab.profiles import Profile
 from fairlab.results import Registry

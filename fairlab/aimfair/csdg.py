@@ -32,14 +32,24 @@ from tqdm import tqdm
 
 from fairlab import device as devices
 from fairlab import t2i
-from fairlab.csdg import generation
-from fairlab.csdg.prompts import (SETTINGS, ChatCompletionsBackend, ComposerBackend, PromptSet, Setting,
-                                  TransformersBackend, collect, instruction, instruction_hash, plain_set)
+from fairlab.aimfair import generation
+from fairlab.aimfair import recipe as aimfair
+from fairlab.aimfair.prompts import (
+    SETTINGS,
+    ChatCompletionsBackend,
+    ComposerBackend,
+    PromptSet,
+    Setting,
+    TransformersBackend,
+    collect,
+    instruction,
+    instruction_hash,
+    plain_set,
+)
 from fairlab.data.images import load_images
 from fairlab.data.subsets import GROUPS, bias_quotas
-from fairlab.experiments import aimfair
-from fairlab.experiments.faceworld_data import attribute_probe, load_attribute_net, penultimate
 from fairlab.faceworld import formats, oracle, phrases, render, world
+from fairlab.faceworld.datasets import attribute_probe, load_attribute_net, penultimate
 from fairlab.profiles import Profile, ProfileError
 from fairlab.results import Record, Registry, canonical_json, write_json_atomic
 
@@ -228,7 +238,7 @@ def sampler_settings(profile: Profile) -> generation.SamplerSettings:
 
 
 def pipeline_source(profile: Profile, registry: Registry) -> tuple[str, Path | str]:
-    """(an id recorded with every image, what :func:`fairlab.csdg.generation.load_pipeline` loads)."""
+    """(an id recorded with every image, what :func:`fairlab.aimfair.generation.load_pipeline` loads)."""
     source = profile.csdg.generation.pipeline
     if source == "mini":
         record = mini_t2i(profile, registry)

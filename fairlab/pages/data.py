@@ -7,8 +7,8 @@ import pandas as pd
 
 from fairlab.data.sources import load_dataset
 from fairlab.data.subsets import GROUPS, biased_subset, group_counts, utkface_splits, with_groups
-from fairlab.experiments.faceworld_data import dataset, dataset_root
 from fairlab.faceworld import formats, sampler, world
+from fairlab.faceworld.datasets import dataset, dataset_root
 from fairlab.faceworld.render import render
 from fairlab.profiles import Profile
 from fairlab.results import Record, Registry

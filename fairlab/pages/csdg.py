@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from fairlab.csdg.prompts import SETTINGS, group_words, instruction
+from fairlab.aimfair import csdg
+from fairlab.aimfair.prompts import SETTINGS, group_words, instruction
 from fairlab.data.subsets import GROUPS
-from fairlab.experiments import csdg
 from fairlab.metrics import aggregate_seeds
 from fairlab.profiles import Profile
 from fairlab.reports import Estimate

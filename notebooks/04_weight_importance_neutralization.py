@@ -49,15 +49,14 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from fairlab import figures, notebook, reports
-from fairlab.studies import win_adult as W
-from fairlab.studies import win_images as WI
-from fairlab.neutralize import METHOD_LABELS
+from fairlab.pages import weight_importance_neutralization as page
 from fairlab.reports import check_claims, compare, record_figure
+from fairlab.win.neutralize import METHOD_LABELS
 
 prof = notebook.start(profile, overrides)
 cfg = prof.win_adult
-task = W.open_task(prof)
-images = WI.open_tasks(prof)
+task = page.open_task(prof)
+images = page.open_tasks(prof)
 
 # %% [markdown]
 # ## The data
@@ -73,8 +72,8 @@ images = WI.open_tasks(prof)
 # and the rest for training.
 
 # %%
-sizes = W.table1_sizes(task)
-for row, columns in WI.table1_columns(images).items():
+sizes = page.table1_sizes(task)
+for row, columns in page.table1_columns(images).items():
     sizes[row].update(columns)
 compare("win", "Table 1", sizes, prof,
         notes=["CelebA and LFW+a are FaceWorld in the mini profile; FaceWorld's CelebA has fewer images than the real one, "
@@ -94,7 +93,7 @@ task.splits.describe()
 pd.Series(cfg.pretrain.model_dump(), name="pre-training recipe").to_frame()
 
 # %%
-unfair = W.pretrain(task)
+unfair = page.pretrain(task)
 unfair_test = unfair.metrics["replicas"][0]["test"]
 compare("win", "Section 4.4", {"pre-trained (unfair)": unfair_test}, prof,
         notes=["One pre-trained model (seed 0), evaluated on the new task's test split."])
@@ -107,7 +106,7 @@ compare("win", "Section 4.4", {"pre-trained (unfair)": unfair_test}, prof,
 # not the other are what the neutralization averages out.
 
 # %%
-importance = W.row_importance_frame(task, unfair)
+importance = page.row_importance_frame(task, unfair)
 figures.importance_bars(importance);
 record_figure("win", "Figure 3", prof)
 
@@ -129,7 +128,7 @@ from myst_nb import glue
 glue("batch_size", cfg.finetune_batch_size, display=False)
 glue("epochs", cfg.finetune_epochs, display=False)
 glue("patience", cfg.finetune_patience, display=False)
-selection = pd.concat([W.head_selection(task, unfair).assign(dataset="Adult"), WI.head_selection(images)])
+selection = pd.concat([page.head_selection(task, unfair).assign(dataset="Adult"), page.image_head_selection(images)])
 selection.assign(method=selection["method"].map(METHOD_LABELS)).pivot(index=["dataset", "method"], columns="lr", values="val_err").round(3)
 
 # %% [markdown]
@@ -147,13 +146,13 @@ selection.assign(method=selection["method"].map(METHOD_LABELS)).pivot(index=["da
 # and SVD on the same features.
 
 # %%
-heads = W.head_comparison(task, unfair)
-all_heads = pd.concat([heads.assign(dataset="Adult"), WI.head_comparison(images)], ignore_index=True)
+heads = page.head_comparison(task, unfair)
+all_heads = pd.concat([heads.assign(dataset="Adult"), page.image_head_comparison(images)], ignore_index=True)
 figures.method_bars(all_heads, labels=METHOD_LABELS, row="dataset", title="Test error and fairness violations (mean ± std over runs)");
 record_figure("win", "Figure 4", prof)
 
 # %%
-check_claims("win", "Figure 4", prof, WI.figure4_claims(all_heads))
+check_claims("win", "Figure 4", prof, page.figure4_claims(all_heads))
 
 # %% [markdown]
 # ### When can the Fisher weighting change anything?
@@ -168,11 +167,11 @@ check_claims("win", "Figure 4", prof, WI.figure4_claims(all_heads))
 # entry-wise difference of the trained $AB$ from the one started at plain SVD.
 
 # %%
-check = W.fisher_weighting_check(task, unfair)
+check = page.fisher_weighting_check(task, unfair)
 check.style.format("{:.1e}").set_caption("max |W − W_SVD| after training, by optimiser and rank")
 
 # %%
-display(Markdown(W.fisher_check_summary(check)))
+display(Markdown(page.fisher_check_summary(check)))
 
 # %% [markdown]
 # ## Table 3: fairness regularisers during fine-tuning
@@ -184,14 +183,14 @@ display(Markdown(W.fisher_check_summary(check)))
 # are the alternative). OURS is the head of Figure 4, with 46 trainable parameters.
 
 # %%
-retrain_eo = W.retrain_runs(task, unfair, "eo")
-retrain_dp = W.retrain_runs(task, unfair, "dp")
-table3 = W.table3_reproduced(heads, retrain_eo, retrain_dp)
+retrain_eo = page.retrain_runs(task, unfair, "eo")
+retrain_dp = page.retrain_runs(task, unfair, "dp")
+table3 = page.table3_reproduced(heads, retrain_eo, retrain_dp)
 table3_comparison = compare("win", "Table 3", table3, prof, notes=[f"Regulariser form: {cfg.regularizer}."])
 table3_comparison
 
 # %%
-W.parameter_counts(task, unfair)
+page.parameter_counts(task, unfair)
 
 # %% [markdown]
 # The same table as a picture: each row moves from the paper's (Err, ΔEO) to ours.
@@ -200,7 +199,7 @@ W.parameter_counts(task, unfair)
 figures.paper_vs_ours(table3_comparison.paper_and_ours(["err_f1", "eo_sum"]), "err_f1", "eo_sum", "Err (%)", "ΔEO");
 
 # %%
-check_claims("win", "Table 3", prof, W.table3_claims(retrain_eo, retrain_dp, heads[heads["method"] == "win"], unfair_test))
+check_claims("win", "Table 3", prof, page.table3_claims(retrain_eo, retrain_dp, heads[heads["method"] == "win"], unfair_test))
 
 # %% [markdown]
 # ## Table 2: fine-tuning a fair pre-trained model
@@ -212,20 +211,20 @@ check_claims("win", "Table 3", prof, W.table3_claims(retrain_eo, retrain_dp, hea
 # the bias is ΔEO on the EO rows and ΔDP on the DP rows.
 
 # %%
-fair = W.fair_pretraining(task)
-table2_tl = W.table2_runs(task, fair, "tl")
-table2 = W.table2_reproduced(fair, table2_tl)
+fair = page.fair_pretraining(task)
+table2_tl = page.table2_runs(task, fair, "tl")
+table2 = page.table2_reproduced(fair, table2_tl)
 compare("win", "Table 2", table2, prof, notes=["Fine-tuning: TL, the learning rate chosen per row on validation."])
 
 # %%
-check_claims("win", "Table 2", prof, W.table2_claims(table2))
+check_claims("win", "Table 2", prof, page.table2_claims(table2))
 
 # %% [markdown]
 # The paper has no WIN column in Table 2. For completeness, the same fair models fine-tuned with
 # OURS instead of TL (no paper values to compare with):
 
 # %%
-W.table2_with_ours(fair, table2, task)
+page.table2_with_ours(fair, table2, task)
 
 # %% [markdown]
 # ## Table 4: other architectures
@@ -235,8 +234,8 @@ W.table2_with_ours(fair, table2, task)
 # DenseNet-121 backbones for the images.
 
 # %%
-table4 = {("Adult", model): W.report_estimates(part) for model, part in W.depth_ablation(task).groupby("model")}
-table4.update(WI.table4_reproduced(WI.table4_runs(images)))
+table4 = {("Adult", model): page.report_estimates(part) for model, part in page.depth_ablation(task).groupby("model")}
+table4.update(page.table4_reproduced(page.table4_runs(images)))
 compare("win", "Table 4", table4, prof,
         notes=["Image rows in the mini profile: FaceWorld images and FaceWorld-pretrained stand-in backbones."]
         if prof.data.source == "faceworld" else [])
@@ -248,12 +247,12 @@ compare("win", "Table 4", table4, prof,
 # method) towards 1, at the learning rate chosen for OURS above.
 
 # %%
-sweep = W.alpha_sweep(task, unfair, W.chosen_lr(heads, "win"))
+sweep = page.alpha_sweep(task, unfair, page.chosen_lr(heads, "win"))
 figures.alpha_curves(sweep);
 record_figure("win", "Figure 5", prof)
 
 # %%
-check_claims("win", "Figure 5", prof, W.figure5_claims(sweep))
+check_claims("win", "Figure 5", prof, page.figure5_claims(sweep))
 
 # %% [markdown]
 # ## Figure 1: representations after fine-tuning
@@ -270,20 +269,20 @@ check_claims("win", "Figure 5", prof, W.figure5_claims(sweep))
 # %%
 fair_dp, fair_index = fair["dp"], len(cfg.lambdas) - 1
 panels = {
-    "unfair, head fine-tuned (TL)": W.positive_representations(task, unfair, 0, "head"),
-    "fair (DP), head fine-tuned (TL)": W.positive_representations(task, fair_dp, fair_index, "head"),
-    "unfair, all layers fine-tuned": W.positive_representations(task, unfair, 0, "full"),
-    "fair (DP), all layers fine-tuned": W.positive_representations(task, fair_dp, fair_index, "full"),
+    "unfair, head fine-tuned (TL)": page.positive_representations(task, unfair, 0, "head"),
+    "fair (DP), head fine-tuned (TL)": page.positive_representations(task, fair_dp, fair_index, "head"),
+    "unfair, all layers fine-tuned": page.positive_representations(task, unfair, 0, "full"),
+    "fair (DP), all layers fine-tuned": page.positive_representations(task, fair_dp, fair_index, "full"),
 }
 figures.pca_panels(panels, cfg.pca_points);
 record_figure("win", "Figure 1", prof)
 
 # %%
-separability = {title: W.group_separability(frame) for title, frame in panels.items()}
+separability = {title: page.group_separability(frame) for title, frame in panels.items()}
 pd.Series(separability, name="group separability (balanced accuracy)").round(3).to_frame()
 
 # %%
-check_claims("win", "Figure 1", prof, W.figure1_claims({
+check_claims("win", "Figure 1", prof, page.figure1_claims({
     "unfair": separability["unfair, head fine-tuned (TL)"], "fair": separability["fair (DP), head fine-tuned (TL)"],
 }))
 

@@ -18,7 +18,7 @@ ResNet-18 records also keep the penultimate features of a fixed, group-stratifie
 test set (``features.npz``) for Figure 6.
 
 Per seed, as the reference code: pre-train → SMG → SFT → test; S1 and S2 are drawn from the
-contextual pool with the seed (:func:`fairlab.experiments.csdg.synthetic_sets`).
+contextual pool with the seed (:func:`fairlab.aimfair.csdg.synthetic_sets`).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ import torch
 from torch import nn
 
 from fairlab import device as devices
-from fairlab import selective
-from fairlab.csdg.prompts import SETTINGS
-from fairlab.data.subsets import GROUPS
+from fairlab.aimfair import csdg, selective, vit
+from fairlab.aimfair import recipe as aimfair
+from fairlab.aimfair.prompts import SETTINGS
 from fairlab.data.images import ImageFiles
-from fairlab.experiments import aimfair, csdg, vit
+from fairlab.data.subsets import GROUPS
 from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
 

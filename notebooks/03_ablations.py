@@ -28,9 +28,9 @@ overrides = {}
 
 # %% tags=["hide-input"]
 from fairlab import figures, notebook
+from fairlab.pages import ablations as page
 from fairlab.reports import check_claims, compare, record_figure
 from fairlab.results import Registry
-from fairlab.studies import smg_sft as T
 
 prof = notebook.start(profile, overrides)
 registry = Registry(prof.name)
@@ -39,13 +39,13 @@ seed = prof.aimfair.seeds[0]
 rows = {}
 
 # %%
-T.scale_table(prof)
+page.scale_table(prof)
 
 # %% [markdown]
 # Where the previous page's Table 3 stands on this build, for reading every table below:
 
 # %%
-notebook.say(T.verdict(prof, registry, T.table3(prof, registry, [main]), main))
+notebook.say(page.verdict(prof, registry, page.table3(prof, registry, [main]), main))
 
 # %% [markdown]
 # How much each setting of this page's Baselines learns at this scale, beside two accuracies that
@@ -53,7 +53,7 @@ notebook.say(T.verdict(prof, registry, T.table3(prof, registry, [main]), main))
 # protected attribute):
 
 # %%
-T.regime_table(prof, registry, [main, "UTK F/W", "CelebA M/Y"]).round(1)
+page.regime_table(prof, registry, [main, "UTK F/W", "CelebA M/Y"]).round(1)
 
 # %% [markdown]
 # ## Figure 5: SMG's k
@@ -63,7 +63,7 @@ T.regime_table(prof, registry, [main, "UTK F/W", "CelebA M/Y"]).round(1)
 # fair. The red point is the profile's k.
 
 # %%
-sweep = T.k_sweep(prof, registry, main)
+sweep = page.k_sweep(prof, registry, main)
 figures.metric_lines(sweep, "k", "top-k", title=f"Figure 5: SMG's k, {main}", mark=prof.aimfair.top_k);
 record_figure("aimfair", "Figure 5", prof, f"{main}, seeds {', '.join(map(str, prof.aimfair.seeds))}")
 
@@ -78,7 +78,7 @@ sweep.round(2)
 # fine-tuning. Only SMG's mask changes with it: the fine-tuning itself always uses S2.
 
 # %%
-rows["Table 6"] = T.table6(prof, registry, main)
+rows["Table 6"] = page.table6(prof, registry, main)
 compare("aimfair", "Table 6", rows["Table 6"], prof)
 
 # %% [markdown]
@@ -90,11 +90,11 @@ compare("aimfair", "Table 6", rows["Table 6"], prof)
 # (its WST is none of its group accuracies); it is shown and never asserted.
 
 # %%
-rows["Table 7"] = T.table7(prof, registry, main)
+rows["Table 7"] = page.table7(prof, registry, main)
 compare("aimfair", "Table 7", rows["Table 7"], prof)
 
 # %%
-rows["Table 10"] = T.table10(prof, registry)
+rows["Table 10"] = page.table10(prof, registry)
 compare("aimfair", "Table 10", rows["Table 10"], prof)
 
 # %% [markdown]
@@ -111,14 +111,14 @@ compare("aimfair", "Table 10", rows["Table 10"], prof)
 # the paper's Table 8.
 
 # %%
-rows["Table 8"] = T.table8(prof, registry, [main])
+rows["Table 8"] = page.table8(prof, registry, [main])
 compare("aimfair", "Table 8", rows["Table 8"], prof)
 
 # %% [markdown]
 # ## Table 9: LTGC with ResNet-18
 
 # %%
-rows["Table 9"] = T.rows_of(prof, registry, T.TABLE9, [main])
+rows["Table 9"] = page.rows_of(prof, registry, page.TABLE9, [main])
 compare("aimfair", "Table 9", rows["Table 9"], prof)
 
 # %% [markdown]
@@ -128,7 +128,7 @@ compare("aimfair", "Table 9", rows["Table 9"], prof)
 # the paper (EO 5.37), and AIM-Fair buys a little fairness with 1.16 points of accuracy.
 
 # %%
-rows["Table 11"] = T.rows_of(prof, registry, T.TABLE11, ["CelebA M/Y"])
+rows["Table 11"] = page.rows_of(prof, registry, page.TABLE11, ["CelebA M/Y"])
 compare("aimfair", "Table 11", rows["Table 11"], prof)
 
 # %% [markdown]
@@ -140,12 +140,12 @@ compare("aimfair", "Table 11", rows["Table 11"], prof)
 # runs behind Table 4's "by freezing one block" row.
 
 # %%
-freezing = T.freezing_frame(prof, registry, main)
+freezing = page.freezing_frame(prof, registry, main)
 figures.metric_lines(freezing, "frozen", "frozen block", title=f"Figure 2: one block frozen, {main}");
 record_figure("aimfair", "Figure 2", prof, f"{main}; the paper's numbers are not tabulated")
 
 # %%
-check_claims("aimfair", "Figure 2", prof, T.freezing_claims(freezing))
+check_claims("aimfair", "Figure 2", prof, page.freezing_claims(freezing))
 
 # %% [markdown]
 # ## Figure 8: where the selected tensors lie
@@ -154,7 +154,7 @@ check_claims("aimfair", "Figure 2", prof, T.freezing_claims(freezing))
 # number selected over seeds, each dot one seed.
 
 # %%
-figures.block_bars(T.selected_by_block(prof, registry, main), title=f"Figure 8: SMG's selection, {main}");
+figures.block_bars(page.selected_by_block(prof, registry, main), title=f"Figure 8: SMG's selection, {main}");
 record_figure("aimfair", "Figure 8", prof, f"{main}, k = {prof.aimfair.top_k}")
 
 # %% [markdown]
@@ -168,13 +168,13 @@ record_figure("aimfair", "Figure 8", prof, f"{main}, k = {prof.aimfair.top_k}")
 # features *within* each target class (balanced accuracy, 0.5 = not at all).
 
 # %%
-features = T.representations(prof, registry, main, {"Baseline": T.Baseline(), "Data Supplementation": T.TABLE3["Data Supplementation"],
-                                                     "AIM-Fair (Ours)": T.AIM}, seed)
-figures.embedding_panels(T.tsne_frame(features, seed), title=f"Figure 6: t-SNE of test representations, {main}, seed {seed}");
+features = page.representations(prof, registry, main, {"Baseline": page.Baseline(), "Data Supplementation": page.TABLE3["Data Supplementation"],
+                                                     "AIM-Fair (Ours)": page.AIM}, seed)
+figures.embedding_panels(page.tsne_frame(features, seed), title=f"Figure 6: t-SNE of test representations, {main}, seed {seed}");
 record_figure("aimfair", "Figure 6", prof, f"{main}, seed {seed}, 150 test images per group")
 
 # %%
-decodability = T.protected_decodability(features, seed)
+decodability = page.protected_decodability(features, seed)
 decodability.round(3)
 
 # %% [markdown]
@@ -185,11 +185,11 @@ decodability.round(3)
 # (ΔTPR + ΔFPR) / 2 (Table 8's form).
 
 # %%
-T.spread_table({(f"{table}: {method}", task): r for table, table_rows in rows.items() for (method, task), r in table_rows.items()})
+page.spread_table({(f"{table}: {method}", task): r for table, table_rows in rows.items() for (method, task), r in table_rows.items()})
 
 # %% [markdown]
 # ## The paper's readings, checked
 
 # %%
-for item, item_claims in T.ablation_claims(rows, sweep, decodability).items():
+for item, item_claims in page.ablation_claims(rows, sweep, decodability).items():
     display(check_claims("aimfair", item, prof, item_claims))

@@ -1,4 +1,4 @@
-"""Weight importance neutralization on UCI Adult: every experiment of notebook 03.
+"""Weight importance neutralization on UCI Adult: every experiment of notebook 04.
 
 Protocol (``../shared/reference/win.md``; unstated choices are profile keys):
 
@@ -23,14 +23,14 @@ import numpy as np
 import torch
 
 from fairlab import device as devices
-from fairlab.baselines import fairness_penalty
-from fairlab.evaluation import reports, weighted_f1_scorer
 from fairlab.data.adult import AdultSplits, load_adult
+from fairlab.evaluation import reports, weighted_f1_scorer
 from fairlab.models import ReplicaMLP, count_parameters, replicate
-from fairlab.neutralize import HeadData, finetune_heads, trainable_parameters
 from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
 from fairlab.train import ReplicaBatches, fit, make_optimizer, seed_everything
+from fairlab.win.neutralize import HeadData, finetune_heads, trainable_parameters
+from fairlab.win.regularisers import fairness_penalty
 
 PRETRAIN = "win/adult_pretrain"
 FINETUNE = "win/adult_finetune_head"

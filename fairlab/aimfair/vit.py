@@ -6,7 +6,7 @@ the learning rate, k and epochs of its ViT runs are not given). Here:
 * ``paper`` (``backbones.weights: imagenet``) reads timm's weight file for the model from
   ``backbones.weights_dir`` (``vit_small_patch32_224.safetensors`` or ``.pth``), the head left out;
 * ``mini`` and ``smoke`` (``faceworld``) pretrain the same architecture on the FaceWorld task the
-  ResNet-18 stand-in learns (:data:`fairlab.experiments.backbones.PRETRAINING_TASK`, never a book
+  ResNet-18 stand-in learns (:data:`fairlab.backbones.PRETRAINING_TASK`, never a book
   target or protected attribute), with the ResNet-18 stand-in's image count and epochs, AdamW
   (lr 1e-3, weight decay 0.05, cosine), the usual recipe for training a ViT.
 
@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from fairlab import backbones
 from fairlab import device as devices
+from fairlab.backbones import PRETRAINING_TASK
 from fairlab.data import DataError
-from fairlab.experiments import backbones
-from fairlab.experiments.backbones import PRETRAINING_TASK
 from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
 from fairlab.train import seed_everything

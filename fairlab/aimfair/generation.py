@@ -68,7 +68,6 @@ def load_pipeline(source: str | os.PathLike, sampler: str = "ddim", local_only: 
     the pipeline's scheduler.  Nothing is downloaded unless ``local_only`` is false.
     """
     from diffusers import DDIMScheduler, StableDiffusionPipeline
-
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
