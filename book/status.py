@@ -18,8 +18,12 @@
 # build found. "*k* / *n* cells within tolerance" counts the printed numbers our value lies within
 # the column's tolerance of (rows a paper copied from other work, or that contradict themselves,
 # are shown in their tables but not counted); "*k* / *n* claims hold" counts the paper's
-# statements about a table or figure that our numbers support. Items whose chapter is not yet
-# in the book say so.
+# statements about a table or figure that our numbers support. An item is **reproduced** when
+# every compared cell lies within its tolerance and every checked claim holds, **compared** when
+# numbers were compared but not all are within, **drawn** when only its figure was made. Items
+# whose chapter is not yet in the book say so. The links lead to each item on its page and to
+# its files: every table as CSV (row, metric, paper, ours, difference, within_tolerance), every
+# figure as PNG and SVG.
 
 # %% tags=["parameters", "remove-cell"]
 profile = "mini"

@@ -343,7 +343,16 @@ def stage(profile: str, pages: list[Page], executed: dict[str, Path]) -> Path:
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     reportable = load_profile(profile).reportable
-    (staging / "_config.yml").write_text(yaml.safe_dump(_staged_config(profile, reportable), sort_keys=False))
+    # the tables and figures the pages wrote as files, served at the HTML root for their download links
+    extra = staging / "_extra"
+    for kind in ("tables", "figures"):
+        written = paths.build_root() / profile / kind
+        if written.is_dir():
+            shutil.copytree(written, extra / kind)
+    config = _staged_config(profile, reportable)
+    if extra.is_dir():
+        config.setdefault("sphinx", {}).setdefault("config", {})["html_extra_path"] = ["_extra"]
+    (staging / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copy2(root / "_toc.yml", staging / "_toc.yml")
     shutil.copytree(root / "book", staging / "book", ignore=shutil.ignore_patterns("*.py", "*.ipynb", "__pycache__", ".ipynb_checkpoints"))
     for page in pages:

@@ -1,6 +1,16 @@
-"""Figures of the book: small functions that take tidy frames and return a matplotlib figure."""
+"""Figures of the book: small functions that take tidy frames and return a matplotlib figure.
+
+On a page (after :func:`fairlab.notebook.start`), each figure is also written as PNG and SVG to
+``_build/<profile>/figures/<notebook>/<NN>-<title>.{png,svg}`` and shown with an anchor and its
+download links; :func:`fairlab.reports.record_figure` then ties the figures drawn since its last
+call to a paper's item on the status page.
+"""
 
 from __future__ import annotations
+
+import functools
+import os
+import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,12 +22,79 @@ METHOD_COLOURS = {"TL": "#8c8c8c", "SVD": "#5b8db8", "OURS (WIN)": "#d1495b"}
 WIN_METRICS = (("err_f1", "Err (%)"), ("dp", "ΔDP"), ("eo_sum", "ΔEO"))
 
 
+#: the page being executed: profile, notebook, figures drawn so far, figures not yet tied to an item
+_PAGE: dict | None = None
+
+
+def begin_page(profile: str, notebook: str | None) -> None:
+    """Start writing this page's figures as files (called by :func:`fairlab.notebook.start`)."""
+    global _PAGE
+    _PAGE = {"profile": profile, "notebook": notebook or "notebook", "count": 0, "drawn": []}
+
+
+def take_drawn() -> list[dict]:
+    """The figures drawn since the last call (anchor and files of each), forgotten once taken."""
+    if _PAGE is None:
+        return []
+    drawn, _PAGE["drawn"] = _PAGE["drawn"], []
+    return drawn
+
+
+def _title(fig: plt.Figure, fallback: str) -> str:
+    titles = [fig._suptitle.get_text()] if fig._suptitle is not None else []
+    titles += [ax.get_title() for ax in fig.axes]
+    return next((t for t in titles if t), fallback)
+
+
+def _save_atomic(fig: plt.Figure, path, format: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fig.savefig(tmp, format=format, bbox_inches="tight")
+    os.replace(tmp, path)
+
+
+def _publish(fig: plt.Figure, fallback: str) -> None:
+    """Write ``fig`` as PNG and SVG, show it under an anchor and its download links, close it."""
+    from IPython.display import HTML, display
+
+    from fairlab import paths
+    from fairlab.reports import _link_html, artifacts_dir
+
+    _PAGE["count"] += 1
+    slug = re.sub(r"[^a-z0-9]+", "-", _title(fig, fallback).lower()).strip("-")[:60]
+    name = f"{_PAGE['count']:02d}-{slug}"
+    folder = artifacts_dir(_PAGE["profile"], "figures") / _PAGE["notebook"]
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for format in ("png", "svg"):
+        path = folder / f"{name}.{format}"
+        _save_atomic(fig, path, format)
+        files[format.upper()] = path.relative_to(paths.build_root() / _PAGE["profile"]).as_posix()
+    anchor = f"figure-{name}"
+    display(HTML(_link_html(anchor, files)))
+    display(fig)
+    plt.close(fig)
+    _PAGE["drawn"].append({"anchor": anchor, "files": files})
+
+
+def book_figure(function):
+    """A figure function that, on a page, publishes its figure (files, anchor, links) instead of returning it."""
+    @functools.wraps(function)
+    def draw(*args, **kwargs):
+        fig = function(*args, **kwargs)
+        if _PAGE is None:
+            return fig
+        _publish(fig, function.__name__)
+        return None
+    return draw
+
+
 def style() -> None:
     """The book's plotting style (call once per notebook)."""
     sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "axes.titleweight": "bold"})
 
 
+@book_figure
 def method_bars(runs: pd.DataFrame, by: str = "method", labels: dict | None = None, metrics=WIN_METRICS,
                 title: str | None = None, row: str | None = None) -> plt.Figure:
     """One panel per metric (and per value of ``row``); a bar per method (mean ± 1 std over runs), every run a dot."""
@@ -52,6 +129,7 @@ def _method_panels(axes, frame: pd.DataFrame, order: list, metrics, prefix: str)
         ax.tick_params(axis="x", rotation=15)
 
 
+@book_figure
 def importance_bars(frame: pd.DataFrame) -> plt.Figure:
     """Figure 3: the row importances I_s of the last layer, one panel per group."""
     groups = list(dict.fromkeys(frame["group"]))
@@ -67,6 +145,7 @@ def importance_bars(frame: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+@book_figure
 def alpha_curves(frame: pd.DataFrame, metrics=WIN_METRICS) -> plt.Figure:
     """Figure 5: each metric against α, mean over runs with a ±1 std band."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.2))
@@ -80,6 +159,7 @@ def alpha_curves(frame: pd.DataFrame, metrics=WIN_METRICS) -> plt.Figure:
     return fig
 
 
+@book_figure
 def pca_panels(panels: dict[str, pd.DataFrame], points_per_group: int, seed: int = 0) -> plt.Figure:
     """Figure 1: a 2-D PCA of each panel's representations, coloured by group."""
     from sklearn.decomposition import PCA
@@ -106,6 +186,7 @@ def pca_panels(panels: dict[str, pd.DataFrame], points_per_group: int, seed: int
     return fig
 
 
+@book_figure
 def paper_vs_ours(points: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, label: str = "row") -> plt.Figure:
     """Each row of a table as an arrow from the paper's (x, y) to ours; ``points`` has columns
     ``row``, ``{x}_paper``, ``{y}_paper``, ``{x}_ours``, ``{y}_ours``."""
@@ -123,6 +204,7 @@ def paper_vs_ours(points: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str
     return fig
 
 
+@book_figure
 def image_grid(groups: dict[str, np.ndarray], columns: int = 8, scale: float = 0.9, title: str | None = None) -> plt.Figure:
     """Rows of images, one row per entry of ``groups`` (label -> ``uint8 [n, H, W, 3]``), labels on the left."""
     rows = len(groups)
@@ -141,6 +223,7 @@ def image_grid(groups: dict[str, np.ndarray], columns: int = 8, scale: float = 0
     return fig
 
 
+@book_figure
 def correlation_pair(ours: pd.DataFrame, real: pd.DataFrame, titles=("FaceWorld", "CelebA (published labels)")) -> plt.Figure:
     """Two phi-coefficient heatmaps side by side, on one colour scale."""
     fig, axes = plt.subplots(1, 2, figsize=(15, 6.8))
@@ -154,6 +237,7 @@ def correlation_pair(ours: pd.DataFrame, real: pd.DataFrame, titles=("FaceWorld"
 
 
 
+@book_figure
 def sensitivity_scatter(frame: pd.DataFrame, k: int | None = None, title: str | None = None) -> plt.Figure:
     """SMG's two sensitivities of every tensor (log axes), coloured by block; selected tensors filled.
 
@@ -181,6 +265,7 @@ def sensitivity_scatter(frame: pd.DataFrame, k: int | None = None, title: str | 
     return fig
 
 
+@book_figure
 def strategy_tradeoff(points: pd.DataFrame, title: str | None = None, highlight: str = "AIM-Fair (Ours)") -> plt.Figure:
     """Accuracy against worst-group accuracy and against EO, one point per strategy (± 1 std over seeds).
 
@@ -205,6 +290,7 @@ def strategy_tradeoff(points: pd.DataFrame, title: str | None = None, highlight:
 ACC_WST_EO = (("ACC", "accuracy (%)"), ("WST", "worst-group accuracy (%)"), ("EO", "EO, max(ΔTPR, ΔFPR) (%)"))
 
 
+@book_figure
 def metric_lines(frame: pd.DataFrame, x: str, xlabel: str, title: str | None = None, mark: object = None,
                  metrics=ACC_WST_EO) -> plt.Figure:
     """One panel per metric against ``x`` (mean ± 1 std over seeds); ``mark`` highlights one x value.
@@ -227,6 +313,7 @@ def metric_lines(frame: pd.DataFrame, x: str, xlabel: str, title: str | None = N
     return fig
 
 
+@book_figure
 def block_bars(frame: pd.DataFrame, title: str | None = None) -> plt.Figure:
     """Selected tensors per block against the block's tensors (seed mean, every seed a dot).
 
@@ -251,6 +338,7 @@ def block_bars(frame: pd.DataFrame, title: str | None = None) -> plt.Figure:
     return fig
 
 
+@book_figure
 def embedding_panels(frame: pd.DataFrame, title: str | None = None) -> plt.Figure:
     """One 2-d embedding per method, points coloured by (target, protected) group.
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from fairlab import device as devices
 from fairlab import environment, figures
 from fairlab.profiles import Profile, load_profile
+from fairlab.results import NOTEBOOK_ENV
 
 SMOKE_BANNER = """```{warning}
 **Smoke build.** This page was executed with the `smoke` profile, which only proves that every
@@ -25,6 +28,7 @@ def start(profile: str, overrides: dict | None = None) -> Profile:
     warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
     loaded = load_profile(profile, overrides or {})
     figures.style()
+    figures.begin_page(loaded.name, os.environ.get(NOTEBOOK_ENV))
     if not loaded.reportable:
         display(Markdown(SMOKE_BANNER))
     device = devices.runtime(loaded).describe()  # the profile's device (a missing GPU fails here, clearly)

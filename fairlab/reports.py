@@ -2,9 +2,11 @@
 
 :func:`compare` is the one function every table of the book goes through: it puts the
 paper's printed value, ours (mean ± std over runs where there are runs), the difference and
-whether it lies within the column's tolerance side by side.  Each comparison and each figure's
-claim check is also written to ``results/<profile>/_status/`` so that the status page can say,
-for every table and figure of the three papers, what produced it and how it compares.
+whether it lies within the column's tolerance side by side. :func:`compare` and
+:func:`check_claims` compute and write nothing; :func:`publish` is the explicit write: the table
+as a CSV file under ``_build/<profile>/tables/<paper>/`` and its status under
+``results/<profile>/_status/``, so that the status page can say, for every table and figure of
+the three papers, what produced it, how it compares and where to find it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -23,6 +26,32 @@ from fairlab import paths, reported
 from fairlab.results import NOTEBOOK_ENV, write_json_atomic
 
 STATUS_DIR = "_status"
+#: the columns of a published comparison's CSV file
+CSV_COLUMNS = ("row", "metric", "paper", "ours", "difference", "within_tolerance")
+
+
+def artifacts_dir(profile: str, kind: str) -> Path:
+    """``_build/<profile>/<kind>``: where a build writes its tables (``tables``) and figures (``figures``) as files."""
+    return paths.build_root() / profile / kind
+
+
+def anchor_id(paper: str, item: str, kind: str = "table") -> str:
+    """The stable HTML anchor of a paper's item on its page (the status page links to it)."""
+    return f"{paper}-{_slug(item)}" + ("" if kind == "table" else f"-{kind}")
+
+
+def _link_html(anchor: str, files: dict[str, str]) -> str:
+    """An anchor and download links; ``files`` maps a label to a path relative to the HTML root."""
+    links = " · ".join(f'<a href="../{path}" download>{label}</a>' for label, path in files.items())
+    return f'<p id="{anchor}" class="fairlab-files"><small>download: {links}</small></p>'
+
+
+def write_csv_atomic(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` (without its index) to ``path`` through a temporary file, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -133,20 +162,41 @@ class Comparison:
         if len(definitions):
             foot += " Definitions compared: " + "; ".join(f"{c}: {d}" for c, d in zip(definitions["column"], definitions["definition"])) + "."
         foot += "".join(f" {n}" for n in self.notes) + "</small></p>"
-        return styler.to_html() + foot
+        return _link_html(self.anchor, self.files) + styler.to_html() + foot
 
-    def save(self) -> None:
-        record_status(self.summary() | {"cells_detail": self.long.drop(columns=["flags"]).to_dict("records")})
+    @property
+    def anchor(self) -> str:
+        return anchor_id(self.paper, self.table_id)
+
+    @property
+    def files(self) -> dict[str, str]:
+        return {"CSV": f"tables/{self.paper}/{_slug(self.table_id)}.csv"}
+
+    def csv_frame(self) -> pd.DataFrame:
+        """One line per compared cell: ``row`` (its key as text), ``metric`` (the printed column), the paper's
+        value, ours, their difference and whether it lies within the column's tolerance."""
+        frame = self.long
+        row = frame[self.row_keys].astype(str).agg(lambda r: " / ".join(v for v in r if v != "—"), axis=1)
+        return pd.DataFrame({"row": row, "metric": frame["column"], "paper": frame["paper"], "ours": frame["ours"],
+                             "difference": frame["delta"], "within_tolerance": frame["within"]})[list(CSV_COLUMNS)]
+
+    def publish(self) -> "Comparison":
+        """Write the table as a CSV file and its status (what the status page reads); returns the comparison."""
+        write_csv_atomic(paths.build_root() / self.profile / self.files["CSV"], self.csv_frame())
+        record_status(self.summary() | {"anchor": self.anchor, "files": self.files,
+                                        "cells_detail": self.long.drop(columns=["flags"]).to_dict("records")})
+        return self
 
 
 def compare(paper: str, table_id: str, reproduced: Mapping, profile, *, rows: str = "reproduced",
-            notes: list[str] | None = None, save: bool = True) -> Comparison:
+            notes: list[str] | None = None) -> Comparison:
     """Put ``reproduced`` beside the paper's printed ``table_id``.
 
     ``reproduced`` maps a row key (a tuple in the table's ``row_keys`` order, or a string for a
     one-field key) to ``{metric: value}``, where a value is a float, an :class:`Estimate` or a
     mapping with ``mean``/``std``/``n``.  ``rows="reproduced"`` shows only the rows we reproduce;
     ``"all"`` shows every printed row.  ``profile`` is a :class:`~fairlab.profiles.Profile` or a name.
+    Nothing is written: :func:`publish` the comparison a page shows.
     """
     table = reported.table(paper, table_id)
     name = getattr(profile, "name", profile)
@@ -184,11 +234,8 @@ def compare(paper: str, table_id: str, reproduced: Mapping, profile, *, rows: st
     if rows == "reproduced":  # a printed column we reproduce nowhere (e.g. another dataset) is left out
         reproduced_columns = frame.groupby("column", sort=False)["ours"].apply(lambda v: v.notna().any())
         frame = frame[frame["column"].map(reproduced_columns)].reset_index(drop=True)
-    comparison = Comparison(paper, table_id, f"{paper_label(paper)} {table_id}: {table.title}", name, reportable,
-                            frame, table.row_keys, list(notes or []))
-    if save:
-        comparison.save()
-    return comparison
+    return Comparison(paper, table_id, f"{paper_label(paper)} {table_id}: {table.title}", name, reportable,
+                      frame, table.row_keys, list(notes or []))
 
 
 @dataclass
@@ -210,31 +257,52 @@ class ClaimCheck:
         caption = f"{paper_label(self.paper)} {self.item}: the paper's claims, checked ({self.profile} profile)"
         if not self.reportable:
             caption = f"SMOKE — NOT COMPARABLE. {caption}"
-        return frame.style.set_caption(caption).hide(axis="index").to_html()
+        return _link_html(self.anchor, self.files) + frame.style.set_caption(caption).hide(axis="index").to_html()
 
-    def save(self) -> None:
+    @property
+    def anchor(self) -> str:
+        return anchor_id(self.paper, self.item, "claims")
+
+    @property
+    def files(self) -> dict[str, str]:
+        return {"CSV": f"tables/{self.paper}/{_slug(self.item)}--claims.csv"}
+
+    def publish(self) -> "ClaimCheck":
+        """Write the claims as a CSV file and their status; returns the check."""
+        write_csv_atomic(paths.build_root() / self.profile / self.files["CSV"], pd.DataFrame(self.claims))
         record_status({
             "paper": self.paper, "item": self.item, "kind": "claims", "profile": self.profile,
-            "reportable": self.reportable, "claims": self.claims,
+            "reportable": self.reportable, "claims": self.claims, "anchor": self.anchor, "files": self.files,
             "compared": len(self.claims), "within": int(sum(bool(c["holds"]) for c in self.claims)),
         })
+        return self
 
 
-def check_claims(paper: str, item: str, profile, claims: list[tuple[str, bool, str]], save: bool = True) -> ClaimCheck:
-    """Record whether each ``(claim, holds, evidence)`` of the paper about ``item`` holds on our numbers."""
+def check_claims(paper: str, item: str, profile, claims: list[tuple[str, bool, str]]) -> ClaimCheck:
+    """Whether each ``(claim, holds, evidence)`` of the paper about ``item`` holds on our numbers (nothing written:
+    :func:`publish` the check a page shows)."""
     name = getattr(profile, "name", profile)
-    check = ClaimCheck(paper, item, name, getattr(profile, "reportable", name != "smoke"),
-                       [{"claim": c, "holds": bool(h), "evidence": e} for c, h, e in claims])
-    if save:
-        check.save()
-    return check
+    return ClaimCheck(paper, item, name, getattr(profile, "reportable", name != "smoke"),
+                      [{"claim": c, "holds": bool(h), "evidence": e} for c, h, e in claims])
+
+
+def publish(result):
+    """The explicit write of what a page shows: a :class:`Comparison`'s or a :class:`ClaimCheck`'s CSV file and
+    status. Returns ``result``, so a cell can end with ``publish(compare(...))``."""
+    return result.publish()
 
 
 def record_figure(paper: str, item: str, profile, note: str = "") -> None:
-    """Note that this build drew ``item`` (a figure without numbers to compare)."""
+    """Note that this build drew the paper's ``item``: the figures the page drew since the last call, with their files."""
+    from fairlab import figures
+
     name = getattr(profile, "name", profile)
-    record_status({"paper": paper, "item": item, "kind": "figure", "profile": name,
-                   "reportable": getattr(profile, "reportable", name != "smoke"), "note": note})
+    drawn = figures.take_drawn()
+    entry = {"paper": paper, "item": item, "kind": "figure", "profile": name,
+             "reportable": getattr(profile, "reportable", name != "smoke"), "note": note}
+    if drawn:
+        entry |= {"anchor": drawn[0]["anchor"], "files": {k: v for f in drawn for k, v in f["files"].items()}}
+    record_status(entry)
 
 
 def mean_difference(a, b) -> tuple[float, float, float]:
@@ -313,8 +381,33 @@ def load_statuses(profile: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(root.glob("*/*.json"))] if root.is_dir() else []
 
 
+def item_state(statuses: list[dict]) -> str:
+    """What the status page says of an item from its statuses.
+
+    "reproduced": at least one number was compared and every compared table cell lies within its
+    tolerance and every checked claim holds; "compared": numbers were compared, not all within;
+    "drawn": only figures; "not reproduced in this build": nothing.
+    """
+    checked = [st for st in statuses if st["kind"] in ("table", "claims")]
+    if not checked:
+        return "drawn" if statuses else "not reproduced in this build"
+    if sum(st["compared"] for st in checked) and all(st["within"] == st["compared"] for st in checked):
+        return "reproduced"
+    return "compared"
+
+
+def _status_links(statuses: list[dict]) -> str:
+    """HTML links from the status page (``book/status``) to each item's anchor on its page and to its files."""
+    links = []
+    for st in statuses:
+        if st.get("anchor") and st.get("notebook"):
+            links.append(f'<a href="../notebooks/{st["notebook"]}.html#{st["anchor"]}">{st["kind"]}</a>')
+        links += [f'<a href="../{path}" download>{label}</a>' for label, path in st.get("files", {}).items()]
+    return " · ".join(links) if links else "—"
+
+
 def status_table(profile: str) -> pd.DataFrame:
-    """Every table and figure of the three papers with what this profile's build produced for it."""
+    """Every table and figure of the three papers with what this profile's build produced for it, linked."""
     done: dict[tuple, list[dict]] = {}
     for status in load_statuses(profile):
         done.setdefault((status["paper"], status["item"]), []).append(status)
@@ -328,7 +421,7 @@ def status_table(profile: str) -> pd.DataFrame:
             notebook = item.get("notebook") or "—"
         else:
             notebook = statuses[0].get("notebook") or item.get("notebook") or "—"
-            state = "reproduced" if any(st["kind"] != "figure" for st in statuses) else "drawn"
+            state = item_state(statuses)
             parts = []
             for st in statuses:
                 if st["kind"] == "table":
@@ -340,6 +433,6 @@ def status_table(profile: str) -> pd.DataFrame:
             result = "; ".join(parts)
         lines.append({
             "paper": paper_label(item["paper"]), "item": item["item"], "content": item["title"],
-            "notebook": notebook, "status": state, "result": result,
+            "notebook": notebook, "status": state, "result": result, "links": _status_links(statuses),
         })
     return pd.DataFrame(lines)

@@ -50,7 +50,7 @@ from myst_nb import glue
 from fairlab import figures, notebook
 from fairlab.aimfair import csdg
 from fairlab.pages import csdg as page
-from fairlab.reports import check_claims, compare, record_figure
+from fairlab.reports import check_claims, compare, publish, record_figure
 from fairlab.results import Registry
 
 prof = notebook.start(profile, overrides)
@@ -212,16 +212,16 @@ if judged:
 # %%
 glue("t5_per_group", f"{prof.csdg.table5_per_group:,}", display=False)
 runs = page.table5_records(prof, registry)
-compare("aimfair", "Table 5", page.table5_reproduced(runs), prof,
+publish(compare("aimfair", "Table 5", page.table5_reproduced(runs), prof,
         notes=[f"Synthetic data: the {'miniature model' if gen.pipeline == 'mini' else gen.pipeline}, "
                f"{prof.csdg.table5_per_group} images per group; prompts: {prof.csdg.backend}.",
-               f"Seeds: {', '.join(map(str, prof.aimfair.seeds))}. EO = max(ΔTPR, ΔFPR) as in the paper's tables."])
+               f"Seeds: {', '.join(map(str, prof.aimfair.seeds))}. EO = max(ΔTPR, ΔFPR) as in the paper's tables."]))
 
 # %%
 notebook.say(page.table5_verdict(runs, pools if judged else None))
 
 # %%
-check_claims("aimfair", "Table 5", prof, page.table5_claims(runs, pools if judged else None))
+publish(check_claims("aimfair", "Table 5", prof, page.table5_claims(runs, pools if judged else None)))
 
 # %% [markdown]
 # ## The synthetic sets of the next chapter

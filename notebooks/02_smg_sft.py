@@ -35,7 +35,7 @@ settings = None  # None: the settings this profile's budget covers (the paper pr
 # %% tags=["hide-input"]
 from fairlab import figures, notebook
 from fairlab.pages import smg_sft as page
-from fairlab.reports import check_claims, compare, record_figure
+from fairlab.reports import check_claims, compare, publish, record_figure
 from fairlab.results import Registry
 
 prof = notebook.start(profile, overrides)
@@ -87,7 +87,7 @@ page.mask_summary(prof, registry, settings[0])
 
 # %%
 rows3 = page.table3(prof, registry, settings)
-compare("aimfair", "Table 3", rows3, prof)
+publish(compare("aimfair", "Table 3", rows3, prof))
 
 # %%
 notebook.say(page.verdict(prof, registry, rows3, settings[0]))
@@ -110,7 +110,7 @@ page.spread_table(rows3)
 
 # %%
 rows4, chosen = page.table4(prof, registry, settings)
-compare("aimfair", "Table 4", rows4, prof)
+publish(compare("aimfair", "Table 4", rows4, prof))
 
 # %%
 chosen
@@ -148,7 +148,7 @@ page.seed_table(prof, registry, settings[0], {m: page.TABLE3[m] for m in ("Basel
 # the two 95 % bootstrap intervals over seeds do not overlap):
 
 # %%
-check_claims("aimfair", "Table 3", prof, page.claims(rows3, settings))
+publish(check_claims("aimfair", "Table 3", prof, page.claims(rows3, settings)))
 
 # %%
-check_claims("aimfair", "Table 4", prof, page.table4_claims(rows4, settings))
+publish(check_claims("aimfair", "Table 4", prof, page.table4_claims(rows4, settings)))

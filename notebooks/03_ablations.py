@@ -29,7 +29,7 @@ overrides = {}
 # %% tags=["hide-input"]
 from fairlab import figures, notebook
 from fairlab.pages import ablations as page
-from fairlab.reports import check_claims, compare, record_figure
+from fairlab.reports import check_claims, compare, publish, record_figure
 from fairlab.results import Registry
 
 prof = notebook.start(profile, overrides)
@@ -79,7 +79,7 @@ sweep.round(2)
 
 # %%
 rows["Table 6"] = page.table6(prof, registry, main)
-compare("aimfair", "Table 6", rows["Table 6"], prof)
+publish(compare("aimfair", "Table 6", rows["Table 6"], prof))
 
 # %% [markdown]
 # ## Tables 7 and 10: the amount of S2
@@ -91,11 +91,11 @@ compare("aimfair", "Table 6", rows["Table 6"], prof)
 
 # %%
 rows["Table 7"] = page.table7(prof, registry, main)
-compare("aimfair", "Table 7", rows["Table 7"], prof)
+publish(compare("aimfair", "Table 7", rows["Table 7"], prof))
 
 # %%
 rows["Table 10"] = page.table10(prof, registry)
-compare("aimfair", "Table 10", rows["Table 10"], prof)
+publish(compare("aimfair", "Table 10", rows["Table 10"], prof))
 
 # %% [markdown]
 # ## Table 8: ViT-S/32
@@ -112,14 +112,14 @@ compare("aimfair", "Table 10", rows["Table 10"], prof)
 
 # %%
 rows["Table 8"] = page.table8(prof, registry, [main])
-compare("aimfair", "Table 8", rows["Table 8"], prof)
+publish(compare("aimfair", "Table 8", rows["Table 8"], prof))
 
 # %% [markdown]
 # ## Table 9: LTGC with ResNet-18
 
 # %%
 rows["Table 9"] = page.rows_of(prof, registry, page.TABLE9, [main])
-compare("aimfair", "Table 9", rows["Table 9"], prof)
+publish(compare("aimfair", "Table 9", rows["Table 9"], prof))
 
 # %% [markdown]
 # ## Table 11: the failure case, CelebA Male / Young
@@ -129,7 +129,7 @@ compare("aimfair", "Table 9", rows["Table 9"], prof)
 
 # %%
 rows["Table 11"] = page.rows_of(prof, registry, page.TABLE11, ["CelebA M/Y"])
-compare("aimfair", "Table 11", rows["Table 11"], prof)
+publish(compare("aimfair", "Table 11", rows["Table 11"], prof))
 
 # %% [markdown]
 # ## Figure 2: freezing one block
@@ -145,7 +145,7 @@ figures.metric_lines(freezing, "frozen", "frozen block", title=f"Figure 2: one b
 record_figure("aimfair", "Figure 2", prof, f"{main}; the paper's numbers are not tabulated")
 
 # %%
-check_claims("aimfair", "Figure 2", prof, page.freezing_claims(freezing))
+publish(check_claims("aimfair", "Figure 2", prof, page.freezing_claims(freezing)))
 
 # %% [markdown]
 # ## Figure 8: where the selected tensors lie
@@ -192,4 +192,4 @@ page.spread_table({(f"{table}: {method}", task): r for table, table_rows in rows
 
 # %%
 for item, item_claims in page.ablation_claims(rows, sweep, decodability).items():
-    display(check_claims("aimfair", item, prof, item_claims))
+    display(publish(check_claims("aimfair", item, prof, item_claims)))

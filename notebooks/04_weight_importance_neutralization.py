@@ -46,11 +46,10 @@ overrides = {}
 
 # %% tags=["hide-input"]
 import pandas as pd
-from IPython.display import Markdown, display
 
 from fairlab import figures, notebook, reports
 from fairlab.pages import weight_importance_neutralization as page
-from fairlab.reports import check_claims, compare, record_figure
+from fairlab.reports import check_claims, compare, publish, record_figure
 from fairlab.win.neutralize import METHOD_LABELS
 
 prof = notebook.start(profile, overrides)
@@ -75,9 +74,9 @@ images = page.open_tasks(prof)
 sizes = page.table1_sizes(task)
 for row, columns in page.table1_columns(images).items():
     sizes[row].update(columns)
-compare("win", "Table 1", sizes, prof,
+publish(compare("win", "Table 1", sizes, prof,
         notes=["CelebA and LFW+a are FaceWorld in the mini profile; FaceWorld's CelebA has fewer images than the real one, "
-               "so only its validation and test sizes can match."] if prof.data.source == "faceworld" else [])
+               "so only its validation and test sizes can match."] if prof.data.source == "faceworld" else []))
 
 # %%
 task.splits.describe()
@@ -95,8 +94,8 @@ pd.Series(cfg.pretrain.model_dump(), name="pre-training recipe").to_frame()
 # %%
 unfair = page.pretrain(task)
 unfair_test = unfair.metrics["replicas"][0]["test"]
-compare("win", "Section 4.4", {"pre-trained (unfair)": unfair_test}, prof,
-        notes=["One pre-trained model (seed 0), evaluated on the new task's test split."])
+publish(compare("win", "Section 4.4", {"pre-trained (unfair)": unfair_test}, prof,
+        notes=["One pre-trained model (seed 0), evaluated on the new task's test split."]))
 
 # %% [markdown]
 # ## Figure 3: which weights matter for which group
@@ -152,7 +151,7 @@ figures.method_bars(all_heads, labels=METHOD_LABELS, row="dataset", title="Test 
 record_figure("win", "Figure 4", prof)
 
 # %%
-check_claims("win", "Figure 4", prof, page.figure4_claims(all_heads))
+publish(check_claims("win", "Figure 4", prof, page.figure4_claims(all_heads)))
 
 # %% [markdown]
 # ### When can the Fisher weighting change anything?
@@ -171,7 +170,7 @@ check = page.fisher_weighting_check(task, unfair)
 check.style.format("{:.1e}").set_caption("max |W − W_SVD| after training, by optimiser and rank")
 
 # %%
-display(Markdown(page.fisher_check_summary(check)))
+notebook.say(page.fisher_check_summary(check))
 
 # %% [markdown]
 # ## Table 3: fairness regularisers during fine-tuning
@@ -186,7 +185,7 @@ display(Markdown(page.fisher_check_summary(check)))
 retrain_eo = page.retrain_runs(task, unfair, "eo")
 retrain_dp = page.retrain_runs(task, unfair, "dp")
 table3 = page.table3_reproduced(heads, retrain_eo, retrain_dp)
-table3_comparison = compare("win", "Table 3", table3, prof, notes=[f"Regulariser form: {cfg.regularizer}."])
+table3_comparison = publish(compare("win", "Table 3", table3, prof, notes=[f"Regulariser form: {cfg.regularizer}."]))
 table3_comparison
 
 # %%
@@ -199,7 +198,7 @@ page.parameter_counts(task, unfair)
 figures.paper_vs_ours(table3_comparison.paper_and_ours(["err_f1", "eo_sum"]), "err_f1", "eo_sum", "Err (%)", "ΔEO");
 
 # %%
-check_claims("win", "Table 3", prof, page.table3_claims(retrain_eo, retrain_dp, heads[heads["method"] == "win"], unfair_test))
+publish(check_claims("win", "Table 3", prof, page.table3_claims(retrain_eo, retrain_dp, heads[heads["method"] == "win"], unfair_test)))
 
 # %% [markdown]
 # ## Table 2: fine-tuning a fair pre-trained model
@@ -214,10 +213,10 @@ check_claims("win", "Table 3", prof, page.table3_claims(retrain_eo, retrain_dp, 
 fair = page.fair_pretraining(task)
 table2_tl = page.table2_runs(task, fair, "tl")
 table2 = page.table2_reproduced(fair, table2_tl)
-compare("win", "Table 2", table2, prof, notes=["Fine-tuning: TL, the learning rate chosen per row on validation."])
+publish(compare("win", "Table 2", table2, prof, notes=["Fine-tuning: TL, the learning rate chosen per row on validation."]))
 
 # %%
-check_claims("win", "Table 2", prof, page.table2_claims(table2))
+publish(check_claims("win", "Table 2", prof, page.table2_claims(table2)))
 
 # %% [markdown]
 # The paper has no WIN column in Table 2. For completeness, the same fair models fine-tuned with
@@ -236,9 +235,9 @@ page.table2_with_ours(fair, table2, task)
 # %%
 table4 = {("Adult", model): page.report_estimates(part) for model, part in page.depth_ablation(task).groupby("model")}
 table4.update(page.table4_reproduced(page.table4_runs(images)))
-compare("win", "Table 4", table4, prof,
+publish(compare("win", "Table 4", table4, prof,
         notes=["Image rows in the mini profile: FaceWorld images and FaceWorld-pretrained stand-in backbones."]
-        if prof.data.source == "faceworld" else [])
+        if prof.data.source == "faceworld" else []))
 
 # %% [markdown]
 # ## Figure 5: weighting the two groups
@@ -252,7 +251,7 @@ figures.alpha_curves(sweep);
 record_figure("win", "Figure 5", prof)
 
 # %%
-check_claims("win", "Figure 5", prof, page.figure5_claims(sweep))
+publish(check_claims("win", "Figure 5", prof, page.figure5_claims(sweep)))
 
 # %% [markdown]
 # ## Figure 1: representations after fine-tuning
@@ -282,9 +281,9 @@ separability = {title: page.group_separability(frame) for title, frame in panels
 pd.Series(separability, name="group separability (balanced accuracy)").round(3).to_frame()
 
 # %%
-check_claims("win", "Figure 1", prof, page.figure1_claims({
+publish(check_claims("win", "Figure 1", prof, page.figure1_claims({
     "unfair": separability["unfair, head fine-tuned (TL)"], "fair": separability["fair (DP), head fine-tuned (TL)"],
-}))
+})))
 
 # %% [markdown]
 # ## What reproduces
@@ -293,4 +292,4 @@ check_claims("win", "Figure 1", prof, page.figure1_claims({
 # has the same for all three papers):
 
 # %%
-display(Markdown(reports.summary_markdown("win", prof.name)))
+notebook.say(reports.summary_markdown("win", prof.name))

@@ -214,7 +214,7 @@ def test_every_strategy_of_tables_3_and_4_runs_and_lines_up_with_the_printed_row
     rows3 = page.table3(profile, registry, ["CelebA S/M"])
     rows4, chosen = page.table4(profile, registry, ["CelebA S/M"])
     for table, rows in (("Table 3", rows3), ("Table 4", rows4)):
-        comparison = compare("aimfair", table, rows, profile, save=False)
+        comparison = compare("aimfair", table, rows, profile)
         assert comparison.long["ours"].notna().any()
     assert set(chosen["row"]) == set(page.table4_candidates(profile))
     masks = page.mask_summary(profile, registry, "CelebA S/M")
@@ -237,7 +237,7 @@ def test_every_ablation_runs_and_lines_up_with_the_printed_rows(smoke_book, monk
             "Table 9": page.rows_of(profile, registry, page.TABLE9, ["CelebA S/M"]),
             "Table 11": page.rows_of(profile, registry, page.TABLE11, ["CelebA M/Y"])}
     for table, reproduced in rows.items():
-        comparison = compare("aimfair", table, reproduced, profile, save=False)
+        comparison = compare("aimfair", table, reproduced, profile)
         printed_rows = comparison.long.drop_duplicates(subset=comparison.row_keys)
         assert len(printed_rows) == len(reproduced) and comparison.long["ours"].notna().all(), table
     sweep = page.k_sweep(profile, registry, "CelebA S/M")
