@@ -41,3 +41,13 @@ status.style.hide(axis="index").set_caption(f"Status of every table and figure (
 # %%
 counts = status.groupby(["paper", "status"]).size().unstack(fill_value=0)
 counts
+
+# %% [markdown]
+# ## Every table and figure of this build, as files
+#
+# The paper's tables are under `tables/<paper>/`; every other table a page shows, and every
+# figure, under the page's own folder.
+
+# %%
+files = reports.files_table(prof.name)
+files.style.hide(axis="index").set_caption(f"{len(files)} files written by this build ({prof.name} profile)")

@@ -40,7 +40,6 @@ from fairlab.profiles import DEFAULT_PROFILE, load_profile
 from fairlab.reports import NOTEBOOK_ENV
 from fairlab.results import FRESH_SINCE_ENV, write_json_atomic
 
-
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 

@@ -18,7 +18,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-GROUPS = ("0_0", "0_1", "1_0", "1_1")
+from fairlab.data import GROUPS
 
 #: The scalar metrics of :func:`fairness_report`, in the order tables show them.
 SCALAR_METRICS = ("acc", "wst", "eo_max", "eo_mean", "std", "eo_sum", "dp", "err_f1", "tpr_gap", "fpr_gap")

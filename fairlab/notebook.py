@@ -1,4 +1,10 @@
-"""What every notebook does first: load its profile, set the plotting style, show the banner."""
+"""What every notebook does first: load its profile, set the plotting style, show the banner.
+
+From then on every table the page shows (a DataFrame or a Styler, as a cell's value or through
+``display``) is also written as CSV to ``_build/<profile>/tables/<notebook>/<NN>-<caption>.csv``
+and shown under its anchor with a download link; the paper's tables go through
+:func:`fairlab.reports.publish` instead, to ``tables/<paper>/``.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ def start(profile: str, overrides: dict | None = None) -> Profile:
     loaded = load_profile(profile, overrides or {})
     figures.style()
     figures.begin_page(loaded.name, os.environ.get(NOTEBOOK_ENV))
+    _write_shown_tables(loaded.name, os.environ.get(NOTEBOOK_ENV) or "notebook")
     if not loaded.reportable:
         display(Markdown(SMOKE_BANNER))
     device = devices.runtime(loaded).describe()  # the profile's device (a missing GPU fails here, clearly)
@@ -41,3 +48,32 @@ def say(markdown: str) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(markdown))
+
+
+def _write_shown_tables(profile: str, notebook: str) -> None:
+    """Register HTML formatters that write every DataFrame and Styler the page shows as a CSV file, linked."""
+    import pandas as pd
+    from IPython import get_ipython
+    from pandas.io.formats.style import Styler
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    count = {"n": 0}
+
+    def linked(frame: pd.DataFrame, caption: str | None, html: str) -> str:
+        import re
+
+        from fairlab.reports import _link_html, artifacts_dir, write_csv_atomic
+
+        count["n"] += 1
+        slug = re.sub(r"[^a-z0-9]+", "-", (caption or "table").lower()).strip("-")[:60] or "table"
+        name = f"{count['n']:02d}-{slug}"
+        relative = f"tables/{notebook}/{name}.csv"
+        has_index = not isinstance(frame.index, pd.RangeIndex)
+        write_csv_atomic(artifacts_dir(profile, "tables").parent / relative, frame.reset_index() if has_index else frame)
+        return _link_html(f"table-{name}", {"CSV": relative}) + html
+
+    formatter = shell.display_formatter.formatters["text/html"]
+    formatter.for_type(pd.DataFrame, lambda frame: linked(frame, None, frame._repr_html_()))
+    formatter.for_type(Styler, lambda styler: linked(styler.data, styler.caption, styler.to_html()))

@@ -45,13 +45,12 @@ def _aimfair_entries(notebook: str, profile: Profile) -> dict[str, list]:
 def _pretrain_and_masks(profile: Profile, label: str, seed: int, entries: list) -> None:
     """The Baselines of a (setting, seed) and the SMG gradients its entries' masks need."""
     from fairlab.aimfair import smg_sft
-    from fairlab.aimfair import tables
 
     registry = Registry(profile.name)
-    for arch in sorted({tables.resolve(profile, e).arch for e in entries}):
+    for arch in sorted({smg_sft.resolve(profile, e).arch for e in entries}):
         smg_sft.pretrained(profile, registry, label, seed, arch)
     for entry in entries:
-        strategy = tables.resolve(profile, entry)
+        strategy = smg_sft.resolve(profile, entry)
         if isinstance(strategy, smg_sft.Strategy) and strategy.kind == "selective":
             smg_sft.gradients(profile, registry, label, seed, strategy.s1, strategy.s2, strategy.arch)
 
@@ -65,7 +64,6 @@ def _strategy(profile: Profile, label: str, seed: int, strategy) -> None:
 def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
     """Stage 1: per (setting, seed), the Baseline and SMG's gradients; stage 2: every strategy run."""
     from fairlab.aimfair import smg_sft
-    from fairlab.aimfair import tables
 
     first, second, seen = [], [], set()
     for label, entries in _aimfair_entries(notebook, profile).items():
@@ -73,7 +71,7 @@ def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
             first.append(Unit(f"{label} seed {seed}: Baselines and SMG gradients", _pretrain_and_masks,
                               (profile, label, seed, entries)))
             for entry in entries:
-                strategy = tables.resolve(profile, entry)
+                strategy = smg_sft.resolve(profile, entry)
                 if not isinstance(strategy, smg_sft.Strategy) or (label, seed, strategy) in seen:
                     continue
                 seen.add((label, seed, strategy))

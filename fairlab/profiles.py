@@ -8,8 +8,8 @@ expected (for an unknown key, the valid keys at that level).
 
 from __future__ import annotations
 
-from pathlib import Path
 import typing
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml

@@ -436,3 +436,18 @@ def status_table(profile: str) -> pd.DataFrame:
             "notebook": notebook, "status": state, "result": result, "links": _status_links(statuses),
         })
     return pd.DataFrame(lines)
+
+
+def files_table(profile: str) -> pd.DataFrame:
+    """Every table (CSV) and figure (PNG, SVG) this profile's build wrote, by the folder its page wrote it to, linked."""
+    lines = []
+    for kind in ("tables", "figures"):
+        root = artifacts_dir(profile, kind)
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                relative = path.relative_to(root.parent).as_posix()
+                lines.append({"kind": kind[:-1], "folder": path.parent.name, "file": path.name,
+                              "link": f'<a href="../{relative}" download>{path.suffix[1:].upper()}</a>'})
+    return pd.DataFrame(lines, columns=["kind", "folder", "file", "link"])

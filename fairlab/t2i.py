@@ -94,14 +94,12 @@ def training_scheduler(prediction: str = "epsilon"):
     """
     from diffusers import DDPMScheduler
 
-    if prediction == "epsilon":
-        return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="epsilon",
-                             timestep_spacing="leading", steps_offset=1, clip_sample=False)
-    if prediction == "v_prediction":
-        return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction",
-                             rescale_betas_zero_snr=True, timestep_spacing="trailing", steps_offset=1,
-                             clip_sample=False)
-    raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+    by_prediction = {"epsilon": {"timestep_spacing": "leading"},
+                     "v_prediction": {"timestep_spacing": "trailing", "rescale_betas_zero_snr": True}}
+    if prediction not in by_prediction:
+        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type=prediction,
+                         steps_offset=1, clip_sample=False, **by_prediction[prediction])
 
 
 def assemble(vae, text_encoder, tokenizer, unet, train_scheduler):

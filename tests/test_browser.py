@@ -8,7 +8,6 @@ import shutil
 import threading
 
 import pytest
-
 from conftest import running_in_ci
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -10,7 +10,7 @@ import torch
 from fairlab import t2i
 from fairlab.aimfair import csdg
 from fairlab.aimfair.generation import jobs_for
-from fairlab.aimfair.prompts import SETTINGS
+from fairlab.aimfair.settings import SETTINGS
 from fairlab.faceworld.oracle import BINARY
 from fairlab.profiles import load_profile
 

@@ -9,9 +9,10 @@ import threading
 import pytest
 
 from fairlab.aimfair import prompts as P
+from fairlab.aimfair.settings import SETTINGS
 from fairlab.faceworld.phrases import states
 
-SM = P.SETTINGS["CelebA S/M"]
+SM = SETTINGS["CelebA S/M"]
 
 
 def test_the_instruction_has_the_papers_six_fields():
@@ -19,18 +20,18 @@ def test_the_instruction_has_the_papers_six_fields():
     assert "Write 50" in text and "smiling and male" in text and "wavy hair" in text and "head pose" in text
     assert "Portrait face photo of a smiling male" in text
     assert "head pose" not in P.instruction(SM, 1, 1, 25, head_poses=False)
-    assert "ages spanning 1 to 100" in P.instruction(P.SETTINGS["UTK F/W"], 0, 0, 50)
+    assert "ages spanning 1 to 100" in P.instruction(SETTINGS["UTK F/W"], 0, 0, 50)
 
 
 def test_plain_prompts_name_the_group():
     assert P.plain_prompt(SM, 1, 1) == "Portrait face photo of a smiling male."
     assert P.plain_prompt(SM, 0, 0) == "Portrait face photo of a non-smiling female."
-    assert P.plain_prompt(P.SETTINGS["CelebA S/Y"], 0, 1) == "Portrait face photo of a non-smiling young person."
+    assert P.plain_prompt(SETTINGS["CelebA S/Y"], 0, 1) == "Portrait face photo of a non-smiling young person."
 
 
-@pytest.mark.parametrize("label", list(P.SETTINGS))
+@pytest.mark.parametrize("label", list(SETTINGS))
 def test_the_composer_gives_valid_distinct_prompts_for_every_group(label):
-    setting = P.SETTINGS[label]
+    setting = SETTINGS[label]
     result = P.collect(P.ComposerBackend(), setting, 25, head_poses=True, seed=3)
     for group, texts in result.prompts.items():
         t, s = int(group[0]), int(group[2])

@@ -7,13 +7,12 @@ import shutil
 from collections import Counter
 
 import pytest
+from conftest import SMOKE_BOOK_OVERRIDES
 
 from fairlab import paths, plans
 from fairlab.book import precompute
 from fairlab.profiles import load_profile
 from fairlab.results import Registry
-
-from conftest import SMOKE_BOOK_OVERRIDES
 
 pytestmark = pytest.mark.book
 

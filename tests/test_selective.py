@@ -9,8 +9,7 @@ import torch
 import torchvision
 from torch import nn
 
-from fairlab.aimfair import recipe as aimfair
-from fairlab.aimfair import selective
+from fairlab.aimfair import recipe, selective
 from fairlab.profiles import load_profile
 from fairlab.train import TensorBatches, fit
 
@@ -59,7 +58,7 @@ def test_mean_gradients_average_the_batch_mean_gradients():
 
 
 def test_frozen_tensors_stay_bit_identical_while_every_batchnorm_follows_the_data():
-    profile = load_profile("smoke", {"aimfair.epochs": 2, "aimfair.batch_size": 16})
+    profile = load_profile("smoke", {"recipe.epochs": 2, "recipe.batch_size": 16})
     torch.manual_seed(0)
     model = torchvision.models.resnet18(num_classes=1)
     mask = selective.update_block(model, "layer4")
@@ -68,8 +67,8 @@ def test_frozen_tensors_stay_bit_identical_while_every_batchnorm_follows_the_dat
     stats_before = model.layer1[0].bn1.running_mean.clone()
     g = torch.Generator().manual_seed(1)
     images = torch.randint(0, 255, (48, 3, 32, 32), generator=g, dtype=torch.uint8)
-    data = aimfair.LabelledImages(images, np.arange(48) % 2, np.arange(48) // 24)
-    aimfair.train(model, data, data, profile, seed=100, desc="test")
+    data = recipe.LabelledImages(images, np.arange(48) % 2, np.arange(48) // 24)
+    recipe.train(model, data, data, profile, seed=100, desc="test")
     for name, p in model.named_parameters():
         if name in mask.selected:
             assert not torch.equal(p, before[name]), name
@@ -133,10 +132,10 @@ def test_an_interrupted_run_resumes_to_the_same_best_checkpoint(tmp_path):
     assert not (tmp_path / "fit.pt").exists()
 
 
-def _labelled(groups: list[str], height: int = 6, width: int = 5) -> aimfair.LabelledImages:
+def _labelled(groups: list[str], height: int = 6, width: int = 5) -> recipe.LabelledImages:
     target = np.array([int(g[0]) for g in groups])
     protected = np.array([int(g[2]) for g in groups])
-    return aimfair.LabelledImages(torch.zeros(len(groups), 3, height, width, dtype=torch.uint8), target, protected)
+    return recipe.LabelledImages(torch.zeros(len(groups), 3, height, width, dtype=torch.uint8), target, protected)
 
 
 def test_data_repairing_tops_up_only_the_groups_smaller_than_the_largest():
@@ -198,7 +197,7 @@ def test_penultimate_features_are_what_the_head_reads():
     images = torch.randint(0, 255, (6, 3, 32, 32), dtype=torch.uint8)
     features = smg_sft.penultimate(model, images, 32)
     assert features.shape == (6, 512)
-    logits = aimfair.predict_logits(model, images, 32)
+    logits = recipe.predict_logits(model, images, 32)
     assert torch.allclose(model.fc(features).squeeze(1), logits, atol=1e-5)
 
 

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from fairlab.aimfair import recipe as aimfair
-from fairlab.aimfair import smg_sft
+from fairlab.aimfair import recipe, smg_sft
 from fairlab.data.images import ImageFiles
 from fairlab.faceworld import formats
 
@@ -45,7 +44,7 @@ def write_celeba(root: Path) -> None:
 SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from fairlab.aimfair import recipe as aimfair
+    from fairlab.aimfair import recipe
     from fairlab.aimfair import smg_sft
     from fairlab.profiles import load_profile
 
@@ -55,8 +54,8 @@ SCRIPT = textwrap.dedent("""
         return int(line.split()[1]) / 1024
 
     profile = load_profile("paper", {"data_root": sys.argv[1], "compute.device": "cpu", "compute.threads": 2,
-                                     "data.aimfair_subset_size": 1000, "aimfair.batch_size": 64})
-    task = aimfair.open_task("CelebA S/M", profile)
+                                     "data.aimfair_subset_size": 1000, "recipe.batch_size": 64})
+    task = recipe.open_task("CelebA S/M", profile)
     real = task.split("train")
     baseline = peak_mb()
     # supplementation, repairing and LTGC on the stream store: the "synthetic" part is real files here
@@ -64,7 +63,7 @@ SCRIPT = textwrap.dedent("""
     for name, data in {"real": real, "supplementation": smg_sft.concat(real, top_up),
                        "ltgc": smg_sft.ltgc_mix(real, top_up, seed=0)}.items():
         images = 0
-        for x, y in aimfair.training_batches(data, profile, seed=100):
+        for x, y in recipe.training_batches(data, profile, seed=100):
             assert x.shape[1:] == (3, 224, 224) and x.dtype.is_floating_point
             images += len(x)
         assert images >= len(data) - profile.aimfair.batch_size
@@ -100,11 +99,11 @@ def test_image_files_decode_subsets_concatenations_and_mixes_like_the_memory_sto
     assert torch.equal(lazy[np.array([3, 1])], decoded[[3, 1]])
     assert torch.equal(lazy.take([5, 2])[:], decoded[[5, 2]])
     target = np.arange(12) % 2
-    data = aimfair.LabelledImages(lazy, target, 1 - target)
+    data = recipe.LabelledImages(lazy, target, 1 - target)
     both = smg_sft.concat(data, smg_sft.subset(data, [0, 1]))
     assert isinstance(both.images, ImageFiles) and torch.equal(both.images[[12, 13]], decoded[[0, 1]])
     mixed = smg_sft.ltgc_mix(data, smg_sft.subset(data, [0, 1, 2]), seed=0)
-    memory = smg_sft.ltgc_mix(aimfair.LabelledImages(decoded, target, 1 - target),
-                              aimfair.LabelledImages(decoded[[0, 1, 2]], target[[0, 1, 2]], 1 - target[[0, 1, 2]]), seed=0)
+    memory = smg_sft.ltgc_mix(recipe.LabelledImages(decoded, target, 1 - target),
+                              recipe.LabelledImages(decoded[[0, 1, 2]], target[[0, 1, 2]], 1 - target[[0, 1, 2]]), seed=0)
     assert np.array_equal(mixed.target, memory.target)
     assert (mixed.images[:].int() - memory.images.int()).abs().max() <= 1  # the same blend, rounded

@@ -32,20 +32,18 @@ from tqdm import tqdm
 
 from fairlab import device as devices
 from fairlab import t2i
-from fairlab.aimfair import generation
-from fairlab.aimfair import recipe as aimfair
+from fairlab.aimfair import generation, recipe
 from fairlab.aimfair.prompts import (
-    SETTINGS,
     ChatCompletionsBackend,
     ComposerBackend,
     PromptSet,
-    Setting,
     TransformersBackend,
     collect,
     instruction,
     instruction_hash,
     plain_set,
 )
+from fairlab.aimfair.settings import SETTINGS, Setting
 from fairlab.data.images import load_images
 from fairlab.data.subsets import GROUPS, bias_quotas
 from fairlab.faceworld import formats, oracle, phrases, render, world
@@ -539,16 +537,16 @@ def table5_run(profile: Profile, registry: Registry, label: str, family: str, se
               "faceworld": profile.faceworld.model_dump(), "backbones": profile.backbones.model_dump()}
 
     def compute(workdir: Path) -> dict:
-        task = aimfair.open_task(label, profile, registry)
+        task = recipe.open_task(label, profile, registry)
         frame = pool_frame(source)
         rng = np.random.default_rng(seed)
         chosen = pd.concat([frame[frame["group"] == g].iloc[np.sort(rng.choice((frame["group"] == g).sum(), per_group, replace=False))]
                             for g in GROUPS])
-        train = aimfair.load_synthetic_set(chosen, profile.csdg.generation.out_size, profile.data.image_store)
+        train = recipe.load_synthetic_set(chosen, profile.csdg.generation.out_size, profile.data.image_store)
         val, test = task.split("val"), task.split("test")
-        model = aimfair.classifier(profile, registry, seed)
-        result = aimfair.train(model, train, val, profile, seed, desc=f"{label} {FAMILIES[family].label}")
-        report = aimfair.evaluate(model, test, profile.aimfair.image_size)
+        model = recipe.classifier(profile, registry, seed)
+        result = recipe.train(model, train, val, profile, seed, desc=f"{label} {FAMILIES[family].label}")
+        report = recipe.evaluate(model, test, profile.aimfair.image_size)
         return {"report": report, "best_epoch": int(result.best_epoch[0]), "val_acc": float(result.best_score[0]),
                 "train_images": len(chosen), "test_images": len(test)}
 

@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
+from fairlab.aimfair.settings import Setting
 from fairlab.faceworld import phrases, sampler, world
 
 API_KEY_ENV = ("FAIRLAB_LLM_API_KEY", "OPENAI_API_KEY")
@@ -50,28 +51,6 @@ CELEBA_CONTEXT = (
 
 class PromptError(RuntimeError):
     """A backend failed, or kept returning too few valid prompts."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    """A task of AIM-Fair: dataset, target and protected attribute."""
-
-    label: str
-    dataset: str
-    target: str
-    protected: str
-
-    def groups(self) -> list[tuple[int, int]]:
-        return [(t, s) for t in (0, 1) for s in (0, 1)]
-
-
-SETTINGS = {
-    "CelebA S/M": Setting("CelebA S/M", "celeba", "Smiling", "Male"),
-    "CelebA S/Y": Setting("CelebA S/Y", "celeba", "Smiling", "Young"),
-    "CelebA Y/M": Setting("CelebA Y/M", "celeba", "Young", "Male"),
-    "CelebA M/Y": Setting("CelebA M/Y", "celeba", "Male", "Young"),
-    "UTK F/W": Setting("UTK F/W", "utkface", "Female", "White"),
-}
 
 
 def group_words(setting: Setting, t: int, s: int) -> str:

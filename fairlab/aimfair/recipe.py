@@ -26,7 +26,7 @@ from torch import nn
 
 from fairlab import backbones
 from fairlab import device as devices
-from fairlab.aimfair.prompts import SETTINGS, Setting
+from fairlab.aimfair.settings import SETTINGS, Setting
 from fairlab.data.images import BatchAugment, ImageFiles, eval_transform, load_images
 from fairlab.data.sources import load_dataset
 from fairlab.data.subsets import biased_subset, utkface_splits, with_groups

@@ -34,9 +34,8 @@ import torch
 from torch import nn
 
 from fairlab import device as devices
-from fairlab.aimfair import csdg, selective, vit
-from fairlab.aimfair import recipe as aimfair
-from fairlab.aimfair.prompts import SETTINGS
+from fairlab.aimfair import csdg, recipe, selective, vit
+from fairlab.aimfair.settings import SETTINGS
 from fairlab.data.images import ImageFiles
 from fairlab.data.subsets import GROUPS
 from fairlab.profiles import Profile
@@ -68,13 +67,13 @@ def _recipe_config(profile: Profile) -> dict:
 # data
 
 
-def synthetic(profile: Profile, registry: Registry, label: str, seed: int, name: str) -> aimfair.LabelledImages:
+def synthetic(profile: Profile, registry: Registry, label: str, seed: int, name: str) -> recipe.LabelledImages:
     """A seed's synthetic set (``"S2_x1"``, ``"S1_1-9"``, ...) at the generator's output size."""
     sets = csdg.synthetic_sets(profile, registry, label, seed=seed)
-    return aimfair.load_synthetic_set(csdg.load_set(sets, name), profile.csdg.generation.out_size, profile.data.image_store)
+    return recipe.load_synthetic_set(csdg.load_set(sets, name), profile.csdg.generation.out_size, profile.data.image_store)
 
 
-def concat(*parts: aimfair.LabelledImages) -> aimfair.LabelledImages:
+def concat(*parts: recipe.LabelledImages) -> recipe.LabelledImages:
     """One training set from several; images are resized (squashed) to the first part's size.
 
     Real CelebA-format faces are taller than wide and synthetic ones square: bringing the synthetic
@@ -85,7 +84,7 @@ def concat(*parts: aimfair.LabelledImages) -> aimfair.LabelledImages:
         if not all(isinstance(p.images, ImageFiles) for p in parts):
             raise TypeError("the stream store cannot mix decoded tensors with image files; load every part with the same store")
         images = ImageFiles.concat([p.images for p in parts]).at_size((height, width))
-        return aimfair.LabelledImages(images, np.concatenate([p.target for p in parts]),
+        return recipe.LabelledImages(images, np.concatenate([p.target for p in parts]),
                                       np.concatenate([p.protected for p in parts]))
     images = []
     for part in parts:
@@ -94,17 +93,17 @@ def concat(*parts: aimfair.LabelledImages) -> aimfair.LabelledImages:
             x = nn.functional.interpolate(x.float(), size=(height, width), mode="bilinear", antialias=True,
                                           align_corners=False).round().clamp(0, 255).to(torch.uint8)
         images.append(x)
-    return aimfair.LabelledImages(torch.cat(images), np.concatenate([p.target for p in parts]),
+    return recipe.LabelledImages(torch.cat(images), np.concatenate([p.target for p in parts]),
                                   np.concatenate([p.protected for p in parts]))
 
 
-def subset(data: aimfair.LabelledImages, index: np.ndarray) -> aimfair.LabelledImages:
+def subset(data: recipe.LabelledImages, index: np.ndarray) -> recipe.LabelledImages:
     index = np.asarray(index, dtype=np.int64)
     images = data.images.take(index) if isinstance(data.images, ImageFiles) else data.images[torch.from_numpy(index)]
-    return aimfair.LabelledImages(images, data.target[index], data.protected[index])
+    return recipe.LabelledImages(images, data.target[index], data.protected[index])
 
 
-def repairing_top_up(real: aimfair.LabelledImages, pool: aimfair.LabelledImages, seed: int) -> aimfair.LabelledImages:
+def repairing_top_up(real: recipe.LabelledImages, pool: recipe.LabelledImages, seed: int) -> recipe.LabelledImages:
     """Synthetic images for every group smaller than the largest real group, until the groups balance.
 
     With the 90/10 layout this adds (majority − minority) images to each minority group, e.g.
@@ -125,8 +124,8 @@ def repairing_top_up(real: aimfair.LabelledImages, pool: aimfair.LabelledImages,
     return subset(pool, index)
 
 
-def ltgc_mix(real: aimfair.LabelledImages, synthetic_part: aimfair.LabelledImages, seed: int,
-             alpha: float = MIXUP_ALPHA) -> aimfair.LabelledImages:
+def ltgc_mix(real: recipe.LabelledImages, synthetic_part: recipe.LabelledImages, seed: int,
+             alpha: float = MIXUP_ALPHA) -> recipe.LabelledImages:
     """LTGC-style mix-up of real and synthetic data, drawn once per seed.
 
     LTGC fills a long-tailed set's tail with generated images and mixes generated with real ones
@@ -145,11 +144,11 @@ def ltgc_mix(real: aimfair.LabelledImages, synthetic_part: aimfair.LabelledImage
     lam = rng.beta(alpha, alpha, n)
     target = lam * both.target + (1 - lam) * both.target[partner]
     if isinstance(both.images, ImageFiles):  # blended batch by batch when read, never as a whole-set copy
-        return aimfair.LabelledImages(both.images.mixed_with(partner, lam.astype(np.float32)), target.astype(np.float32),
+        return recipe.LabelledImages(both.images.mixed_with(partner, lam.astype(np.float32)), target.astype(np.float32),
                                       both.protected)
     weight = torch.from_numpy(lam).float().view(-1, 1, 1, 1)
     images = (weight * both.images.float() + (1 - weight) * both.images[torch.from_numpy(partner)].float())
-    return aimfair.LabelledImages(images.round().clamp(0, 255).to(torch.uint8), target.astype(np.float32), both.protected)
+    return recipe.LabelledImages(images.round().clamp(0, 255).to(torch.uint8), target.astype(np.float32), both.protected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,7 +158,7 @@ def ltgc_mix(real: aimfair.LabelledImages, synthetic_part: aimfair.LabelledImage
 def classifier(profile: Profile, registry: Registry, arch: str, seed: int) -> nn.Module:
     """A classifier from the profile's backbone weights with a fresh one-logit head."""
     if arch == "resnet18":
-        return aimfair.classifier(profile, registry, seed)
+        return recipe.classifier(profile, registry, seed)
     if arch == "vit_s32":
         return vit.classifier(profile, registry, seed)
     raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHITECTURES}")
@@ -171,7 +170,7 @@ def scaled_k(k: int, model: nn.Module) -> int:
     return k if n == RESNET18_TENSORS else max(1, int(round(k * n / RESNET18_TENSORS)))
 
 
-def feature_sample(test: aimfair.LabelledImages) -> np.ndarray:
+def feature_sample(test: recipe.LabelledImages) -> np.ndarray:
     """A fixed sample of test images, :data:`FEATURE_SAMPLE_PER_GROUP` per group (seed 0)."""
     rng = np.random.default_rng(0)
     groups = test.groups()
@@ -186,13 +185,13 @@ def penultimate(model: nn.Module, images: torch.Tensor, size: int, batch_size: i
     captured = []
     hook = head.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].detach().float().cpu()))
     try:
-        aimfair.predict_logits(model, images, size, batch_size)
+        recipe.predict_logits(model, images, size, batch_size)
     finally:
         hook.remove()
     return torch.cat(captured)
 
 
-def _save_features(model: nn.Module, arch: str, test: aimfair.LabelledImages, size: int, workdir: Path) -> None:
+def _save_features(model: nn.Module, arch: str, test: recipe.LabelledImages, size: int, workdir: Path) -> None:
     if arch != "resnet18":
         return
     index = feature_sample(test)
@@ -215,16 +214,16 @@ def pretrained(profile: Profile, registry: Registry, label: str, seed: int, arch
     config = {"setting": label, "seed": seed, "arch": arch, **_recipe_config(profile)}
 
     def compute(workdir: Path) -> dict:
-        task = aimfair.open_task(label, profile, registry)
+        task = recipe.open_task(label, profile, registry)
         train, val, test = (task.split(s) for s in ("train", "val", "test"))
         model = classifier(profile, registry, arch, seed)
         staging = registry.staging_dir(PRETRAINED, config, __name__)
-        result = aimfair.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {arch} pre-training on real data",
+        result = recipe.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {arch} pre-training on real data",
                                checkpoint=staging / "fit.pt")
         shutil.rmtree(staging, ignore_errors=True)
         torch.save(devices.cpu_state(model), workdir / "model.pt")
         _save_features(model, arch, test, profile.aimfair.image_size, workdir)
-        return {"report": aimfair.evaluate(model, test, profile.aimfair.image_size), "val_acc": float(result.best_score[0]),
+        return {"report": recipe.evaluate(model, test, profile.aimfair.image_size), "val_acc": float(result.best_score[0]),
                 "best_epoch": int(result.best_epoch[0]), "history": result.history, "train_images": len(train)}
 
     return registry.get_or_compute(PRETRAINED, config, compute)
@@ -255,11 +254,11 @@ def mean_gradients(profile: Profile, registry: Registry, label: str, seed: int, 
 
     def compute(workdir: Path) -> dict:
         if image_set == "real":
-            data = aimfair.open_task(label, profile, registry).split("train")
+            data = recipe.open_task(label, profile, registry).split("train")
         else:
             data = synthetic(profile, registry, label, seed, image_set)
         model = load_pretrained(profile, registry, label, seed, arch)  # a fresh copy: train mode moves BN statistics
-        grads = selective.mean_gradients(model, aimfair.training_batches(data, profile, seed), _loss)
+        grads = selective.mean_gradients(model, recipe.training_batches(data, profile, seed), _loss)
         torch.save({name: g.detach().cpu() for name, g in grads.items()}, workdir / "gradients.pt")
         return {"images": len(data), "tensors": len(grads)}
 
@@ -350,7 +349,7 @@ class Strategy:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def _training_set(strategy: Strategy, real: aimfair.LabelledImages, s2: aimfair.LabelledImages, seed: int):
+def _training_set(strategy: Strategy, real: recipe.LabelledImages, s2: recipe.LabelledImages, seed: int):
     """The training set of a strategy trained from the backbone, and its images per group before any mixing."""
     if strategy.kind == "synthetic":
         return s2, s2
@@ -381,18 +380,18 @@ def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: S
     def compute(workdir: Path) -> dict:
         # an interrupted run resumes from the epoch it reached: checkpoints live outside the record's work folder
         staging = registry.staging_dir(STRATEGY, config, __name__)
-        task = aimfair.open_task(label, profile, registry)
+        task = recipe.open_task(label, profile, registry)
         real, val, test = (task.split(s) for s in ("train", "val", "test"))
         s2 = synthetic(profile, registry, label, seed, f"S2_{strategy.s2}")
         size = profile.aimfair.image_size
         if not strategy.fine_tunes:
             train, unmixed = _training_set(strategy, real, s2, seed)
             model = classifier(profile, registry, arch, seed)
-            result = aimfair.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {arch} {strategy.kind}",
+            result = recipe.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {arch} {strategy.kind}",
                                    checkpoint=staging / "fit.pt")
             shutil.rmtree(staging, ignore_errors=True)
             _save_features(model, arch, test, size, workdir)
-            return {"report": aimfair.evaluate(model, test, size), "val_acc": float(result.best_score[0]),
+            return {"report": recipe.evaluate(model, test, size), "val_acc": float(result.best_score[0]),
                     "best_epoch": int(result.best_epoch[0]), "train_images": len(train), "groups": _group_counts(unmixed)}
         table = None
         if strategy.kind == "selective":
@@ -407,7 +406,7 @@ def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: S
                 model = vit.with_lora(model)
             mask = strategy.mask(model, table, seed)
             model = mask.apply(model)
-            result = aimfair.train(model, s2, val, profile, seed, epochs=cfg.finetune_epochs, lr=lr,
+            result = recipe.train(model, s2, val, profile, seed, epochs=cfg.finetune_epochs, lr=lr,
                                    decay_epoch=cfg.finetune_epochs + 1, keep="gt",
                                    desc=f"{label} seed {seed}: {arch} {mask.description}, lr {lr}",
                                    checkpoint=staging / f"fit_lr{lr:g}.pt")
@@ -417,14 +416,46 @@ def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: S
         chosen, model, mask = best
         shutil.rmtree(staging, ignore_errors=True)
         _save_features(model, arch, test, size, workdir)
-        return {"report": aimfair.evaluate(model, test, size), "val_acc": chosen["val_acc"],
+        return {"report": recipe.evaluate(model, test, size), "val_acc": chosen["val_acc"],
                 "best_epoch": chosen["best_epoch"], "lr": chosen["lr"], "lr_search": tried, "mask": mask.to_dict(),
                 "mask_blocks": mask.by_block().to_dict("records"), "train_images": len(s2)}
 
     return registry.get_or_compute(STRATEGY, config, compute)
 
 
-def _group_counts(data: aimfair.LabelledImages) -> dict[str, int]:
+@dataclass(frozen=True)
+class Baseline:
+    """The pre-trained model (trained on the biased real data only) of an architecture: a table's first row."""
+
+    arch: str = "resnet18"
+
+
+@dataclass(frozen=True)
+class AimFair:
+    """AIM-Fair (SMG's mask at the profile's k, then SFT) on an architecture, with either gradient difference."""
+
+    measure: str = "absolute"
+    arch: str = "resnet18"
+
+    def strategy(self, profile: Profile) -> Strategy:
+        return Strategy("selective", k=profile.aimfair.top_k, measure=self.measure, arch=self.arch)
+
+
+def resolve(profile: Profile, entry: Strategy | Baseline | AimFair) -> Strategy | Baseline:
+    """A table entry with AIM-Fair's k taken from the profile."""
+    return entry.strategy(profile) if isinstance(entry, AimFair) else entry
+
+
+def seed_records(profile: Profile, registry: Registry, label: str, entry: Strategy | Baseline | AimFair) -> list[Record]:
+    """A table entry's records, one per seed of the profile: the pre-trained model for a :class:`Baseline`,
+    the strategy's run otherwise (computed when missing)."""
+    entry = resolve(profile, entry)
+    if isinstance(entry, Baseline):
+        return [pretrained(profile, registry, label, seed, entry.arch) for seed in profile.aimfair.seeds]
+    return [run(profile, registry, label, seed, entry) for seed in profile.aimfair.seeds]
+
+
+def _group_counts(data: recipe.LabelledImages) -> dict[str, int]:
     return pd.Series(data.groups()).value_counts().reindex(list(GROUPS), fill_value=0).astype(int).to_dict()
 
 

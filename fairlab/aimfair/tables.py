@@ -1,40 +1,21 @@
 """The paper's tables as data: which strategies each table of AIM-Fair compares, on which settings.
 
-A table entry is a :class:`~fairlab.aimfair.smg_sft.Strategy`, a :class:`Baseline` (the
-pre-trained model of an architecture) or an :class:`AimFair` (SMG + SFT at the profile's k);
-:func:`records` gives an entry's per-seed records. The chapters' pages
+A table entry is a :class:`~fairlab.aimfair.smg_sft.Strategy`, a
+:class:`~fairlab.aimfair.smg_sft.Baseline` (the pre-trained model of an architecture) or an
+:class:`~fairlab.aimfair.smg_sft.AimFair` (SMG + SFT at the profile's k);
+:func:`fairlab.aimfair.smg_sft.seed_records` gives an entry's per-seed records. The chapters' pages
 (:mod:`fairlab.pages.smg_sft`, :mod:`fairlab.pages.ablations`) and the build's plans
 (:mod:`fairlab.plans`) read the tables from here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-from fairlab.aimfair import csdg, smg_sft
-from fairlab.aimfair.smg_sft import Strategy
+from fairlab.aimfair import csdg
+from fairlab.aimfair.smg_sft import AimFair, Baseline, Strategy
 from fairlab.profiles import Profile
-from fairlab.results import Registry
 
 S = Strategy
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """The pre-trained model (trained on the biased real data only) of an architecture."""
-
-    arch: str = "resnet18"
-
-
-@dataclass(frozen=True)
-class AimFair:
-    """AIM-Fair (SMG's mask at the profile's k, then SFT) on an architecture, with either gradient difference."""
-
-    measure: str = "absolute"
-    arch: str = "resnet18"
-
-    def strategy(self, profile: Profile) -> Strategy:
-        return Strategy("selective", k=profile.aimfair.top_k, measure=self.measure, arch=self.arch)
 
 
 AIM = AimFair()
@@ -69,32 +50,6 @@ RANDOM_RATIOS = (0.4, 0.55, 0.7, 0.85)
 
 
 BLOCKS = ("stem", "layer1", "layer2", "layer3", "layer4", "fc")
-
-
-def aimfair_strategy(profile: Profile, measure: str = "absolute") -> Strategy:
-    return AimFair(measure).strategy(profile)
-
-
-def records(profile: Profile, registry: Registry, label: str, entry) -> list:
-    """The per-seed records of a table entry."""
-    entry = resolve(profile, entry)
-    if isinstance(entry, Baseline):
-        return [smg_sft.pretrained(profile, registry, label, seed, entry.arch) for seed in profile.aimfair.seeds]
-    return [smg_sft.run(profile, registry, label, seed, entry) for seed in profile.aimfair.seeds]
-
-
-def seed_metrics(profile: Profile, registry: Registry, label: str, entry) -> list[dict]:
-    """Per-seed metrics of a table entry's records: ``report``, ``val_acc``, ..."""
-    return [r.metrics for r in records(profile, registry, label, entry)]
-
-
-def reports(profile: Profile, registry: Registry, label: str, entry) -> list[dict]:
-    """Per-seed test reports of a table entry."""
-    return [m["report"] for m in seed_metrics(profile, registry, label, entry)]
-
-
-def resolve(profile: Profile, entry):
-    return entry.strategy(profile) if isinstance(entry, AimFair) else entry
 
 
 def table4_candidates(profile: Profile) -> dict[str, dict[str, Strategy]]:

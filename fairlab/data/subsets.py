@@ -27,9 +27,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from fairlab.data import DataError
-
-GROUPS = ("0_0", "0_1", "1_0", "1_1")
+from fairlab.data import GROUPS, DataError
 
 
 def bias_quotas(size: int, minority_share: float = 0.1) -> dict[str, int]:

@@ -10,22 +10,14 @@ import numpy as np
 import pandas as pd
 
 from fairlab.aimfair import csdg, smg_sft
-from fairlab.aimfair.tables import (
-    AIM,
-    BLOCKS,
-    S1_RATIOS,
-    TABLE8,
-    TOP_KS,
-    Baseline,
-    S,
-    records,
-    reports,
-    s2_entries,
-    seed_metrics,)
-from fairlab.aimfair.tables import TABLE3, TABLE9, TABLE11  # noqa: F401  (the notebook's rows)
-from fairlab.pages.smg_sft import point, row, rows_of
-# chapter 02's tables and summaries, shown again here on the ablations' settings (re-exported for the notebook)
-from fairlab.pages.smg_sft import regime_table, scale_table, spread_table, table3, verdict  # noqa: F401
+from fairlab.aimfair.smg_sft import Baseline
+from fairlab.aimfair.tables import AIM, BLOCKS, S1_RATIOS, TABLE8, TOP_KS, S, s2_entries
+from fairlab.pages.smg_sft import point, row, rows_of, seed_metrics, test_reports
+
+# re-exported for the notebook: the rows of Tables 9 and 11 (and 3), chapter 02's tables and
+# summaries, shown again here on the ablations' settings
+from fairlab.aimfair.tables import TABLE3, TABLE9, TABLE11  # noqa: F401, E402
+from fairlab.pages.smg_sft import regime_table, scale_table, spread_table, table3, verdict  # noqa: F401, E402
 from fairlab.profiles import Profile
 from fairlab.results import Registry
 
@@ -35,7 +27,7 @@ def k_sweep(profile: Profile, registry: Registry, label: str, ks=TOP_KS) -> pd.D
     lines = []
     for k in ks:
         entry = S("selective", k=k)
-        per_seed = seed_metrics(profile, registry, label, entry)
+        per_seed = seed_metrics(smg_sft.seed_records(profile, registry, label, entry))
         lines.append({"k": k, **point(row([m["report"] for m in per_seed])),
                       "tensors": float(np.mean([len(m["mask"]["selected"]) for m in per_seed])),
                       "share of scalars": float(np.mean([m["mask"]["scalar_share"] for m in per_seed]))})
@@ -63,14 +55,14 @@ def table8(profile: Profile, registry: Registry, settings: list[str]) -> dict:
 def freezing_frame(profile: Profile, registry: Registry, label: str) -> pd.DataFrame:
     """Figure 2: fine-tuning on S2 with one block frozen (and none: full fine-tuning), seed means and spread."""
     entries = {"none": S("full"), **{b: S("freeze", block=b) for b in BLOCKS}}
-    return pd.DataFrame([{"frozen": frozen, **point(row(reports(profile, registry, label, entry)))}
+    return pd.DataFrame([{"frozen": frozen, **point(row(test_reports(smg_sft.seed_records(profile, registry, label, entry))))}
                          for frozen, entry in entries.items()])
 
 
 def selected_by_block(profile: Profile, registry: Registry, label: str) -> pd.DataFrame:
     """Figure 8: the AIM-Fair mask's tensors per block, each seed."""
     frames = []
-    for seed, m in zip(profile.aimfair.seeds, seed_metrics(profile, registry, label, AIM)):
+    for seed, m in zip(profile.aimfair.seeds, seed_metrics(smg_sft.seed_records(profile, registry, label, AIM))):
         frames.append(pd.DataFrame(m["mask_blocks"]).assign(seed=seed))
     return pd.concat(frames, ignore_index=True)
 
@@ -78,7 +70,7 @@ def selected_by_block(profile: Profile, registry: Registry, label: str) -> pd.Da
 def representations(profile: Profile, registry: Registry, label: str, entries: dict, seed: int) -> dict[str, dict]:
     """The stored penultimate features of each entry's run of one seed (Figure 6)."""
     index = profile.aimfair.seeds.index(seed)
-    return {name: smg_sft.load_features(records(profile, registry, label, entry)[index]) for name, entry in entries.items()}
+    return {name: smg_sft.load_features(smg_sft.seed_records(profile, registry, label, entry)[index]) for name, entry in entries.items()}
 
 
 def tsne_frame(features: dict[str, dict], seed: int) -> pd.DataFrame:

@@ -7,7 +7,8 @@ import pandas as pd
 from PIL import Image
 
 from fairlab.aimfair import csdg
-from fairlab.aimfair.prompts import SETTINGS, group_words, instruction
+from fairlab.aimfair.prompts import group_words, instruction
+from fairlab.aimfair.settings import SETTINGS
 from fairlab.data.subsets import GROUPS
 from fairlab.metrics import aggregate_seeds
 from fairlab.profiles import Profile

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fairlab.aimfair.settings import SETTINGS
 from fairlab.data.sources import load_dataset
 from fairlab.data.subsets import GROUPS, biased_subset, group_counts, utkface_splits, with_groups
 from fairlab.faceworld import formats, sampler, world
@@ -14,8 +15,7 @@ from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
 
 #: The AIM-Fair settings on CelebA (target, protected, label).
-AIMFAIR_SETTINGS = (("Smiling", "Male", "CelebA S/M"), ("Smiling", "Young", "CelebA S/Y"),
-                    ("Young", "Male", "CelebA Y/M"), ("Male", "Young", "CelebA M/Y"))
+AIMFAIR_SETTINGS = tuple((s.target, s.protected, s.label) for s in SETTINGS.values() if s.dataset == "celeba")
 #: Attributes the issue asks to be visible; the rest of the rendered ones are shown too.
 REQUIRED = ("Male", "Young", "Smiling", "Wavy_Hair", "Heavy_Makeup", "Eyeglasses", "Wearing_Hat", "Bangs", "Black_Hair",
             "Blond_Hair", "Brown_Hair", "Gray_Hair", "No_Beard", "Mustache", "Pale_Skin", "race (skin tone)", "age", "yaw", "tilt")

@@ -1,7 +1,8 @@
 """Chapter 02, selective mask generation and fine-tuning: Tables 3 and 4, Figure 1, from :mod:`fairlab.aimfair.smg_sft`'s records.
 
-The tables' entries are :mod:`fairlab.aimfair.tables`'; a row aggregates an entry's per-seed test
-reports as the paper does (:func:`row`).
+The tables' entries are :mod:`fairlab.aimfair.tables`'; each table function asks
+:func:`fairlab.aimfair.smg_sft.seed_records` for an entry's records and aggregates the per-seed
+test reports into a row as the paper does (:func:`row`).
 """
 
 from __future__ import annotations
@@ -11,16 +12,8 @@ import pandas as pd
 
 from fairlab.aimfair import smg_sft
 from fairlab.aimfair.selective import block_of, kind_of
-from fairlab.aimfair.smg_sft import Strategy
-from fairlab.aimfair.tables import (
-    TABLE3,
-    Baseline,
-    aimfair_strategy,
-    reports,
-    seed_metrics,
-    settings_for,
-    table4_candidates,
-)
+from fairlab.aimfair.smg_sft import Baseline, Strategy
+from fairlab.aimfair.tables import TABLE3, settings_for, table4_candidates
 from fairlab.data.subsets import GROUPS
 from fairlab.metrics import aggregate_seeds
 from fairlab.profiles import Profile, load_profile
@@ -28,6 +21,16 @@ from fairlab.reports import Estimate
 from fairlab.results import Registry
 
 METRICS = ("acc", "wst", "eo_max", "eo_mean", "std")
+
+
+def seed_metrics(records: list) -> list[dict]:
+    """Each seed's metrics (``report``, ``val_acc``, ``mask``, ...) of a table entry's records."""
+    return [record.metrics for record in records]
+
+
+def test_reports(records: list) -> list[dict]:
+    """Each seed's test report of a table entry's records."""
+    return [record.metrics["report"] for record in records]
 
 
 def val_accuracy(per_seed: list[dict]) -> float:
@@ -53,7 +56,7 @@ def row(per_seed: list[dict]) -> dict[str, Estimate]:
 
 def rows_of(profile: Profile, registry: Registry, entries: dict, settings: list[str]) -> dict[tuple[str, str], dict]:
     """``{(printed row name, task): row}`` for every entry and setting."""
-    return {(name, label): row(reports(profile, registry, label, entry)) for label in settings for name, entry in entries.items()}
+    return {(name, label): row(test_reports(smg_sft.seed_records(profile, registry, label, entry))) for label in settings for name, entry in entries.items()}
 
 
 def table3(profile: Profile, registry: Registry, settings: list[str]) -> dict[tuple[str, str], dict]:
@@ -62,7 +65,7 @@ def table3(profile: Profile, registry: Registry, settings: list[str]) -> dict[tu
 
 def best_by_validation(profile: Profile, registry: Registry, label: str, candidates: dict[str, Strategy]) -> tuple[str, Strategy]:
     """The candidate with the highest mean validation accuracy (the paper reports "the best" without saying how)."""
-    scores = {name: val_accuracy(seed_metrics(profile, registry, label, s)) for name, s in candidates.items()}
+    scores = {name: val_accuracy(seed_metrics(smg_sft.seed_records(profile, registry, label, s))) for name, s in candidates.items()}
     name = max(scores, key=scores.get)
     return name, candidates[name]
 
@@ -73,10 +76,10 @@ def table4(profile: Profile, registry: Registry, settings: list[str]) -> tuple[d
     for label in settings:
         for method, candidates in table4_candidates(profile).items():
             name, strategy = best_by_validation(profile, registry, label, candidates)
-            rows[(method, label)] = row(reports(profile, registry, label, strategy))
+            rows[(method, label)] = row(test_reports(smg_sft.seed_records(profile, registry, label, strategy)))
             chosen.append({"task": label, "row": method, "chosen": name})
-        rows[("Selective Fine-Tuning (Cosine Similarity)", label)] = row(reports(profile, registry, label, aimfair_strategy(profile, "cosine")))
-        rows[("AIM-Fair (Ours) (Absolute Difference)", label)] = row(reports(profile, registry, label, aimfair_strategy(profile)))
+        rows[("Selective Fine-Tuning (Cosine Similarity)", label)] = row(test_reports(smg_sft.seed_records(profile, registry, label, smg_sft.AimFair("cosine").strategy(profile))))
+        rows[("AIM-Fair (Ours) (Absolute Difference)", label)] = row(test_reports(smg_sft.seed_records(profile, registry, label, smg_sft.AimFair().strategy(profile))))
     return rows, pd.DataFrame(chosen)
 
 
@@ -85,7 +88,7 @@ def variants_table(profile: Profile, registry: Registry, label: str) -> pd.DataF
     lines = []
     for family, candidates in table4_candidates(profile).items():
         for name, strategy in candidates.items():
-            per_seed = seed_metrics(profile, registry, label, strategy)
+            per_seed = seed_metrics(smg_sft.seed_records(profile, registry, label, strategy))
             agg = aggregate_seeds([m["report"] for m in per_seed])["paper"]
             lines.append({"family": family.replace("Best ", ""), "variant": name,
                           "val ACC": 100 * val_accuracy(per_seed),
@@ -115,7 +118,7 @@ def seed_table(profile: Profile, registry: Registry, label: str, methods: dict) 
     """Per-seed ACC, WST and EO of each method: whether a gap between methods exceeds the seed noise."""
     lines = []
     for method, entry in methods.items():
-        for seed, rep in zip(profile.aimfair.seeds, reports(profile, registry, label, entry)):
+        for seed, rep in zip(profile.aimfair.seeds, test_reports(smg_sft.seed_records(profile, registry, label, entry))):
             lines.append({"method": method, "seed": seed, "ACC": rep["acc"], "WST": rep["wst"], "EO (max)": rep["eo_max"]})
     return pd.DataFrame(lines)
 
@@ -150,7 +153,7 @@ def mask_summary(profile: Profile, registry: Registry, label: str) -> pd.DataFra
     """The AIM-Fair mask of every seed: tensors selected, their share of tensors and of scalars."""
     lines = []
     for seed in profile.aimfair.seeds:
-        mask = smg_sft.run(profile, registry, label, seed, aimfair_strategy(profile)).metrics["mask"]
+        mask = smg_sft.run(profile, registry, label, seed, smg_sft.AimFair().strategy(profile)).metrics["mask"]
         lines.append({"seed": seed, "tensors selected": len(mask["selected"]), "of": mask["tensors"],
                       "share of tensors": mask["tensor_share"], "share of scalars": mask["scalar_share"]})
     return pd.DataFrame(lines)
@@ -159,7 +162,7 @@ def mask_summary(profile: Profile, registry: Registry, label: str) -> pd.DataFra
 def sensitivity_frame(profile: Profile, registry: Registry, label: str, seed: int) -> pd.DataFrame:
     """Δ1 and Δ2 of every tensor for one seed, with its block and whether AIM-Fair selected it."""
     table = smg_sft.sensitivity_table(smg_sft.gradients(profile, registry, label, seed))
-    selected = set(smg_sft.run(profile, registry, label, seed, aimfair_strategy(profile)).metrics["mask"]["selected"])
+    selected = set(smg_sft.run(profile, registry, label, seed, smg_sft.AimFair().strategy(profile)).metrics["mask"]["selected"])
     return table.assign(block=[block_of(n) for n in table.index], kind=[kind_of(n) for n in table.index],
                         selected=[n in selected for n in table.index]).reset_index()
 
@@ -207,7 +210,7 @@ def verdict(profile: Profile, registry: Registry, rows: dict[tuple[str, str], di
     """One paragraph on the main comparison of Table 3, from the numbers."""
     aim, base, fft, synth = (rows[(m, label)] for m in ("AIM-Fair (Ours)", "Baseline", "Fully Fine-Tuning",
                                                           "Trained on Synthetic Data"))
-    ref = reference_accuracies(reports(profile, registry, label, Baseline())[0])
+    ref = reference_accuracies(test_reports(smg_sft.seed_records(profile, registry, label, Baseline()))[0])
 
     def f(r, m):
         return f"{r[m].mean:.1f}"
@@ -265,7 +268,7 @@ def regime_table(profile: Profile, registry: Registry, settings: list[str]) -> p
     """Per setting: the Baseline's ACC and worst group beside the two accuracies that need no reading of the target."""
     lines = []
     for label in settings:
-        per_seed = reports(profile, registry, label, Baseline())
+        per_seed = test_reports(smg_sft.seed_records(profile, registry, label, Baseline()))
         ref = reference_accuracies(per_seed[0])
         lines.append({"setting": label, "Baseline ACC": float(np.mean([r["acc"] for r in per_seed])),
                       "Baseline WST": float(np.mean([r["wst"] for r in per_seed])),
