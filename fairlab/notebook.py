@@ -44,10 +44,12 @@ def start(profile: str, overrides: dict | None = None) -> Profile:
 
 
 def say(markdown: str) -> None:
-    """Show a sentence computed from results (so the text can never disagree with the numbers)."""
-    from IPython.display import Markdown, display
+    """Show a sentence computed from results (a :class:`fairlab.reports.Sentence`)."""
+    from IPython.display import display
 
-    display(Markdown(markdown))
+    from fairlab.reports import Sentence
+
+    display(Sentence(markdown))
 
 
 def _write_shown_tables(profile: str, notebook: str) -> None:

@@ -54,6 +54,15 @@ def write_csv_atomic(path: Path, frame: pd.DataFrame) -> None:
     os.replace(tmp, path)
 
 
+class Sentence(str):
+    """A sentence computed from results, shown as Markdown: the one way a page prints text it computed
+    (so the text can never disagree with the numbers), and what a page shows where its profile cannot
+    compute an item (saying why)."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A reproduced value: the mean over ``n`` runs, their standard deviation and a 95 % interval."""

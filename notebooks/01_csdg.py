@@ -48,15 +48,12 @@ overrides = {}
 from myst_nb import glue
 
 from fairlab import figures, notebook
-from fairlab.aimfair import csdg
 from fairlab.pages import csdg as page
 from fairlab.reports import check_claims, compare, publish, record_figure
 from fairlab.results import Registry
 
 prof = notebook.start(profile, overrides)
 registry = Registry(prof.name)
-gen = prof.csdg.generation
-judged = csdg.has_judge(prof)  # the FaceWorld oracle reads the miniature model's images, not Stable Diffusion's
 
 # %% [markdown]
 # ## Prompts
@@ -95,18 +92,14 @@ page.prompt_provenance(prof, registry, "CelebA S/M", "ctx50_pose").to_frame("pro
 # female").
 
 # %%
-t2i_record = csdg.mini_t2i(prof, registry) if gen.pipeline == "mini" else None
-if t2i_record is not None:
-    parameters, steps = page.t2i_summary(t2i_record)
-    display(parameters, steps)
+display(*page.t2i_summary(prof, registry))
 
 # %% [markdown]
 # The oracle (the studio-trained attribute network of the data page) on held-out renders and on
 # their VAE reconstructions: what the VAE loses, the diffusion model cannot draw.
 
 # %%
-if t2i_record is not None:
-    display(page.reconstruction_table(t2i_record))
+page.reconstruction_table(prof, registry)
 
 # %% [markdown]
 # ## Generated images
@@ -142,14 +135,7 @@ record_figure("aimfair", "Figure 7", prof, "miniature model on FaceWorld; the pa
 # filtering, so one minus that share is the **label noise** the classifiers train on.
 
 # %%
-if judged:
-    fidelity = page.fidelity_table(pools)
-    display(fidelity.style.format(precision=3).background_gradient(subset=["target", "protected"], cmap="Greens",
-                                                                   vmin=0.5, vmax=1))
-    notebook.say(page.fidelity_verdict(fidelity))
-else:
-    notebook.say("No attribute judge for Stable Diffusion's faces is built yet: fidelity, label noise and diversity "
-                 "are measured only for the miniature model (`mini`, `smoke`).")
+display(*page.fidelity(prof, pools))
 
 # %% [markdown]
 # The sentence above says whether the miniature model meets the requirement this chapter set
@@ -173,9 +159,7 @@ else:
 # go, because the small VAE reconstructs them worst.
 
 # %%
-if judged:
-    display(page.attribute_fidelity(pools[("CelebA S/M", "ctx50_pose")]).style.format({"fidelity": "{:.3f}", "images": "{:.0f}"}))
-    display(page.label_noise_table(pools).style.format(precision=3))
+display(*page.label_noise(prof, pools, "CelebA S/M"))
 
 # %% [markdown]
 # ## Diversity
@@ -188,8 +172,7 @@ if judged:
 # of the same groups: the diversity of the world the model was trained on.
 
 # %%
-if judged:
-    display(page.diversity_table(prof, registry, pools).style.format(precision=3))
+page.diversity(prof, registry, pools)
 
 # %% [markdown]
 # How often attributes that the plain prompt never names appear, per prompt family (CelebA
@@ -197,8 +180,7 @@ if judged:
 # thin details such as eyeglasses fall below it.
 
 # %%
-if judged:
-    display(page.prior_shares(pools, "CelebA S/M").style.format(precision=3))
+page.prior(prof, pools, "CelebA S/M")
 
 # %% [markdown]
 # ## Table 5: training on synthetic data only
@@ -212,16 +194,13 @@ if judged:
 # %%
 glue("t5_per_group", f"{prof.csdg.table5_per_group:,}", display=False)
 runs = page.table5_records(prof, registry)
-publish(compare("aimfair", "Table 5", page.table5_reproduced(runs), prof,
-        notes=[f"Synthetic data: the {'miniature model' if gen.pipeline == 'mini' else gen.pipeline}, "
-               f"{prof.csdg.table5_per_group} images per group; prompts: {prof.csdg.backend}.",
-               f"Seeds: {', '.join(map(str, prof.aimfair.seeds))}. EO = max(ΔTPR, ΔFPR) as in the paper's tables."]))
+publish(compare("aimfair", "Table 5", page.table5_reproduced(runs), prof, notes=page.table5_notes(prof)))
 
 # %%
-notebook.say(page.table5_verdict(runs, pools if judged else None))
+page.table5_verdict(prof, runs, pools)
 
 # %%
-publish(check_claims("aimfair", "Table 5", prof, page.table5_claims(runs, pools if judged else None)))
+publish(check_claims("aimfair", "Table 5", prof, page.table5_claims(prof, runs, pools)))
 
 # %% [markdown]
 # ## The synthetic sets of the next chapter

@@ -74,9 +74,7 @@ images = page.open_tasks(prof)
 sizes = page.table1_sizes(task)
 for row, columns in page.table1_columns(images).items():
     sizes[row].update(columns)
-publish(compare("win", "Table 1", sizes, prof,
-        notes=["CelebA and LFW+a are FaceWorld in the mini profile; FaceWorld's CelebA has fewer images than the real one, "
-               "so only its validation and test sizes can match."] if prof.data.source == "faceworld" else []))
+publish(compare("win", "Table 1", sizes, prof, notes=page.table1_notes(prof)))
 
 # %%
 task.splits.describe()
@@ -235,9 +233,7 @@ page.table2_with_ours(fair, table2, task)
 # %%
 table4 = {("Adult", model): page.report_estimates(part) for model, part in page.depth_ablation(task).groupby("model")}
 table4.update(page.table4_reproduced(page.table4_runs(images)))
-publish(compare("win", "Table 4", table4, prof,
-        notes=["Image rows in the mini profile: FaceWorld images and FaceWorld-pretrained stand-in backbones."]
-        if prof.data.source == "faceworld" else []))
+publish(compare("win", "Table 4", table4, prof, notes=page.table4_notes(prof)))
 
 # %% [markdown]
 # ## Figure 5: weighting the two groups

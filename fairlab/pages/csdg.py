@@ -1,4 +1,9 @@
-"""The CSDG page: prompt examples, the miniature model, fidelity, diversity, label noise, grids and Table 5."""
+"""Chapter 01, contextual synthetic data: prompt examples, the miniature model, fidelity, diversity, label noise, grids and Table 5.
+
+The page decides what a profile can show: the miniature model's tables only where it generates
+(``csdg.generation.pipeline: mini``), the oracle's readings only where the oracle knows the faces
+(:func:`fairlab.aimfair.csdg.has_judge`); elsewhere its functions return a :class:`Sentence` saying why.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from fairlab.aimfair.settings import SETTINGS
 from fairlab.data.subsets import GROUPS
 from fairlab.metrics import aggregate_seeds
 from fairlab.profiles import Profile
-from fairlab.reports import Estimate
+from fairlab.reports import Estimate, Sentence
 from fairlab.results import Record, Registry
 
 TABLE5_FAMILIES = ("plain", "ctx25", "ctx50", "ctx50_pose")
@@ -47,8 +52,19 @@ def prompt_provenance(profile: Profile, registry: Registry, label: str, family: 
     return pd.Series(line, dtype=object)
 
 
-def t2i_summary(record: Record) -> pd.DataFrame:
-    """Parameters and minutes of the miniature model, and the oracle on renders before and after the VAE."""
+NOT_JUDGED = Sentence("No attribute judge for Stable Diffusion's faces is built yet: fidelity, label noise and "
+                      "diversity are measured only for the miniature model (`mini`, `smoke`).")
+
+
+def _not_trained(profile: Profile) -> Sentence:
+    return Sentence(f"This profile generates with `{profile.csdg.generation.pipeline}`: the miniature model is not trained.")
+
+
+def t2i_summary(profile: Profile, registry: Registry) -> list:
+    """Parameters and minutes of the miniature model (two tables), or why this profile has none."""
+    if profile.csdg.generation.pipeline != "mini":
+        return [_not_trained(profile)]
+    record = csdg.mini_t2i(profile, registry)
     m = record.metrics
     cfg = record.config["t2i"]
     head = pd.DataFrame({
@@ -60,12 +76,14 @@ def t2i_summary(record: Record) -> pd.DataFrame:
         "minutes: render / VAE / U-Net / total": " / ".join(f"{m['seconds'][k] / 60:.1f}" for k in ("render", "vae", "unet", "total")),
         "latent scaling factor": round(m["latent_scale"], 3),
     }, dtype=object)
-    return head, steps.to_frame("value")
+    return [head, steps.to_frame("value")]
 
 
-def reconstruction_table(record: Record) -> pd.DataFrame:
+def reconstruction_table(profile: Profile, registry: Registry) -> pd.DataFrame | Sentence:
     """The oracle's accuracy on held-out studio renders and on their VAE reconstructions."""
-    return pd.DataFrame(record.metrics["oracle_on_renders"]).round(3)
+    if profile.csdg.generation.pipeline != "mini":
+        return _not_trained(profile)
+    return pd.DataFrame(csdg.mini_t2i(profile, registry).metrics["oracle_on_renders"]).round(3)
 
 
 def pools(profile: Profile, registry: Registry) -> dict[tuple[str, str], Record]:
@@ -136,6 +154,39 @@ def prior_shares(pools_: dict[tuple[str, str], Record], label: str, attributes=(
     return pd.DataFrame(rows).T
 
 
+def fidelity(profile: Profile, pools_: dict[tuple[str, str], Record]) -> list:
+    """The fidelity table and its verdict, or why this profile cannot read its images."""
+    if not csdg.has_judge(profile):
+        return [NOT_JUDGED]
+    table = fidelity_table(pools_)
+    styled = table.style.format(precision=3).background_gradient(subset=["target", "protected"], cmap="Greens",
+                                                                  vmin=0.5, vmax=1)
+    return [styled, Sentence(fidelity_verdict(table))]
+
+
+def label_noise(profile: Profile, pools_: dict[tuple[str, str], Record], label: str = "CelebA S/M") -> list:
+    """Every stated attribute's fidelity in ``label``'s contextual pool, and every pool's label noise."""
+    if not csdg.has_judge(profile):
+        return [NOT_JUDGED]
+    contextual = pools_[(label, csdg.contextual_family(SETTINGS[label]))]
+    return [attribute_fidelity(contextual).style.format({"fidelity": "{:.3f}", "images": "{:.0f}"}),
+            label_noise_table(pools_).style.format(precision=3)]
+
+
+def diversity(profile: Profile, registry: Registry, pools_: dict[tuple[str, str], Record]):
+    """:func:`diversity_table`, styled, or why this profile cannot read its images."""
+    if not csdg.has_judge(profile):
+        return NOT_JUDGED
+    return diversity_table(profile, registry, pools_).style.format(precision=3)
+
+
+def prior(profile: Profile, pools_: dict[tuple[str, str], Record], label: str = "CelebA S/M"):
+    """:func:`prior_shares`, styled, or why this profile cannot read its images."""
+    if not csdg.has_judge(profile):
+        return NOT_JUDGED
+    return prior_shares(pools_, label).style.format(precision=3)
+
+
 def grid(record: Record, per_group: int = 8, distinct_prompts: bool = True) -> dict[str, np.ndarray]:
     """The first images of each group of a pool (one per prompt where the pool has several prompts)."""
     frame = csdg.pool_frame(record)
@@ -155,6 +206,14 @@ def table5_records(profile: Profile, registry: Registry) -> dict[tuple[str, str]
             for label in csdg.TABLE5_SETTINGS for family in TABLE5_FAMILIES}
 
 
+def table5_notes(profile: Profile) -> list[str]:
+    """What Table 5's synthetic data and seeds are in this profile."""
+    pipeline = profile.csdg.generation.pipeline
+    return [f"Synthetic data: the {'miniature model' if pipeline == 'mini' else pipeline}, "
+            f"{profile.csdg.table5_per_group} images per group; prompts: {profile.csdg.backend}.",
+            f"Seeds: {', '.join(map(str, profile.aimfair.seeds))}. EO = max(ΔTPR, ΔFPR) as in the paper's tables."]
+
+
 def table5_reproduced(runs: dict[tuple[str, str], list[Record]]) -> dict:
     """Rows of Table 5 (method = the printed prompt family, task) from the runs, aggregated as the paper does."""
     out = {}
@@ -170,8 +229,11 @@ def table5_reproduced(runs: dict[tuple[str, str], list[Record]]) -> dict:
     return out
 
 
-def table5_claims(runs: dict[tuple[str, str], list[Record]], pools_: dict[tuple[str, str], Record] | None) -> list[tuple[str, bool, str]]:
-    """§4.3's reading of Table 5 and, where the images were read by the oracle (``pools_``), the diversity argument."""
+def table5_claims(profile: Profile, runs: dict[tuple[str, str], list[Record]],
+                  pools_: dict[tuple[str, str], Record]) -> list[tuple[str, bool, str]]:
+    """§4.3's reading of Table 5 and, where the oracle reads the images (:func:`~fairlab.aimfair.csdg.has_judge`),
+    the diversity argument."""
+    pools_ = pools_ if csdg.has_judge(profile) else None
     claims = []
     for label in csdg.TABLE5_SETTINGS:
         mean = {family: {k: float(np.mean([r.metrics["report"][k] for r in runs[(label, family)]])) for k in ("acc", "wst", "eo_max")}
@@ -219,8 +281,11 @@ def fidelity_verdict(table: pd.DataFrame, threshold: float = 0.9) -> str:
             f"({listed}); their label noise is correspondingly high.")
 
 
-def table5_verdict(runs: dict[tuple[str, str], list[Record]], pools_: dict[tuple[str, str], Record] | None) -> str:
-    """How far the synthetic-only classifiers get on real data, and the label noise they learnt from."""
+def table5_verdict(profile: Profile, runs: dict[tuple[str, str], list[Record]],
+                   pools_: dict[tuple[str, str], Record]) -> Sentence:
+    """How far the synthetic-only classifiers get on real data, and (where the oracle reads the images) the
+    label noise they learnt from."""
+    pools_ = pools_ if csdg.has_judge(profile) else None
     acc = {key: float(np.mean([r.metrics["report"]["acc"] for r in records])) for key, records in runs.items()}
     lo, hi = min(acc.values()), max(acc.values())
     text = (f"Trained on synthetic data only, the classifiers reach {lo:.1f}–{hi:.1f} % accuracy on the real test split "
@@ -237,4 +302,4 @@ def table5_verdict(runs: dict[tuple[str, str], list[Record]], pools_: dict[tuple
                  "are no larger than what a change of seed moves"
                  + (f" (the largest standard deviation of a row's accuracy over seeds: {spread:.1f} points)" if spread else "")
                  + ", so the claims below are read on noise.")
-    return text
+    return Sentence(text)

@@ -79,6 +79,21 @@ def over_lr_grid(task: AdultTask, run, **kwargs) -> dict[float, Record]:
 
 # --------------------------------------------------------------------------- the notebook's studies
 
+def table1_notes(profile: Profile) -> list[str]:
+    """What Table 1's image columns are in this profile."""
+    if profile.data.source != "faceworld":
+        return []
+    return ["CelebA and LFW+a are FaceWorld in this profile; FaceWorld's CelebA has fewer images than the real one, "
+            "so only its validation and test sizes can match."]
+
+
+def table4_notes(profile: Profile) -> list[str]:
+    """What Table 4's image rows are in this profile."""
+    if profile.data.source != "faceworld":
+        return []
+    return ["Image rows in this profile: FaceWorld images and FaceWorld-pretrained stand-in backbones."]
+
+
 def table1_sizes(task: AdultTask) -> dict:
     """Reproduced Table 1 (Adult column): split sizes of the new task."""
     sizes = task.splits.sizes()
