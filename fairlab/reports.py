@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from fairlab import paths, reported
+from fairlab.metrics.intervals import mean_difference
 from fairlab.results import NOTEBOOK_ENV, write_json_atomic
 
 STATUS_DIR = "_status"
@@ -312,23 +313,6 @@ def record_figure(paper: str, item: str, profile, note: str = "") -> None:
     if drawn:
         entry |= {"anchor": drawn[0]["anchor"], "files": {k: v for f in drawn for k, v in f["files"].items()}}
     record_status(entry)
-
-
-def mean_difference(a, b) -> tuple[float, float, float]:
-    """mean(a) − mean(b) with a Welch 95 % confidence interval (runs as independent samples)."""
-    from scipy import stats
-
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    diff = float(a.mean() - b.mean())
-    if a.size < 2 or b.size < 2:
-        return diff, float("nan"), float("nan")
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se = float(np.sqrt(va + vb))
-    if se == 0:
-        return diff, diff, diff
-    dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    half = float(stats.t.ppf(0.975, dof) * se)
-    return diff, diff - half, diff + half
 
 
 def describe_difference(a, b, decimals: int = 3) -> str:

@@ -48,6 +48,7 @@ from fairlab.data.images import load_images
 from fairlab.data.subsets import GROUPS, bias_quotas
 from fairlab.faceworld import formats, oracle, phrases, render, world
 from fairlab.faceworld.datasets import attribute_probe, load_attribute_net, penultimate
+from fairlab.metrics import generation as generation_metrics
 from fairlab.profiles import Profile, ProfileError
 from fairlab.results import Record, Registry, canonical_json, write_json_atomic
 
@@ -364,50 +365,21 @@ def stated(prompt: str, setting: Setting) -> dict[str, int]:
 
 
 def fidelity(frame: pd.DataFrame, read: pd.DataFrame, setting: Setting) -> dict[str, dict]:
-    """Per attribute a prompt states: the share of its images in which the oracle reads the stated value."""
+    """:func:`fairlab.metrics.generation.fidelity` of a pool: each image's prompt states what :func:`stated` finds."""
     asked = {prompt: stated(prompt, setting) for prompt in frame["prompt"].unique()}  # a pool repeats its prompts
-    hits: dict[str, list[bool]] = {}
-    for prompt, row in zip(frame["prompt"], read.to_dict("records")):
-        for name, value in asked[prompt].items():
-            hits.setdefault(name, []).append(int(row[name]) == value)
-    return {name: {"fidelity": float(np.mean(v)), "images": len(v)} for name, v in sorted(hits.items())}
+    return generation_metrics.fidelity([asked[p] for p in frame["prompt"]], read.to_dict("records"))
 
 
 def label_noise(frame: pd.DataFrame, read: pd.DataFrame, setting: Setting) -> dict:
-    """Share of images whose oracle reading contradicts the folder label (target, protected, either), per group."""
-    wrong_t = read[setting.target].to_numpy() != frame["target"].to_numpy()
-    wrong_s = read[setting.protected].to_numpy() != frame["protected"].to_numpy()
-    groups = frame["group"].to_numpy()
-    per_group = {g: float(np.mean((wrong_t | wrong_s)[groups == g])) for g in GROUPS if (groups == g).any()}
-    return {"target": float(wrong_t.mean()), "protected": float(wrong_s.mean()), "either": float((wrong_t | wrong_s).mean()),
-            "per_group": per_group}
-
-
-def binary_entropy(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+    """:func:`fairlab.metrics.generation.label_noise` of a pool: its folder labels against the oracle's reading."""
+    return generation_metrics.label_noise(frame["target"], frame["protected"], read[setting.target],
+                                          read[setting.protected], frame["group"], GROUPS)
 
 
 def attribute_entropy(read: pd.DataFrame, groups: np.ndarray, exclude: tuple[str, ...]) -> float:
-    """Mean over groups and over the oracle's binary attributes (bar ``exclude``) of the binary entropy, in bits.
-
-    H = −p log₂ p − (1 − p) log₂(1 − p) with p the share of the group's images showing the attribute:
-    0 when every image agrees, 1 at a 50/50 split.
-    """
+    """:func:`fairlab.metrics.generation.attribute_entropy` over the oracle's binary attributes bar ``exclude``."""
     names = [a for a in oracle.BINARY if a not in exclude]
-    values = [binary_entropy(read.loc[groups == g, names].to_numpy().mean(0)).mean() for g in np.unique(groups)]
-    return float(np.mean(values))
-
-
-def vendi_score(features: np.ndarray) -> float:
-    """The Vendi score exp(−Σ λᵢ log λᵢ) of the eigenvalues λ of K / n, K the cosine-similarity matrix.
-
-    It is the effective number of distinct images: 1 when all are alike, n when all are orthogonal.
-    """
-    x = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    eigenvalues = np.clip(np.linalg.eigvalsh(x @ x.T / len(x)), 0, None)
-    eigenvalues = eigenvalues[eigenvalues > 1e-12]
-    return float(np.exp(-np.sum(eigenvalues * np.log(eigenvalues))))
+    return generation_metrics.attribute_entropy(read[names].to_numpy(), groups)
 
 
 def diversity(net, size: int, images: torch.Tensor, read: pd.DataFrame, groups: np.ndarray, setting: Setting,
@@ -415,7 +387,7 @@ def diversity(net, size: int, images: torch.Tensor, read: pd.DataFrame, groups: 
     """Attribute entropy (bits) and the mean per-group Vendi score of the oracle's features."""
     exclude = (setting.target, setting.protected, "Male") if setting.dataset == "utkface" else (setting.target, setting.protected)
     features = penultimate(net.eval(), images, size)
-    vendi = [vendi_score(features[groups == g][:max_per_group]) for g in np.unique(groups)]
+    vendi = [generation_metrics.vendi_score(features[groups == g][:max_per_group]) for g in np.unique(groups)]
     return {"attribute_entropy": attribute_entropy(read, groups, exclude), "vendi": float(np.mean(vendi)),
             "vendi_images_per_group": int(min(max_per_group, min(np.sum(groups == g) for g in np.unique(groups))))}
 

@@ -10,7 +10,6 @@ A table entry is a :class:`~fairlab.aimfair.smg_sft.Strategy`, a
 
 from __future__ import annotations
 
-
 from fairlab.aimfair import csdg
 from fairlab.aimfair.smg_sft import AimFair, Baseline, Strategy
 from fairlab.profiles import Profile

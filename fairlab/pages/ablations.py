@@ -11,13 +11,23 @@ import pandas as pd
 
 from fairlab.aimfair import csdg, smg_sft
 from fairlab.aimfair.smg_sft import Baseline
-from fairlab.aimfair.tables import AIM, BLOCKS, S1_RATIOS, TABLE8, TOP_KS, S, s2_entries
-from fairlab.pages.smg_sft import point, row, rows_of, seed_metrics, test_reports
 
 # re-exported for the notebook: the rows of Tables 9 and 11 (and 3), chapter 02's tables and
 # summaries, shown again here on the ablations' settings
-from fairlab.aimfair.tables import TABLE3, TABLE9, TABLE11  # noqa: F401, E402
-from fairlab.pages.smg_sft import regime_table, scale_table, spread_table, table3, verdict  # noqa: F401, E402
+from fairlab.aimfair.tables import AIM, BLOCKS, S1_RATIOS, TABLE3, TABLE8, TABLE9, TABLE11, TOP_KS, S, s2_entries  # noqa: F401, E402
+from fairlab.metrics.representation import decodability_within_classes
+from fairlab.pages.smg_sft import (  # noqa: F401, E402
+    point,
+    regime_table,
+    row,
+    rows_of,
+    scale_table,
+    seed_metrics,
+    spread_table,
+    table3,
+    test_reports,
+    verdict,
+)
 from fairlab.profiles import Profile
 from fairlab.results import Registry
 
@@ -86,27 +96,15 @@ def tsne_frame(features: dict[str, dict], seed: int) -> pd.DataFrame:
 
 
 def protected_decodability(features: dict[str, dict], seed: int) -> pd.DataFrame:
-    """How much of the protected attribute the representation carries beyond the target.
+    """How much of the protected attribute each entry's representation carries beyond the target.
 
-    Per entry: the 5-fold cross-validated balanced accuracy of a logistic regression predicting the
-    protected attribute from the standardised features, within each target class, averaged over
-    the two classes (0.5: nothing to read). Figure 6's claim — the baseline's representations
-    separate by the spurious attribute, AIM-Fair's less so — as a number.
+    Per entry: :func:`fairlab.metrics.representation.decodability_within_classes` (0.5: nothing to
+    read), and their mean over the two target classes. Figure 6's claim — the baseline's
+    representations separate by the spurious attribute, AIM-Fair's less so — as a number.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     lines = []
     for name, f in features.items():
-        scores = []
-        for t in (0, 1):
-            inside = f["target"] == t
-            x, y = f["features"][inside].astype(np.float32), f["protected"][inside]
-            probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
-            folds = StratifiedKFold(5, shuffle=True, random_state=seed)
-            scores.append(float(np.mean(cross_val_score(probe, x, y, cv=folds, scoring="balanced_accuracy"))))
+        scores = decodability_within_classes(f["features"], f["target"], f["protected"], seed)
         lines.append({"method": name, "protected read from T=0": scores[0], "protected read from T=1": scores[1],
                       "mean": float(np.mean(scores))})
     return pd.DataFrame(lines)

@@ -18,9 +18,11 @@ import pandas as pd
 import torch
 
 from fairlab import backbones, metrics
+from fairlab.metrics.intervals import mean_difference
+from fairlab.metrics.representation import decodability
 from fairlab.models import replicate
 from fairlab.profiles import Profile
-from fairlab.reports import Estimate, describe_difference, mean_difference
+from fairlab.reports import Estimate, describe_difference
 from fairlab.results import Record, Registry
 from fairlab.train import ReplicaBatches, fit, make_optimizer
 from fairlab.win import images as win_images
@@ -278,17 +280,10 @@ def positive_representations(task: AdultTask, pretrained: Record, replica: int, 
     return frame
 
 
-def group_separability(frame: pd.DataFrame, seed: int = 0) -> float:
-    """Balanced accuracy (5-fold CV) of a logistic regression predicting the group from the representation."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_score
-
-    features = frame.filter(like="h").to_numpy()
-    labels = (frame["group"] == "Male").to_numpy().astype(int)
-    if min(labels.sum(), (1 - labels).sum()) < 5:
-        return float("nan")
-    scores = cross_val_score(LogisticRegression(max_iter=2000), features, labels, cv=5, scoring="balanced_accuracy")
-    return float(scores.mean())
+def group_separability(frame: pd.DataFrame) -> float:
+    """How well the group (Male or not) is read from a representation panel's features (the ``h*`` columns):
+    :func:`fairlab.metrics.representation.decodability`."""
+    return decodability(frame.filter(like="h").to_numpy(), (frame["group"] == "Male").to_numpy().astype(int))
 
 
 # --------------------------------------------------------------------------- the paper's claims, checked

@@ -1,4 +1,4 @@
-"""Fairness metrics of a binary classifier with a binary sensitive attribute.
+"""Classification fairness: metrics of a binary classifier with a binary sensitive attribute.
 
 Notation: ``y`` the true target, ``ŷ`` the prediction, ``s`` the sensitive attribute, all in
 {0, 1}.  A *group* is a pair (t, s) of target and sensitive value, written ``"t_s"`` (the
@@ -13,8 +13,6 @@ Units follow the papers, so that our numbers can be put beside theirs unchanged:
 """
 
 from __future__ import annotations
-
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -123,75 +121,6 @@ def fairness_report(y_true, y_pred, sensitive) -> dict:
         "n": int(y.size),
         "group_n": {f"{t}_{g}": int(np.sum((y == t) & (s == g))) for t in (0, 1) for g in (0, 1)},
     }
-
-
-def aggregate_seeds(reports: Sequence[Mapping], n_boot: int = 2000, seed: int = 0) -> dict:
-    """Combine per-seed :func:`fairness_report` dicts.
-
-    Returns
-
-    * ``paper``: the aggregation of AIM-Fair's tables — group accuracies, ACC and both EOs are
-      means over seeds; **WST = min of the seed-averaged group accuracies** (not the mean of
-      per-seed minima); **STD = population std of the seed-averaged group accuracies**; every
-      other scalar metric is its mean over seeds;
-    * ``mean`` and ``std``: mean and sample standard deviation (ddof = 1; 0 for one seed) of
-      every scalar metric and group accuracy over seeds — the "mean ± std over runs" of the
-      neutralization paper;
-    * ``ci95``: a percentile bootstrap 95 % interval over seeds (``n_boot`` resamples of the
-      seeds with replacement) of every ``paper`` entry — an addition the papers lack;
-    * ``n_seeds``.
-    """
-    if not reports:
-        raise ValueError("aggregate_seeds needs at least one report")
-    table = _per_seed_table(reports)
-    n = table.shape[0]
-    names = list(table.columns)
-
-    def paper_aggregate(rows: np.ndarray) -> dict[str, float]:
-        means = dict(zip(names, np.nanmean(rows, axis=0)))
-        groups = np.array([means[f"group_acc.{g}"] for g in GROUPS])
-        out = dict(means)
-        if not np.isnan(groups).all():
-            out["wst"] = float(np.nanmin(groups))
-            out["std"] = float(np.nanstd(groups))
-        return {k: float(v) for k, v in out.items()}
-
-    values = table.to_numpy(dtype=float)
-    paper = paper_aggregate(values)
-    rng = np.random.default_rng(seed)
-    boots = np.array([list(paper_aggregate(values[rng.integers(0, n, n)]).values()) for _ in range(n_boot)])
-    lo, hi = np.nanpercentile(boots, [2.5, 97.5], axis=0)
-    keys = list(paper)
-    std = np.nanstd(values, axis=0, ddof=1) if n > 1 else np.zeros(len(names))
-    return {
-        "n_seeds": n,
-        "paper": _nest(paper),
-        "mean": _nest(dict(zip(names, np.nanmean(values, axis=0).tolist()))),
-        "std": _nest(dict(zip(names, np.asarray(std).tolist()))),
-        "ci95": _nest({k: [float(a), float(b)] for k, a, b in zip(keys, lo, hi)}),
-    }
-
-
-def _per_seed_table(reports: Iterable[Mapping]):
-    import pandas as pd
-
-    rows = []
-    for rep in reports:
-        row = {f"group_acc.{g}": rep["group_acc"][g] for g in GROUPS} if "group_acc" in rep else {}
-        row.update({k: rep[k] for k in SCALAR_METRICS if k in rep})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _nest(flat: Mapping[str, float]) -> dict:
-    out: dict = {}
-    for key, value in flat.items():
-        head, _, tail = key.partition(".")
-        if tail:
-            out.setdefault(head, {})[tail] = value
-        else:
-            out[key] = value
-    return out
 
 
 def _inputs(y_true, y_pred, sensitive):
