@@ -11,6 +11,7 @@ the three papers, what produced it, how it compares and where to find it.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -248,6 +249,79 @@ def compare(paper: str, table_id: str, reproduced: Mapping, profile, *, rows: st
                       frame, table.row_keys, list(notes or []))
 
 
+#: how a claim judges seed noise (a :class:`Claim`'s ``test``)
+MEANS = "seed means compared"
+INTERVALS = "seed means compared; 95 % bootstrap intervals say whether beyond seed noise"
+WELCH = "the Welch 95 % interval of the difference excludes 0"
+TREND = "linear fit over all runs, p < 0.05"
+STEPS = "every step in the stated direction"
+THRESHOLD = "a fixed threshold"
+
+
+def _value(x) -> float:
+    return x.mean if isinstance(x, Estimate) else float(x)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement of a paper checked on our numbers: the numbers it reads, the verdict, the noise test used.
+
+    ``evidence`` is how the page prints the numbers (by default, every entry of ``reads``);
+    ``item`` the paper's table or figure it speaks of, where a check covers several.
+    """
+
+    statement: str
+    holds: bool
+    reads: Mapping = field(default_factory=dict)
+    test: str = MEANS
+    evidence: str = ""
+    item: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "holds", bool(self.holds))
+        if not self.evidence:
+            object.__setattr__(self, "evidence", ", ".join(f"{k} {_format_read(v)}" for k, v in self.reads.items()))
+
+    @classmethod
+    def compare(cls, statement: str, a: tuple[str, object], relation: str, b: tuple[str, object], *,
+                test: str = MEANS, decimals: int = 2, item: str | None = None) -> "Claim":
+        """``a relation b`` (``<``, ``>``, ``<=``, ``>=``) on two named numbers or :class:`Estimate` s.
+
+        With ``test=INTERVALS`` the evidence also says whether the two 95 % intervals are apart.
+        """
+        (name_a, value_a), (name_b, value_b) = a, b
+        x, y = _value(value_a), _value(value_b)
+        holds = {"<": x < y, ">": x > y, "<=": x <= y, ">=": x >= y}[relation]
+        evidence = f"{name_a} {x:.{decimals}f} vs {name_b} {y:.{decimals}f}"
+        if test == INTERVALS:
+            apart = _intervals_apart(value_a, value_b)
+            evidence += " (beyond seed noise)" if apart else " (within seed noise)"
+        return cls(statement, holds, {name_a: x, name_b: y}, test, evidence, item)
+
+    def as_row(self) -> dict:
+        return {"claim": self.statement, "holds": self.holds, "evidence": self.evidence, "test": self.test,
+                "reads": {k: _plain(v) for k, v in self.reads.items()}, **({"item": self.item} if self.item else {})}
+
+
+def _format_read(value) -> str:
+    if isinstance(value, (list, tuple, np.ndarray, pd.Series)):
+        return ", ".join(_format_read(v) for v in value)
+    return f"{_value(value):.3g}"
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple, np.ndarray, pd.Series)):
+        return [_plain(v) for v in value]
+    return _value(value)
+
+
+def _intervals_apart(a, b) -> bool:
+    """Whether two estimates' 95 % intervals do not overlap (False where either has none)."""
+    if not (isinstance(a, Estimate) and isinstance(b, Estimate)) or a.ci95 is None or b.ci95 is None:
+        return False
+    return a.ci95[1] < b.ci95[0] or b.ci95[1] < a.ci95[0]
+
+
 @dataclass
 class ClaimCheck:
     """The paper's qualitative claims about a figure (or a table), each checked on our numbers."""
@@ -259,7 +333,9 @@ class ClaimCheck:
     claims: list[dict]
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.claims).rename(columns={"claim": "the paper says", "holds": "holds here", "evidence": "our numbers"})
+        return (pd.DataFrame(self.claims)[["claim", "holds", "evidence", "test"]]
+                .rename(columns={"claim": "the paper says", "holds": "holds here", "evidence": "our numbers",
+                                 "test": "noise test"}))
 
     def _repr_html_(self) -> str:
         frame = self.frame()
@@ -279,7 +355,8 @@ class ClaimCheck:
 
     def publish(self) -> "ClaimCheck":
         """Write the claims as a CSV file and their status; returns the check."""
-        write_csv_atomic(paths.build_root() / self.profile / self.files["CSV"], pd.DataFrame(self.claims))
+        frame = pd.DataFrame(self.claims).assign(reads=lambda f: f["reads"].map(lambda r: json.dumps(r, ensure_ascii=False)))
+        write_csv_atomic(paths.build_root() / self.profile / self.files["CSV"], frame)
         record_status({
             "paper": self.paper, "item": self.item, "kind": "claims", "profile": self.profile,
             "reportable": self.reportable, "claims": self.claims, "anchor": self.anchor, "files": self.files,
@@ -288,12 +365,14 @@ class ClaimCheck:
         return self
 
 
-def check_claims(paper: str, item: str, profile, claims: list[tuple[str, bool, str]]) -> ClaimCheck:
-    """Whether each ``(claim, holds, evidence)`` of the paper about ``item`` holds on our numbers (nothing written:
+def check_claims(paper: str, item: str, profile, claims: list[Claim]) -> ClaimCheck:
+    """The paper's claims about ``item``, each a :class:`Claim` checked on our numbers (nothing written:
     :func:`publish` the check a page shows)."""
     name = getattr(profile, "name", profile)
-    return ClaimCheck(paper, item, name, getattr(profile, "reportable", name != "smoke"),
-                      [{"claim": c, "holds": bool(h), "evidence": e} for c, h, e in claims])
+    bad = [c for c in claims if not isinstance(c, Claim)]
+    if bad:
+        raise TypeError(f"{paper} {item}: claims must be fairlab.reports.Claim objects, got {type(bad[0]).__name__}")
+    return ClaimCheck(paper, item, name, getattr(profile, "reportable", name != "smoke"), [c.as_row() for c in claims])
 
 
 def publish(result):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from fairlab import reported
-from fairlab.reports import Estimate, check_claims, compare, load_statuses, publish, status_table
+from fairlab.reports import INTERVALS, Claim, Estimate, check_claims, compare, load_statuses, publish, status_table
 
 
 @pytest.mark.parametrize("paper", reported.PAPERS)
@@ -60,7 +60,7 @@ def test_smoke_comparisons_say_they_are_not_comparable():
 
 def test_status_page_lists_every_catalogued_item_with_what_the_build_recorded():
     publish(compare("win", "Table 1", {"# Test": {"adult": 10315}}, "mini"))
-    publish(check_claims("win", "Figure 4", "mini", [("OURS is best", False, "it is not")]))
+    publish(check_claims("win", "Figure 4", "mini", [Claim.compare("OURS is best", ("OURS", 2.0), "<", ("TL", 1.0))]))
     table = status_table("mini").set_index(["paper", "item"])
     assert len(table) == len(reported.catalogue())
     assert table.loc[("WIN", "Table 1"), "result"] == "1 / 1 cells within tolerance"
@@ -113,3 +113,21 @@ def test_a_figure_drawn_on_a_page_is_written_as_png_and_svg_and_linked_from_the_
     assert sorted(p.suffix for p in folder.iterdir()) == [".png", ".svg"]
     links = status_table("mini").set_index(["paper", "item"]).loc[("WIN", "Figure 3"), "links"]
     assert "figures/04_weight_importance_neutralization/01-" in links and ".svg" in links
+
+
+def test_a_claim_records_the_numbers_it_reads_its_verdict_and_its_noise_test():
+    apart = Claim.compare("A is fairer", ("EO A", Estimate(10.0, 1.0, 3, (9.0, 11.0))), "<",
+                          ("B", Estimate(14.0, 1.0, 3, (13.0, 15.0))), test=INTERVALS)
+    assert apart.holds and apart.reads == {"EO A": 10.0, "B": 14.0}
+    assert apart.evidence == "EO A 10.00 vs B 14.00 (beyond seed noise)" and apart.test == INTERVALS
+    close = Claim.compare("A is fairer", ("EO A", Estimate(10.0, 1.0, 3, (8.0, 13.0))), "<",
+                          ("B", Estimate(11.0, 1.0, 3, (9.0, 14.0))), test=INTERVALS)
+    assert close.holds and close.evidence.endswith("(within seed noise)")
+    assert not Claim.compare("A is more accurate", ("A", 1.0), ">", ("B", 2.0)).holds
+    check = check_claims("aimfair", "Table 3", "mini", [apart, close])
+    assert list(check.frame().columns) == ["the paper says", "holds here", "our numbers", "noise test"]
+
+
+def test_claims_given_as_bare_tuples_are_refused():
+    with pytest.raises(TypeError, match="Claim objects"):
+        check_claims("win", "Figure 4", "mini", [("OURS is best", False, "it is not")])

@@ -29,6 +29,7 @@ from fairlab.pages.smg_sft import (  # noqa: F401, E402
     verdict,
 )
 from fairlab.profiles import Profile
+from fairlab.reports import MEANS, THRESHOLD, Claim
 from fairlab.results import Registry
 
 
@@ -110,70 +111,81 @@ def protected_decodability(features: dict[str, dict], seed: int) -> pd.DataFrame
     return pd.DataFrame(lines)
 
 
-def ablation_claims(rows: dict[str, dict], sweep: pd.DataFrame, decodability: pd.DataFrame) -> dict[str, list[tuple[str, bool, str]]]:
+def ablation_claims(rows: dict[str, dict], sweep: pd.DataFrame, decodability: pd.DataFrame) -> dict[str, list[Claim]]:
     """§4.4 and the supplement's readings of Figure 5, Tables 6–11 and Figure 6, checked on our numbers, by item."""
     out = []
     best = sweep.loc[sweep["EO"].idxmin()]
-    out.append(("Figure 5: k = 55 gives the lowest EO of the sweep", int(best["k"]) == 55,
-                "EO " + ", ".join(f"k = {int(k)}: {eo:.2f} ± {sd:.2f}" for k, eo, sd in zip(sweep["k"], sweep["EO"], sweep["EO sd"]))
-                + " (mean ± sd over seeds)"))
+    out.append(Claim("Figure 5: k = 55 gives the lowest EO of the sweep", int(best["k"]) == 55,
+                     {f"EO k={int(k)}": eo for k, eo in zip(sweep["k"], sweep["EO"])}, MEANS,
+                     "EO " + ", ".join(f"k = {int(k)}: {eo:.2f} ± {sd:.2f}" for k, eo, sd in zip(sweep["k"], sweep["EO"], sweep["EO sd"]))
+                     + " (mean ± sd over seeds)", item="Figure 5"))
     t6 = rows["Table 6"]
-    aim = {r: t6[(r.replace(":", " : "), "CelebA S/M")] for r in S1_RATIOS}
-    fft = t6[("Fully Fine-Tuning", "CelebA S/M")]
-    out.append(("Table 6: the real bias ratio (1 : 9) gives the lowest EO of the S1 ratios",
-                min(aim, key=lambda r: aim[r]["eo_max"].mean) == "1:9",
-                ", ".join(f"{r} {aim[r]['eo_max'].mean:.2f}" for r in S1_RATIOS)))
-    out.append(("Table 6: AIM-Fair is fairer than full fine-tuning at every S1 ratio",
-                all(aim[r]["eo_max"].mean < fft["eo_max"].mean for r in S1_RATIOS),
-                f"FFT EO {fft['eo_max'].mean:.2f}"))
+    aim = {r: t6[(r.replace(":", " : "), "CelebA S/M")]["eo_max"].mean for r in S1_RATIOS}
+    fft = t6[("Fully Fine-Tuning", "CelebA S/M")]["eo_max"].mean
+    out.append(Claim("Table 6: the real bias ratio (1 : 9) gives the lowest EO of the S1 ratios", min(aim, key=aim.get) == "1:9",
+                     {f"EO {r}": v for r, v in aim.items()}, evidence=", ".join(f"{r} {v:.2f}" for r, v in aim.items()),
+                     item="Table 6"))
+    out.append(Claim("Table 6: AIM-Fair is fairer than full fine-tuning at every S1 ratio", all(v < fft for v in aim.values()),
+                     {"EO full fine-tuning": fft, **{f"EO {r}": v for r, v in aim.items()}}, item="Table 6"))
     t7 = rows["Table 7"]
     eo7 = {f"{x:g}": t7[(f"{x:g}", "CelebA S/M")]["eo_max"].mean for x in csdg.S2_SCALES}
-    out.append(("Table 7: S2 as large as the real set (1) is fairer than half of it (0.5)", eo7["1"] < eo7["0.5"],
-                ", ".join(f"×{p} {v:.2f}" for p, v in eo7.items())))
+    out.append(Claim("Table 7: S2 as large as the real set (1) is fairer than half of it (0.5)", eo7["1"] < eo7["0.5"],
+                     {f"EO ×{k}": v for k, v in eo7.items()}, evidence=", ".join(f"×{k} {v:.2f}" for k, v in eo7.items()),
+                     item="Table 7"))
     t8 = rows["Table 8"]
     for label in sorted({task for _, task in t8}):
         sft = t8[("Selective Fine-Tuning", label)]
         others = {m: r for (m, task), r in t8.items() if task == label and m != "Selective Fine-Tuning"}
-        out.append((f"Table 8 ({label}): selective fine-tuning has the highest ACC and WST of the ViT-S/32 rows",
-                    all(sft["acc"].mean >= r["acc"].mean and sft["wst"].mean >= r["wst"].mean for r in others.values()),
-                    f"ACC {sft['acc'].mean:.2f}, WST {sft['wst'].mean:.2f}; best other ACC "
-                    f"{max(r['acc'].mean for r in others.values()):.2f}, WST {max(r['wst'].mean for r in others.values()):.2f}"))
+        best_acc, best_wst = max(r["acc"].mean for r in others.values()), max(r["wst"].mean for r in others.values())
+        out.append(Claim(f"Table 8 ({label}): selective fine-tuning has the highest ACC and WST of the ViT-S/32 rows",
+                         sft["acc"].mean >= best_acc and sft["wst"].mean >= best_wst,
+                         {"ACC": sft["acc"].mean, "WST": sft["wst"].mean, "best other ACC": best_acc, "best other WST": best_wst},
+                         item="Table 8"))
         lora = t8[("LoRA", label)]
-        out.append((f"Table 8 ({label}): selective fine-tuning beats LoRA (ACC and WST)",
-                    sft["acc"].mean > lora["acc"].mean and sft["wst"].mean > lora["wst"].mean,
-                    f"ACC {sft['acc'].mean:.2f} vs {lora['acc'].mean:.2f}, WST {sft['wst'].mean:.2f} vs {lora['wst'].mean:.2f}"))
+        out.append(Claim(f"Table 8 ({label}): selective fine-tuning beats LoRA (ACC and WST)",
+                         sft["acc"].mean > lora["acc"].mean and sft["wst"].mean > lora["wst"].mean,
+                         {"ACC": sft["acc"].mean, "LoRA ACC": lora["acc"].mean, "WST": sft["wst"].mean,
+                          "LoRA WST": lora["wst"].mean}, item="Table 8"))
     t9 = rows["Table 9"]
     aim9, ltgc = t9[("AIM-Fair (Ours)", "CelebA S/M")], t9[("LTGC", "CelebA S/M")]
-    out.append(("Table 9: AIM-Fair is fairer than LTGC (lower EO, higher WST)",
-                aim9["eo_max"].mean < ltgc["eo_max"].mean and aim9["wst"].mean > ltgc["wst"].mean,
-                f"EO {aim9['eo_max'].mean:.2f} vs {ltgc['eo_max'].mean:.2f}, WST {aim9['wst'].mean:.2f} vs {ltgc['wst'].mean:.2f}"))
+    out.append(Claim("Table 9: AIM-Fair is fairer than LTGC (lower EO, higher WST)",
+                     aim9["eo_max"].mean < ltgc["eo_max"].mean and aim9["wst"].mean > ltgc["wst"].mean,
+                     {"EO": aim9["eo_max"].mean, "LTGC EO": ltgc["eo_max"].mean, "WST": aim9["wst"].mean,
+                      "LTGC WST": ltgc["wst"].mean}, item="Table 9"))
     t10 = rows["Table 10"]
-    base10 = t10[("Baseline", "UTK F/W")]
-    out.append(("Table 10: AIM-Fair is fairer than the UTKFace Baseline at every S2 size",
-                all(r["eo_max"].mean < base10["eo_max"].mean for (p, _), r in t10.items() if p != "Baseline"),
-                f"Baseline EO {base10['eo_max'].mean:.2f}"))
+    base10 = t10[("Baseline", "UTK F/W")]["eo_max"].mean
+    sizes = {p: r["eo_max"].mean for (p, _), r in t10.items() if p != "Baseline"}
+    out.append(Claim("Table 10: AIM-Fair is fairer than the UTKFace Baseline at every S2 size", all(v < base10 for v in sizes.values()),
+                     {"Baseline EO": base10, **{f"EO ×{p}": v for p, v in sizes.items()}}, item="Table 10"))
     t11 = rows["Table 11"]
     b11, f11, a11 = (t11[(m, "CelebA M/Y")] for m in ("Baseline", "Fully Fine-Tuning", "AIM-Fair (Ours)"))
-    out.append(("Table 11 (the paper's failure case): AIM-Fair lowers EO but loses accuracy against the Baseline",
-                a11["eo_max"].mean < b11["eo_max"].mean and a11["acc"].mean < b11["acc"].mean,
-                f"EO {a11['eo_max'].mean:.2f} vs {b11['eo_max'].mean:.2f}, ACC {a11['acc'].mean:.2f} vs {b11['acc'].mean:.2f}"))
-    out.append(("Table 11: AIM-Fair is fairer but less accurate than full fine-tuning",
-                a11["eo_max"].mean < f11["eo_max"].mean and a11["acc"].mean < f11["acc"].mean,
-                f"EO {a11['eo_max'].mean:.2f} vs {f11['eo_max'].mean:.2f}, ACC {a11['acc'].mean:.2f} vs {f11['acc'].mean:.2f}"))
+    out.append(Claim("Table 11 (the paper's failure case): AIM-Fair lowers EO but loses accuracy against the Baseline",
+                     a11["eo_max"].mean < b11["eo_max"].mean and a11["acc"].mean < b11["acc"].mean,
+                     {"EO": a11["eo_max"].mean, "Baseline EO": b11["eo_max"].mean, "ACC": a11["acc"].mean,
+                      "Baseline ACC": b11["acc"].mean}, item="Table 11"))
+    out.append(Claim("Table 11: AIM-Fair is fairer but less accurate than full fine-tuning",
+                     a11["eo_max"].mean < f11["eo_max"].mean and a11["acc"].mean < f11["acc"].mean,
+                     {"EO": a11["eo_max"].mean, "full fine-tuning EO": f11["eo_max"].mean, "ACC": a11["acc"].mean,
+                      "full fine-tuning ACC": f11["acc"].mean}, item="Table 11"))
     d = decodability.set_index("method")["mean"]
-    out.append(("Figure 6: AIM-Fair's representations carry less of the protected attribute than the Baseline's "
-                "and supplementation's", d["AIM-Fair (Ours)"] < min(d["Baseline"], d["Data Supplementation"]),
-                ", ".join(f"{m} {v:.3f}" for m, v in d.items()) + " (balanced accuracy reading P within each class)"))
-    by_item: dict[str, list] = {}
+    out.append(Claim("Figure 6: AIM-Fair's representations carry less of the protected attribute than the Baseline's "
+                     "and supplementation's", d["AIM-Fair (Ours)"] < min(d["Baseline"], d["Data Supplementation"]),
+                     dict(d.items()), evidence=", ".join(f"{m} {v:.3f}" for m, v in d.items())
+                     + " (balanced accuracy reading P within each class)", item="Figure 6"))
+    by_item: dict[str, list[Claim]] = {}
     for claim in out:
-        by_item.setdefault(claim[0].split(":")[0].split(" (")[0], []).append(claim)
+        by_item.setdefault(claim.item, []).append(claim)
     return by_item
 
 
-def freezing_claims(freezing: pd.DataFrame) -> list[tuple[str, bool, str]]:
+def freezing_claims(freezing: pd.DataFrame) -> list[Claim]:
     """Figure 2's caption, checked against full fine-tuning ("none" frozen); the paper's block k is ResNet's layer k."""
     f = freezing.set_index("frozen")
     full = f.loc["none"]
+
+    def reads(block: str) -> dict:
+        r = f.loc[block]
+        return {f"{m} ({block} frozen)": r[m] for m in ("ACC", "WST", "EO")} | {f"{m} (none)": full[m] for m in ("ACC", "WST", "EO")}
 
     def numbers(block: str) -> str:
         r = f.loc[block]
@@ -181,11 +193,11 @@ def freezing_claims(freezing: pd.DataFrame) -> list[tuple[str, bool, str]]:
 
     fc, b1, b2 = f.loc["fc"], f.loc["layer1"], f.loc["layer2"]
     return [
-        ("Figure 2: freezing only the FC layer is fairer (higher WST, lower EO) but less accurate than full fine-tuning",
-         fc["WST"] > full["WST"] and fc["EO"] < full["EO"] and fc["ACC"] < full["ACC"], numbers("fc")),
-        ("Figure 2: freezing only block 2 is more accurate but less fair (higher EO) than full fine-tuning",
-         b2["ACC"] > full["ACC"] and b2["EO"] > full["EO"], numbers("layer2")),
-        ("Figure 2: freezing only block 1 keeps EO (within 1 point) and raises accuracy and the worst group",
-         abs(b1["EO"] - full["EO"]) <= 1.0 and b1["ACC"] > full["ACC"] and b1["WST"] > full["WST"], numbers("layer1")),
+        Claim("Figure 2: freezing only the FC layer is fairer (higher WST, lower EO) but less accurate than full fine-tuning",
+              fc["WST"] > full["WST"] and fc["EO"] < full["EO"] and fc["ACC"] < full["ACC"], reads("fc"), MEANS, numbers("fc")),
+        Claim("Figure 2: freezing only block 2 is more accurate but less fair (higher EO) than full fine-tuning",
+              b2["ACC"] > full["ACC"] and b2["EO"] > full["EO"], reads("layer2"), MEANS, numbers("layer2")),
+        Claim("Figure 2: freezing only block 1 keeps EO (within 1 point) and raises accuracy and the worst group",
+              abs(b1["EO"] - full["EO"]) <= 1.0 and b1["ACC"] > full["ACC"] and b1["WST"] > full["WST"], reads("layer1"),
+              THRESHOLD, numbers("layer1")),
     ]
-

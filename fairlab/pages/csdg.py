@@ -17,7 +17,7 @@ from fairlab.aimfair.settings import SETTINGS
 from fairlab.data.subsets import GROUPS
 from fairlab.metrics import aggregate_seeds
 from fairlab.profiles import Profile
-from fairlab.reports import Estimate, Sentence
+from fairlab.reports import Claim, Estimate, Sentence
 from fairlab.results import Record, Registry
 
 TABLE5_FAMILIES = ("plain", "ctx25", "ctx50", "ctx50_pose")
@@ -230,32 +230,34 @@ def table5_reproduced(runs: dict[tuple[str, str], list[Record]]) -> dict:
 
 
 def table5_claims(profile: Profile, runs: dict[tuple[str, str], list[Record]],
-                  pools_: dict[tuple[str, str], Record]) -> list[tuple[str, bool, str]]:
+                  pools_: dict[tuple[str, str], Record]) -> list[Claim]:
     """§4.3's reading of Table 5 and, where the oracle reads the images (:func:`~fairlab.aimfair.csdg.has_judge`),
     the diversity argument."""
-    pools_ = pools_ if csdg.has_judge(profile) else None
     claims = []
     for label in csdg.TABLE5_SETTINGS:
         mean = {family: {k: float(np.mean([r.metrics["report"][k] for r in runs[(label, family)]])) for k in ("acc", "wst", "eo_max")}
                 for family in TABLE5_FAMILIES}
-        plain, best = mean["plain"], mean["ctx50_pose"]
-        claims.append((f"{label}: contextual + head-pose prompts beat the plain prompt in accuracy",
-                       best["acc"] > plain["acc"], f"ACC {best['acc']:.2f} vs {plain['acc']:.2f}"))
-        claims.append((f"{label}: … and in worst-group accuracy", best["wst"] > plain["wst"],
-                       f"WST {best['wst']:.2f} vs {plain['wst']:.2f}"))
-        claims.append((f"{label}: … and in fairness (lower EO)", best["eo_max"] < plain["eo_max"],
-                       f"EO {best['eo_max']:.2f} vs {plain['eo_max']:.2f}"))
-        claims.append((f"{label}: 50 contextual prompts beat 25 in accuracy", mean["ctx50"]["acc"] > mean["ctx25"]["acc"],
-                       f"ACC {mean['ctx50']['acc']:.2f} vs {mean['ctx25']['acc']:.2f}"))
-        claims.append((f"{label}: head poses improve on the same 50 contextual prompts in accuracy and in EO",
-                       best["acc"] > mean["ctx50"]["acc"] and best["eo_max"] < mean["ctx50"]["eo_max"],
-                       f"ACC {best['acc']:.2f} vs {mean['ctx50']['acc']:.2f}, EO {best['eo_max']:.2f} vs {mean['ctx50']['eo_max']:.2f}"))
-        if pools_ is None:
-            continue
-        div = {f: pools_[(label, f)].metrics["diversity"] for f in TABLE5_FAMILIES}
-        claims.append((f"{label}: contextual prompts give more diverse images than the plain prompt (attribute entropy)",
-                       div["ctx50_pose"]["attribute_entropy"] > div["plain"]["attribute_entropy"],
-                       f"{div['ctx50_pose']['attribute_entropy']:.3f} vs {div['plain']['attribute_entropy']:.3f} bits"))
+        plain, best, ctx25, ctx50 = mean["plain"], mean["ctx50_pose"], mean["ctx25"], mean["ctx50"]
+        claims += [
+            Claim.compare(f"{label}: contextual + head-pose prompts beat the plain prompt in accuracy",
+                          ("ACC contextual + poses", best["acc"]), ">", ("plain", plain["acc"])),
+            Claim.compare(f"{label}: … and in worst-group accuracy", ("WST contextual + poses", best["wst"]), ">",
+                          ("plain", plain["wst"])),
+            Claim.compare(f"{label}: … and in fairness (lower EO)", ("EO contextual + poses", best["eo_max"]), "<",
+                          ("plain", plain["eo_max"])),
+            Claim.compare(f"{label}: 50 contextual prompts beat 25 in accuracy", ("ACC 50 prompts", ctx50["acc"]), ">",
+                          ("25 prompts", ctx25["acc"])),
+            Claim(f"{label}: head poses improve on the same 50 contextual prompts in accuracy and in EO",
+                  best["acc"] > ctx50["acc"] and best["eo_max"] < ctx50["eo_max"],
+                  {"ACC with poses": best["acc"], "ACC without": ctx50["acc"], "EO with poses": best["eo_max"],
+                   "EO without": ctx50["eo_max"]},
+                  evidence=f"ACC {best['acc']:.2f} vs {ctx50['acc']:.2f}, EO {best['eo_max']:.2f} vs {ctx50['eo_max']:.2f}"),
+        ]
+        if csdg.has_judge(profile):
+            div = {f: pools_[(label, f)].metrics["diversity"]["attribute_entropy"] for f in TABLE5_FAMILIES}
+            claims.append(Claim.compare(
+                f"{label}: contextual prompts give more diverse images than the plain prompt (attribute entropy)",
+                ("attribute entropy (bits) contextual + poses", div["ctx50_pose"]), ">", ("plain", div["plain"]), decimals=3))
     return claims
 
 

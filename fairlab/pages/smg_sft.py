@@ -17,7 +17,7 @@ from fairlab.aimfair.tables import TABLE3, settings_for, table4_candidates
 from fairlab.data.subsets import GROUPS
 from fairlab.metrics import aggregate_seeds
 from fairlab.profiles import Profile, load_profile
-from fairlab.reports import Estimate
+from fairlab.reports import INTERVALS, THRESHOLD, Claim, Estimate
 from fairlab.results import Registry
 
 METRICS = ("acc", "wst", "eo_max", "eo_mean", "std")
@@ -123,29 +123,25 @@ def seed_table(profile: Profile, registry: Registry, label: str, methods: dict) 
     return pd.DataFrame(lines)
 
 
-def claims(rows: dict[tuple[str, str], dict], settings: list[str]) -> list[tuple[str, bool, str]]:
-    """§4.3's reading of Tables 3 and 4, checked; "beyond seed noise" means the 95 % intervals do not overlap."""
+def claims(rows: dict[tuple[str, str], dict], settings: list[str]) -> list[Claim]:
+    """§4.3's reading of Tables 3 and 4, checked on the seed means (with whether the 95 % intervals are apart)."""
     out = []
-
-    def separated(a: Estimate, b: Estimate, lower: bool) -> bool:
-        if a.ci95 is None or b.ci95 is None:
-            return False
-        return a.ci95[1] < b.ci95[0] if lower else a.ci95[0] > b.ci95[1]
-
     for label in settings:
         aim, base, fft = rows[("AIM-Fair (Ours)", label)], rows[("Baseline", label)], rows[("Fully Fine-Tuning", label)]
         synth = rows[("Trained on Synthetic Data", label)]
-        out.append((f"{label}: AIM-Fair is fairer than the Baseline (lower EO)", aim["eo_max"].mean < base["eo_max"].mean,
-                    f"EO {aim['eo_max'].mean:.2f} vs {base['eo_max'].mean:.2f}"
-                    + (" (beyond seed noise)" if separated(aim["eo_max"], base["eo_max"], True) else " (within seed noise)")))
-        out.append((f"{label}: AIM-Fair raises the worst group above the Baseline's", aim["wst"].mean > base["wst"].mean,
-                    f"WST {aim['wst'].mean:.2f} vs {base['wst'].mean:.2f}"))
-        out.append((f"{label}: AIM-Fair keeps the Baseline's accuracy (within 1 point)", aim["acc"].mean >= base["acc"].mean - 1.0,
-                    f"ACC {aim['acc'].mean:.2f} vs {base['acc'].mean:.2f}"))
-        out.append((f"{label}: AIM-Fair is more accurate than full fine-tuning", aim["acc"].mean > fft["acc"].mean,
-                    f"ACC {aim['acc'].mean:.2f} vs {fft['acc'].mean:.2f}"))
-        out.append((f"{label}: training on synthetic data only loses accuracy against the Baseline",
-                    synth["acc"].mean < base["acc"].mean, f"ACC {synth['acc'].mean:.2f} vs {base['acc'].mean:.2f}"))
+        out += [
+            Claim.compare(f"{label}: AIM-Fair is fairer than the Baseline (lower EO)",
+                          ("EO AIM-Fair", aim["eo_max"]), "<", ("Baseline", base["eo_max"]), test=INTERVALS),
+            Claim.compare(f"{label}: AIM-Fair raises the worst group above the Baseline's",
+                          ("WST AIM-Fair", aim["wst"]), ">", ("Baseline", base["wst"])),
+            Claim(f"{label}: AIM-Fair keeps the Baseline's accuracy (within 1 point)",
+                  aim["acc"].mean >= base["acc"].mean - 1.0, {"ACC AIM-Fair": aim["acc"].mean, "Baseline": base["acc"].mean},
+                  THRESHOLD, f"ACC {aim['acc'].mean:.2f} vs {base['acc'].mean:.2f}"),
+            Claim.compare(f"{label}: AIM-Fair is more accurate than full fine-tuning",
+                          ("ACC AIM-Fair", aim["acc"]), ">", ("full fine-tuning", fft["acc"])),
+            Claim.compare(f"{label}: training on synthetic data only loses accuracy against the Baseline",
+                          ("ACC synthetic only", synth["acc"]), "<", ("Baseline", base["acc"])),
+        ]
     return out
 
 
@@ -232,17 +228,14 @@ def verdict(profile: Profile, registry: Registry, rows: dict[tuple[str, str], di
     return text
 
 
-def table4_claims(rows: dict[tuple[str, str], dict], settings: list[str]) -> list[tuple[str, bool, str]]:
+def table4_claims(rows: dict[tuple[str, str], dict], settings: list[str]) -> list[Claim]:
     """§4.3 on Table 4: SMG's mask beats the other partial fine-tuning strategies; absolute beats cosine."""
-    out = []
-    for label in settings:
-        aim = rows[("AIM-Fair (Ours) (Absolute Difference)", label)]
-        for other in ("Best Random Selection", "Best Sub-Tuning (By Updating One Block)",
-                      "Best Sub-Tuning (By Freezing One Block)", "Selective Fine-Tuning (Cosine Similarity)"):
-            r = rows[(other, label)]
-            out.append((f"{label}: AIM-Fair is fairer than {other} (lower EO)", aim["eo_max"].mean < r["eo_max"].mean,
-                        f"EO {aim['eo_max'].mean:.2f} vs {r['eo_max'].mean:.2f}"))
-    return out
+    others = ("Best Random Selection", "Best Sub-Tuning (By Updating One Block)", "Best Sub-Tuning (By Freezing One Block)",
+              "Selective Fine-Tuning (Cosine Similarity)")
+    return [Claim.compare(f"{label}: AIM-Fair is fairer than {other} (lower EO)",
+                          ("EO AIM-Fair", rows[("AIM-Fair (Ours) (Absolute Difference)", label)]["eo_max"]), "<",
+                          (other, rows[(other, label)]["eo_max"]))
+            for label in settings for other in others]
 
 
 def spread_table(rows: dict[tuple[str, str], dict]) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from fairlab.metrics.intervals import mean_difference
 from fairlab.metrics.representation import decodability
 from fairlab.models import replicate
 from fairlab.profiles import Profile
-from fairlab.reports import Estimate, describe_difference
+from fairlab.reports import MEANS, STEPS, THRESHOLD, TREND, WELCH, Claim, Estimate, describe_difference
 from fairlab.results import Record, Registry
 from fairlab.train import ReplicaBatches, fit, make_optimizer
 from fairlab.win import images as win_images
@@ -291,47 +291,52 @@ def group_separability(frame: pd.DataFrame) -> float:
 _BIASES = (("err_f1", "prediction error (Err)"), ("dp", "ΔDP"), ("eo_sum", "ΔEO"))
 
 
-def table3_claims(retrain_eo: pd.DataFrame, retrain_dp: pd.DataFrame, ours: pd.DataFrame, pretrained: dict) -> list[tuple[str, bool, str]]:
-    """§4.4's claims about Table 3."""
+def table3_claims(retrain_eo: pd.DataFrame, retrain_dp: pd.DataFrame, ours: pd.DataFrame, pretrained: dict) -> list[Claim]:
+    """§4.4's claims about Table 3 (means over runs)."""
     eo_rows = retrain_eo.groupby("lambda")[["err_f1", "eo_sum", "dp"]].mean()
     dp_rows = retrain_dp.groupby("lambda")[["err_f1", "eo_sum", "dp"]].mean()
     mine = ours[["err_f1", "eo_sum", "dp"]].mean()
     claims = [
-        ("OURS has a lower ΔDP than Retrain+EO (every λ)", bool((mine["dp"] < eo_rows["dp"]).all()),
-         f"OURS {mine['dp']:.3f} vs Retrain+EO {', '.join(f'{v:.3f}' for v in eo_rows['dp'])}"),
-        ("OURS has a lower ΔEO than Retrain+DP (every λ)", bool((mine["eo_sum"] < dp_rows["eo_sum"]).all()),
-         f"OURS {mine['eo_sum']:.3f} vs Retrain+DP {', '.join(f'{v:.3f}' for v in dp_rows['eo_sum'])}"),
-        ("OURS lowers the error and both biases of the pre-trained model",
-         bool(mine["err_f1"] < pretrained["err_f1"] and mine["eo_sum"] < pretrained["eo_sum"] and mine["dp"] < pretrained["dp"]),
-         f"Err {pretrained['err_f1']:.3f} → {mine['err_f1']:.3f}, ΔEO {pretrained['eo_sum']:.3f} → {mine['eo_sum']:.3f}, "
-         f"ΔDP {pretrained['dp']:.3f} → {mine['dp']:.3f}"),
+        Claim("OURS has a lower ΔDP than Retrain+EO (every λ)", bool((mine["dp"] < eo_rows["dp"]).all()),
+              {"OURS ΔDP": mine["dp"], "Retrain+EO ΔDP": list(eo_rows["dp"])}, MEANS,
+              f"OURS {mine['dp']:.3f} vs Retrain+EO {', '.join(f'{v:.3f}' for v in eo_rows['dp'])}"),
+        Claim("OURS has a lower ΔEO than Retrain+DP (every λ)", bool((mine["eo_sum"] < dp_rows["eo_sum"]).all()),
+              {"OURS ΔEO": mine["eo_sum"], "Retrain+DP ΔEO": list(dp_rows["eo_sum"])}, MEANS,
+              f"OURS {mine['eo_sum']:.3f} vs Retrain+DP {', '.join(f'{v:.3f}' for v in dp_rows['eo_sum'])}"),
+        Claim("OURS lowers the error and both biases of the pre-trained model",
+              bool(mine["err_f1"] < pretrained["err_f1"] and mine["eo_sum"] < pretrained["eo_sum"] and mine["dp"] < pretrained["dp"]),
+              {f"{k} {who}": v for k in ("err_f1", "eo_sum", "dp") for who, v in (("pre-trained", pretrained[k]), ("OURS", mine[k]))},
+              MEANS, f"Err {pretrained['err_f1']:.3f} → {mine['err_f1']:.3f}, ΔEO {pretrained['eo_sum']:.3f} → {mine['eo_sum']:.3f}, "
+              f"ΔDP {pretrained['dp']:.3f} → {mine['dp']:.3f}"),
     ]
     for label, rows, bias in (("Retrain+EO", eo_rows, "eo_sum"), ("Retrain+DP", dp_rows, "dp")):
         rising = bool(np.all(np.diff(rows["err_f1"].to_numpy()) > 0))
         falling = bool(np.all(np.diff(rows[bias].to_numpy()) < 0))
-        claims.append((f"{label}: a stronger regulariser raises the error and lowers the bias", rising and falling,
-                       f"λ = {', '.join(f'{v:g}' for v in rows.index)}: Err {', '.join(f'{v:.2f}' for v in rows['err_f1'])}; "
-                       f"bias {', '.join(f'{v:.3f}' for v in rows[bias])}"))
+        claims.append(Claim(f"{label}: a stronger regulariser raises the error and lowers the bias", rising and falling,
+                            {"λ": list(rows.index), "Err": list(rows["err_f1"]), "bias": list(rows[bias])}, STEPS,
+                            f"λ = {', '.join(f'{v:g}' for v in rows.index)}: Err {', '.join(f'{v:.2f}' for v in rows['err_f1'])}; "
+                            f"bias {', '.join(f'{v:.3f}' for v in rows[bias])}"))
     return claims
 
 
-def table2_claims(reproduced: dict) -> list[tuple[str, bool, str]]:
+def table2_claims(reproduced: dict) -> list[Claim]:
     """§4.3's claims about Table 2 (on :func:`table2_reproduced`)."""
     raised = {key: row["bias_finetune"].mean - row["bias_pretrain"] for key, row in reproduced.items()}
-    claims = [("Fine-tuning raises the bias of every fair pre-trained model", all(v > 0 for v in raised.values()),
-               "; ".join(f"{c[:2]} λ={lam}: {v:+.3f}" for (c, lam), v in raised.items()))]
+    claims = [Claim("Fine-tuning raises the bias of every fair pre-trained model", all(v > 0 for v in raised.values()),
+                    {f"{c} λ={lam}": v for (c, lam), v in raised.items()}, MEANS,
+                    "; ".join(f"{c[:2]} λ={lam}: {v:+.3f}" for (c, lam), v in raised.items()))]
     for constraint in dict.fromkeys(c for c, _ in reproduced):
-        rows = [(float(lam), row) for (c, lam), row in reproduced.items() if c == constraint]
-        rows.sort()
+        rows = sorted((float(lam), row) for (c, lam), row in reproduced.items() if c == constraint)
         err = [r["err_pretrain"] for _, r in rows]
         bias = [r["bias_pretrain"] for _, r in rows]
         holds = bool(np.all(np.diff(err) > 0) and np.all(np.diff(bias) < 0))
-        claims.append((f"{constraint}: a stronger regulariser lowers the pre-trained bias and raises its error", holds,
-                       f"Err {', '.join(f'{v:.2f}' for v in err)}; bias {', '.join(f'{v:.3f}' for v in bias)}"))
+        claims.append(Claim(f"{constraint}: a stronger regulariser lowers the pre-trained bias and raises its error", holds,
+                            {"Err": err, "bias": bias}, STEPS,
+                            f"Err {', '.join(f'{v:.2f}' for v in err)}; bias {', '.join(f'{v:.3f}' for v in bias)}"))
     return claims
 
 
-def figure5_claims(sweep: pd.DataFrame) -> list[tuple[str, bool, str]]:
+def figure5_claims(sweep: pd.DataFrame) -> list[Claim]:
     """§4.5's claims about Figure 5: as α grows the error falls slightly and both biases rise."""
     from scipy import stats
 
@@ -339,19 +344,21 @@ def figure5_claims(sweep: pd.DataFrame) -> list[tuple[str, bool, str]]:
     for column, name, sign in (("err_f1", "the error decreases", -1), ("dp", "ΔDP increases", 1), ("eo_sum", "ΔEO increases", 1)):
         fit_ = stats.linregress(sweep["alpha"], sweep[column])
         holds = bool(np.sign(fit_.slope) == sign and fit_.pvalue < 0.05)
-        claims.append((f"as α grows, {name}", holds,
-                       f"slope {fit_.slope:+.4f} per unit α (p = {fit_.pvalue:.2g}, linear fit over all runs)"))
+        claims.append(Claim(f"as α grows, {name}", holds, {"slope": fit_.slope, "p": fit_.pvalue}, TREND,
+                            f"slope {fit_.slope:+.4f} per unit α (p = {fit_.pvalue:.2g}, linear fit over all runs)"))
     return claims
 
 
-def figure1_claims(separability: dict[str, float]) -> list[tuple[str, bool, str]]:
+def figure1_claims(separability: dict[str, float]) -> list[Claim]:
     """§3.2's reading of Figure 1, measured: how well a linear probe tells the groups apart among
-    the predicted positives (balanced accuracy; 0.5 = indistinguishable)."""
+    the predicted positives (balanced accuracy; 0.5 = indistinguishable, "noticeable" read as above 0.6)."""
     unfair, fair = separability["unfair"], separability["fair"]
     return [
-        ("the unfair model's representations differ by group", bool(unfair > 0.6), f"balanced accuracy {unfair:.3f}"),
-        ("the pattern is less pronounced for the fair model", bool(fair < unfair), f"fair {fair:.3f} vs unfair {unfair:.3f}"),
-        ("yet the fair model still shows a noticeable division", bool(fair > 0.6), f"balanced accuracy {fair:.3f}"),
+        Claim("the unfair model's representations differ by group", unfair > 0.6, {"balanced accuracy": unfair}, THRESHOLD,
+              f"balanced accuracy {unfair:.3f}"),
+        Claim.compare("the pattern is less pronounced for the fair model", ("fair", fair), "<", ("unfair", unfair), decimals=3),
+        Claim("yet the fair model still shows a noticeable division", fair > 0.6, {"balanced accuracy": fair}, THRESHOLD,
+              f"balanced accuracy {fair:.3f}"),
     ]
 
 
@@ -458,7 +465,7 @@ def table4_reproduced(runs: pd.DataFrame) -> dict:
             for (dataset, model), part in runs.groupby(["dataset", "model"])}
 
 
-def figure4_claims(heads: pd.DataFrame) -> list[tuple[str, bool, str]]:
+def figure4_claims(heads: pd.DataFrame) -> list[Claim]:
     """§4.2's claims about Figure 4 on every dataset, and that OURS's advantage is larger on images than on Adult."""
     claims = []
     advantage = {}
@@ -466,17 +473,22 @@ def figure4_claims(heads: pd.DataFrame) -> list[tuple[str, bool, str]]:
         by = {m: part.loc[part["method"] == m] for m in IMAGE_METHODS}
         for column, name in (("err_f1", "error"), ("dp", "ΔDP"), ("eo_sum", "ΔEO")):
             ours = by["win"][column]
-            holds = all(mean_difference(ours, by[m][column])[2] < 0 for m in ("tl", "svd"))
-            claims.append((f"{dataset}: OURS has a lower {name} than TL and SVD, beyond seed noise", holds,
-                           f"OURS − TL {describe_difference(ours, by['tl'][column])}; "
-                           f"OURS − SVD {describe_difference(ours, by['svd'][column])}"))
+            differences = {f"OURS − {m.upper()}": mean_difference(ours, by[m][column]) for m in ("tl", "svd")}
+            claims.append(Claim(f"{dataset}: OURS has a lower {name} than TL and SVD, beyond seed noise",
+                                all(high < 0 for _, _, high in differences.values()),
+                                {k: list(v) for k, v in differences.items()}, WELCH,
+                                f"OURS − TL {describe_difference(ours, by['tl'][column])}; "
+                                f"OURS − SVD {describe_difference(ours, by['svd'][column])}"))
         better = min(("tl", "svd"), key=lambda m: by[m]["err_f1"].mean())
         advantage[dataset] = mean_difference(by[better]["err_f1"], by["win"]["err_f1"])  # (difference, low, high)
     if "Adult" in advantage:
         adult = advantage.pop("Adult")
         holds = all(low > 0 and diff > adult[0] for diff, low, _ in advantage.values())
-        claims.append(("OURS's error advantage over the better baseline is larger on the image datasets than on Adult "
-                       "(and beyond seed noise there)", holds,
-                       "; ".join(f"{d} {v[0]:+.3f} [95% CI {v[1]:+.3f}, {v[2]:+.3f}]"
-                                 for d, v in {"Adult": adult, **advantage}.items())))
+        claims.append(Claim("OURS's error advantage over the better baseline is larger on the image datasets than on Adult "
+                            "(and beyond seed noise there)", holds,
+                            {d: list(v) for d, v in {"Adult": adult, **advantage}.items()}, WELCH,
+                            "; ".join(f"{d} {v[0]:+.3f} [95% CI {v[1]:+.3f}, {v[2]:+.3f}]"
+                                      for d, v in {"Adult": adult, **advantage}.items())))
     return claims
+
+
