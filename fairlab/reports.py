@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from fairlab import paths, reported
-from fairlab.metrics.intervals import mean_difference
+from fairlab.data import GROUPS
+from fairlab.metrics.intervals import aggregate_seeds, mean_difference
 from fairlab.results import NOTEBOOK_ENV, write_json_atomic
 
 STATUS_DIR = "_status"
@@ -79,6 +80,36 @@ class Estimate:
         arr = np.asarray(list(values), dtype=float)
         std = float(arr.std(ddof=1)) if arr.size > 1 else None
         return cls(float(arr.mean()), std, int(arr.size))
+
+
+class Row(dict):
+    """A table row: metric → :class:`Estimate` (the mean, its spread over seeds or runs, an interval)."""
+
+    #: the metrics of AIM-Fair's tables (percent)
+    AIMFAIR_METRICS = ("acc", "wst", "eo_max", "eo_mean", "std")
+
+    @classmethod
+    def from_seeds(cls, reports: list[dict], metrics=AIMFAIR_METRICS) -> "Row":
+        """A row of AIM-Fair's tables from per-seed :func:`~fairlab.metrics.fairness_report` s, aggregated as the
+        paper does (:func:`~fairlab.metrics.aggregate_seeds`: seed means, WST = min and STD = pstdev of the mean
+        group accuracies), with the standard deviation over seeds and a bootstrap 95 % interval (none for one
+        seed); the group accuracies too (``group_acc.<t>_<s>``)."""
+        agg = aggregate_seeds(reports)
+        n = agg["n_seeds"]
+
+        def estimate(value, std, ci):
+            return Estimate(value, std if n > 1 else None, n, tuple(ci) if n > 1 else None)
+
+        row = cls({f"group_acc.{g}": estimate(agg["paper"]["group_acc"][g], agg["std"]["group_acc"][g],
+                                               agg["ci95"]["group_acc"][g]) for g in GROUPS})
+        for metric in metrics:
+            row[metric] = estimate(agg["paper"][metric], agg["std"].get(metric, 0.0), agg["ci95"][metric])
+        return row
+
+    @classmethod
+    def from_runs(cls, runs: pd.DataFrame, columns=("err_f1", "eo_sum", "dp")) -> "Row":
+        """A row of the neutralization paper's tables: each column's mean and sample standard deviation over runs."""
+        return cls({column: Estimate.of(runs[column]) for column in columns})
 
 
 def _estimate(value) -> Estimate | None:

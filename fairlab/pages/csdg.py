@@ -15,9 +15,8 @@ from fairlab.aimfair import csdg
 from fairlab.aimfair.prompts import group_words, instruction
 from fairlab.aimfair.settings import SETTINGS
 from fairlab.data.subsets import GROUPS
-from fairlab.metrics import aggregate_seeds
 from fairlab.profiles import Profile
-from fairlab.reports import Claim, Estimate, Sentence
+from fairlab.reports import Claim, Row, Sentence
 from fairlab.results import Record, Registry
 
 TABLE5_FAMILIES = ("plain", "ctx25", "ctx50", "ctx50_pose")
@@ -216,17 +215,8 @@ def table5_notes(profile: Profile) -> list[str]:
 
 def table5_reproduced(runs: dict[tuple[str, str], list[Record]]) -> dict:
     """Rows of Table 5 (method = the printed prompt family, task) from the runs, aggregated as the paper does."""
-    out = {}
-    for (label, family), records in runs.items():
-        reports = [r.metrics["report"] for r in records]
-        agg = aggregate_seeds(reports)
-        paper, std = agg["paper"], agg["std"]
-        row = {f"group_acc.{g}": Estimate(paper["group_acc"][g], std["group_acc"][g] if len(reports) > 1 else None, len(reports))
-               for g in GROUPS}
-        for metric in ("acc", "wst", "eo_max", "std"):
-            row[metric] = Estimate(paper[metric], std[metric] if len(reports) > 1 and metric in std else None, len(reports))
-        out[(family_label(family), label)] = row
-    return out
+    return {(family_label(family), label): Row.from_seeds([r.metrics["report"] for r in records], ("acc", "wst", "eo_max", "std"))
+            for (label, family), records in runs.items()}
 
 
 def table5_claims(profile: Profile, runs: dict[tuple[str, str], list[Record]],

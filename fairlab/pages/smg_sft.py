@@ -14,14 +14,10 @@ from fairlab.aimfair import smg_sft
 from fairlab.aimfair.selective import block_of, kind_of
 from fairlab.aimfair.smg_sft import Baseline, Strategy
 from fairlab.aimfair.tables import TABLE3, settings_for, table4_candidates
-from fairlab.data.subsets import GROUPS
 from fairlab.metrics import aggregate_seeds
 from fairlab.profiles import Profile, load_profile
-from fairlab.reports import INTERVALS, THRESHOLD, Claim, Estimate
+from fairlab.reports import INTERVALS, THRESHOLD, Claim, Estimate, Row
 from fairlab.results import Registry
-
-METRICS = ("acc", "wst", "eo_max", "eo_mean", "std")
-
 
 def seed_metrics(records: list) -> list[dict]:
     """Each seed's metrics (``report``, ``val_acc``, ``mask``, ...) of a table entry's records."""
@@ -38,20 +34,9 @@ def val_accuracy(per_seed: list[dict]) -> float:
     return float(np.mean([m["val_acc"] for m in per_seed]))
 
 
-def row(per_seed: list[dict]) -> dict[str, Estimate]:
-    """A table row aggregated as the paper does (seed means; WST = min and STD = pstdev of the mean group
-    accuracies), with the spread over seeds and a bootstrap 95 % interval."""
-    agg = aggregate_seeds(per_seed)
-    n = agg["n_seeds"]
-
-    def est(value, std, ci):
-        return Estimate(value, std if n > 1 else None, n, tuple(ci) if n > 1 else None)
-
-    out = {f"group_acc.{g}": est(agg["paper"]["group_acc"][g], agg["std"]["group_acc"][g], agg["ci95"]["group_acc"][g])
-           for g in GROUPS}
-    for metric in METRICS:
-        out[metric] = est(agg["paper"][metric], agg["std"].get(metric, 0.0), agg["ci95"][metric])
-    return out
+def row(per_seed: list[dict]) -> Row:
+    """A table row from an entry's per-seed test reports (:meth:`fairlab.reports.Row.from_seeds`)."""
+    return Row.from_seeds(per_seed)
 
 
 def rows_of(profile: Profile, registry: Registry, entries: dict, settings: list[str]) -> dict[tuple[str, str], dict]:

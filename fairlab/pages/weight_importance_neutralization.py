@@ -22,7 +22,7 @@ from fairlab.metrics.intervals import mean_difference
 from fairlab.metrics.representation import decodability
 from fairlab.models import replicate
 from fairlab.profiles import Profile
-from fairlab.reports import MEANS, STEPS, THRESHOLD, TREND, WELCH, Claim, Estimate, describe_difference
+from fairlab.reports import MEANS, STEPS, THRESHOLD, TREND, WELCH, Claim, Estimate, Row, describe_difference
 from fairlab.results import Record, Registry
 from fairlab.train import ReplicaBatches, fit, make_optimizer
 from fairlab.win import images as win_images
@@ -102,11 +102,9 @@ def table1_sizes(task: AdultTask) -> dict:
     return {"# Training": {"adult": sizes["train"]}, "# Validation": {"adult": sizes["val"]}, "# Test": {"adult": sizes["test"]}}
 
 
-def report_estimates(runs: pd.DataFrame, columns=("err_f1", "eo_sum", "dp")) -> dict:
-    """{metric: Estimate over the runs} for a frame of runs."""
-    from fairlab.reports import Estimate
-
-    return {c: Estimate.of(runs[c]) for c in columns}
+def report_estimates(runs: pd.DataFrame, columns=("err_f1", "eo_sum", "dp")) -> Row:
+    """A table row over a frame of runs (:meth:`fairlab.reports.Row.from_runs`)."""
+    return Row.from_runs(runs, columns)
 
 
 def head_comparison(task: AdultTask, pretrained: Record) -> pd.DataFrame:
@@ -157,7 +155,6 @@ def table2_runs(task: AdultTask, fair: dict[str, Record], method: str = "tl") ->
 
 def table2_reproduced(fair: dict[str, Record], runs: pd.DataFrame) -> dict:
     """Table 2 rows: Err and bias (ΔEO for EO rows, ΔDP for DP rows) before and after fine-tuning."""
-    from fairlab.reports import Estimate
     from fairlab.win.regularisers import CONSTRAINT_LABELS
 
     out = {}
@@ -461,8 +458,7 @@ def table4_runs(tasks: dict[str, ImageTask]) -> pd.DataFrame:
 
 
 def table4_reproduced(runs: pd.DataFrame) -> dict:
-    return {(dataset, model): {c: Estimate.of(part[c]) for c in ("err_f1", "eo_sum", "dp")}
-            for (dataset, model), part in runs.groupby(["dataset", "model"])}
+    return {(dataset, model): Row.from_runs(part) for (dataset, model), part in runs.groupby(["dataset", "model"])}
 
 
 def figure4_claims(heads: pd.DataFrame) -> list[Claim]:
