@@ -95,82 +95,32 @@ def fit(
     """
     rt = runtime or devices.runtime_of(model)
     model = rt.prepare(model)
-    best_state: dict[str, torch.Tensor] | None = None
-    best_score: np.ndarray | None = None
-    best_epoch: np.ndarray | None = None
+    kept = _KeptCheckpoint(keep, patience)
     history: list[dict] = []
     first_epoch = 1
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     if checkpoint is not None and checkpoint.exists():
-        saved = torch.load(checkpoint, weights_only=False, map_location=rt.device)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(saved["scheduler"])
-        if hasattr(batches, "load_state_dict"):
-            batches.load_state_dict(saved["batches"])
-        best_state, best_score, best_epoch = saved["best_state"], saved["best_score"], saved["best_epoch"]
-        history, first_epoch = saved["history"], saved["epoch"] + 1
-
-    def consider(epoch: int) -> np.ndarray:
-        nonlocal best_state, best_score, best_epoch
-        model.eval()
-        with torch.inference_mode():
-            score = np.atleast_1d(np.asarray(_to_numpy(evaluate(model)), dtype=float))
-        model.train()
-        if best_score is None:
-            best_score, best_epoch = score.copy(), np.full(score.shape, epoch)
-            best_state = _snapshot(model)
-            return score
-        better = score >= best_score if keep == "ge" else score > best_score
-        if patience is not None:
-            better &= (epoch - best_epoch) <= patience  # a stopped run keeps its checkpoint
-        if better.any():
-            _update_snapshot(best_state, model, better)
-            best_score = np.where(better, score, best_score)
-            best_epoch = np.where(better, epoch, best_epoch)
-        return score
-
-    def save(epoch: int) -> None:
-        state = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                 "batches": batches.state_dict() if hasattr(batches, "state_dict") else None,
-                 "best_state": best_state, "best_score": best_score, "best_epoch": best_epoch, "history": history}
-        partial = checkpoint.with_name(checkpoint.name + ".partial")
-        torch.save(state, partial)
-        os.replace(partial, checkpoint)
+        history, first_epoch = _resume(checkpoint, rt.device, model, optimizer, scheduler, batches, kept)
 
     model.train()
     if evaluate is not None and evaluate_initial and first_epoch == 1:
-        history.append({"epoch": 0, "score": consider(0).tolist()})
+        history.append({"epoch": 0, "score": kept.offer(model, _score(model, evaluate), 0).tolist()})
     bar = tqdm(range(first_epoch, epochs + 1), desc=desc or "epochs", disable=not progress, file=sys.stderr, leave=False)
     for epoch in bar:
-        total, count = torch.zeros((), dtype=torch.float64, device=rt.device), 0
-        for batch in batches:
-            batch = rt.put(batch)
-            optimizer.zero_grad(set_to_none=True)
-            with rt.autocast():
-                loss = loss_fn(model, batch)
-            loss.backward()
-            optimizer.step()
-            if after_step is not None:
-                after_step()
-            total += loss.detach().double()
-            count += 1
-        mean_loss = total.item() / max(count, 1)  # the epoch's one wait for the device
+        mean_loss = _train_epoch(model, optimizer, batches, loss_fn, rt, after_step)
         if not np.isfinite(mean_loss):
             raise FloatingPointError(f"{desc or 'training'}: the loss became {mean_loss} during epoch {epoch}")
         if scheduler is not None:
             scheduler.step()
         entry = {"epoch": epoch, "train_loss": mean_loss}
         if evaluate is not None:
-            score = consider(epoch)
+            score = kept.offer(model, _score(model, evaluate), epoch)
             entry["score"] = score.tolist()
-            bar.set_postfix(loss=f"{entry['train_loss']:.4f}", score=f"{float(np.mean(score)):.4f}")
+            bar.set_postfix(loss=f"{mean_loss:.4f}", score=f"{float(np.mean(score)):.4f}")
         history.append(entry)
-        stop = patience is not None and best_epoch is not None and np.all(epoch - best_epoch >= patience)
+        stop = kept.every_run_stopped(epoch)
         if checkpoint is not None and not stop and epoch < epochs:
-            save(epoch)
+            _save_checkpoint(checkpoint, epoch, model, optimizer, scheduler, batches, kept, history)
         if stop:
             break
     bar.close()
@@ -179,8 +129,93 @@ def fit(
     if evaluate is None:
         n = _n_replicas(model)
         return FitResult(np.full(n, epochs), np.full(n, np.nan), history)
-    model.load_state_dict(best_state)
-    return FitResult(best_epoch, best_score, history)
+    model.load_state_dict(kept.state)
+    return FitResult(kept.epoch, kept.score, history)
+
+
+class _KeptCheckpoint:
+    """The checkpoint a fit keeps: per run (replica), the best score so far, its epoch, and the weights.
+
+    ``keep="ge"`` replaces a run's checkpoint when its score is at least the best so far (ties go to
+    the later epoch), ``"gt"`` only when strictly better; with ``patience`` a run whose score has not
+    improved for that many epochs stops competing.
+    """
+
+    def __init__(self, keep: Literal["ge", "gt"], patience: int | None):
+        self.keep, self.patience = keep, patience
+        self.state: dict[str, torch.Tensor] | None = None
+        self.score: np.ndarray | None = None
+        self.epoch: np.ndarray | None = None
+
+    def offer(self, model: nn.Module, score: np.ndarray, epoch: int) -> np.ndarray:
+        """Keep ``model``'s weights for every run whose ``score`` (one per run) beats its kept one; returns ``score``."""
+        if self.score is None:
+            self.score, self.epoch = score.copy(), np.full(score.shape, epoch)
+            self.state = _snapshot(model)
+            return score
+        better = score >= self.score if self.keep == "ge" else score > self.score
+        if self.patience is not None:
+            better &= (epoch - self.epoch) <= self.patience  # a stopped run keeps its checkpoint
+        if better.any():
+            _update_snapshot(self.state, model, better)
+            self.score = np.where(better, score, self.score)
+            self.epoch = np.where(better, epoch, self.epoch)
+        return score
+
+    def every_run_stopped(self, epoch: int) -> bool:
+        return self.patience is not None and self.epoch is not None and bool(np.all(epoch - self.epoch >= self.patience))
+
+
+def _score(model: nn.Module, evaluate: Callable) -> np.ndarray:
+    """``evaluate(model)`` in eval mode under inference mode, as one score per run."""
+    model.eval()
+    with torch.inference_mode():
+        score = np.atleast_1d(np.asarray(_to_numpy(evaluate(model)), dtype=float))
+    model.train()
+    return score
+
+
+def _train_epoch(model: nn.Module, optimizer, batches: Iterable, loss_fn: Callable, rt: Runtime,
+                 after_step: Callable[[], None] | None) -> float:
+    """One pass over ``batches``; returns the mean loss, read from the device once."""
+    total, count = torch.zeros((), dtype=torch.float64, device=rt.device), 0
+    for batch in batches:
+        batch = rt.put(batch)
+        optimizer.zero_grad(set_to_none=True)
+        with rt.autocast():
+            loss = loss_fn(model, batch)
+        loss.backward()
+        optimizer.step()
+        if after_step is not None:
+            after_step()
+        total += loss.detach().double()
+        count += 1
+    return total.item() / max(count, 1)  # the epoch's one wait for the device
+
+
+def _save_checkpoint(path: Path, epoch: int, model: nn.Module, optimizer, scheduler, batches, kept: _KeptCheckpoint,
+                     history: list[dict]) -> None:
+    """Everything the loop needs to go on after ``epoch``, written atomically."""
+    state = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict() if scheduler is not None else None,
+             "batches": batches.state_dict() if hasattr(batches, "state_dict") else None,
+             "best_state": kept.state, "best_score": kept.score, "best_epoch": kept.epoch, "history": history}
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def _resume(path: Path, device, model: nn.Module, optimizer, scheduler, batches, kept: _KeptCheckpoint) -> tuple[list[dict], int]:
+    """Load a :func:`_save_checkpoint` file into the loop's pieces; returns the history and the next epoch."""
+    saved = torch.load(path, weights_only=False, map_location=device)
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(saved["scheduler"])
+    if hasattr(batches, "load_state_dict"):
+        batches.load_state_dict(saved["batches"])
+    kept.state, kept.score, kept.epoch = saved["best_state"], saved["best_score"], saved["best_epoch"]
+    return saved["history"], saved["epoch"] + 1
 
 
 class ReplicaBatches:
