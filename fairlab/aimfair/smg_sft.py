@@ -363,6 +363,55 @@ def _training_set(strategy: Strategy, real: recipe.LabelledImages, s2: recipe.La
     return ltgc_mix(real, top_up, seed), repaired
 
 
+def _train_from_backbone(profile: Profile, registry: Registry, label: str, seed: int, strategy: Strategy, staging: Path,
+                         workdir: Path) -> dict:
+    """A strategy trained from the backbone (synthetic, supplementation, repairing, LTGC), tested on the real test split."""
+    task = recipe.open_task(label, profile, registry)
+    real, val, test = (task.split(s) for s in ("train", "val", "test"))
+    s2 = synthetic(profile, registry, label, seed, f"S2_{strategy.s2}")
+    arch, size = strategy.arch, profile.aimfair.image_size
+    train, unmixed = _training_set(strategy, real, s2, seed)
+    model = classifier(profile, registry, arch, seed)
+    result = recipe.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {arch} {strategy.kind}",
+                          checkpoint=staging / "fit.pt")
+    _save_features(model, arch, test, size, workdir)
+    return {"report": recipe.evaluate(model, test, size), "val_acc": float(result.best_score[0]),
+            "best_epoch": int(result.best_epoch[0]), "train_images": len(train), "groups": _group_counts(unmixed)}
+
+
+def _fine_tune(profile: Profile, registry: Registry, label: str, seed: int, strategy: Strategy, staging: Path,
+               workdir: Path) -> dict:
+    """The pre-trained model fine-tuned on S2 under the strategy's mask at every learning rate of the grid; the
+    one with the best validation accuracy is tested on the real test split."""
+    task = recipe.open_task(label, profile, registry)
+    val, test = task.split("val"), task.split("test")
+    s2 = synthetic(profile, registry, label, seed, f"S2_{strategy.s2}")
+    arch, size, cfg = strategy.arch, profile.aimfair.image_size, profile.aimfair
+    table = None
+    if strategy.kind == "selective":
+        table = sensitivity_table(gradients(profile, registry, label, seed, strategy.s1, strategy.s2, arch), strategy.measure)
+    base = load_pretrained(profile, registry, label, seed, arch)
+    tried, best = [], None
+    for lr in cfg.finetune_lrs:
+        model = copy.deepcopy(base)
+        if strategy.kind == "lora":
+            model = vit.with_lora(model)
+        mask = strategy.mask(model, table, seed)
+        model = mask.apply(model)
+        result = recipe.train(model, s2, val, profile, seed, epochs=cfg.finetune_epochs, lr=lr,
+                              decay_epoch=cfg.finetune_epochs + 1, keep="gt",
+                              desc=f"{label} seed {seed}: {arch} {mask.description}, lr {lr}",
+                              checkpoint=staging / f"fit_lr{lr:g}.pt")
+        tried.append({"lr": lr, "val_acc": float(result.best_score[0]), "best_epoch": int(result.best_epoch[0])})
+        if best is None or tried[-1]["val_acc"] > best[0]["val_acc"]:
+            best = (tried[-1], model, mask)
+    chosen, model, mask = best
+    _save_features(model, arch, test, size, workdir)
+    return {"report": recipe.evaluate(model, test, size), "val_acc": chosen["val_acc"],
+            "best_epoch": chosen["best_epoch"], "lr": chosen["lr"], "lr_search": tried, "mask": mask.to_dict(),
+            "mask_blocks": mask.by_block().to_dict("records"), "train_images": len(s2)}
+
+
 def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: Strategy) -> Record:
     """Train one strategy for one seed and test it on the real test split."""
     if label not in SETTINGS:
@@ -377,48 +426,14 @@ def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: S
         # the paper's "Trained on Synthetic Data" row is Table 5's "Contextual + Head Poses (50)" run, digit for digit
         return csdg.table5_run(profile, registry, label, csdg.contextual_family(SETTINGS[label]), seed)
 
+    train_one = _train_from_backbone if not strategy.fine_tunes else _fine_tune
+
     def compute(workdir: Path) -> dict:
         # an interrupted run resumes from the epoch it reached: checkpoints live outside the record's work folder
         staging = registry.staging_dir(STRATEGY, config, __name__)
-        task = recipe.open_task(label, profile, registry)
-        real, val, test = (task.split(s) for s in ("train", "val", "test"))
-        s2 = synthetic(profile, registry, label, seed, f"S2_{strategy.s2}")
-        size = profile.aimfair.image_size
-        if not strategy.fine_tunes:
-            train, unmixed = _training_set(strategy, real, s2, seed)
-            model = classifier(profile, registry, arch, seed)
-            result = recipe.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {arch} {strategy.kind}",
-                                   checkpoint=staging / "fit.pt")
-            shutil.rmtree(staging, ignore_errors=True)
-            _save_features(model, arch, test, size, workdir)
-            return {"report": recipe.evaluate(model, test, size), "val_acc": float(result.best_score[0]),
-                    "best_epoch": int(result.best_epoch[0]), "train_images": len(train), "groups": _group_counts(unmixed)}
-        table = None
-        if strategy.kind == "selective":
-            table = sensitivity_table(gradients(profile, registry, label, seed, strategy.s1, strategy.s2, arch), strategy.measure)
-        base = load_pretrained(profile, registry, label, seed, arch)
-        cfg = profile.aimfair
-        tried = []
-        best = None
-        for lr in cfg.finetune_lrs:
-            model = copy.deepcopy(base)
-            if strategy.kind == "lora":
-                model = vit.with_lora(model)
-            mask = strategy.mask(model, table, seed)
-            model = mask.apply(model)
-            result = recipe.train(model, s2, val, profile, seed, epochs=cfg.finetune_epochs, lr=lr,
-                                   decay_epoch=cfg.finetune_epochs + 1, keep="gt",
-                                   desc=f"{label} seed {seed}: {arch} {mask.description}, lr {lr}",
-                                   checkpoint=staging / f"fit_lr{lr:g}.pt")
-            tried.append({"lr": lr, "val_acc": float(result.best_score[0]), "best_epoch": int(result.best_epoch[0])})
-            if best is None or tried[-1]["val_acc"] > best[0]["val_acc"]:
-                best = (tried[-1], model, mask)
-        chosen, model, mask = best
+        metrics = train_one(profile, registry, label, seed, strategy, staging, workdir)
         shutil.rmtree(staging, ignore_errors=True)
-        _save_features(model, arch, test, size, workdir)
-        return {"report": recipe.evaluate(model, test, size), "val_acc": chosen["val_acc"],
-                "best_epoch": chosen["best_epoch"], "lr": chosen["lr"], "lr_search": tried, "mask": mask.to_dict(),
-                "mask_blocks": mask.by_block().to_dict("records"), "train_images": len(s2)}
+        return metrics
 
     return registry.get_or_compute(STRATEGY, config, compute)
 
