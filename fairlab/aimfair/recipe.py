@@ -145,11 +145,16 @@ def train(model: nn.Module, data: LabelledImages, val: LabelledImages, profile: 
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr or cfg.lr, momentum=0.9,
                                 weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, [decay_epoch or cfg.decay_epoch], gamma=0.1)
-    loss = nn.BCEWithLogitsLoss()
     seed_everything(seed)
-    return fit(model, optimizer, batches, lambda m, b: loss(m(b[0]).squeeze(1), b[1]), epochs,
+    return fit(model, optimizer, batches, loss, epochs,
                evaluate=lambda m: accuracy(m, val, cfg.image_size), scheduler=schedule, keep=keep, desc=desc,
                checkpoint=checkpoint, runtime=rt)
+
+
+def loss(model: nn.Module, batch) -> torch.Tensor:
+    """The recipe's loss on a batch of (images, targets): binary cross-entropy on the model's one logit
+    (the loss SMG's gradient passes differentiate too)."""
+    return nn.functional.binary_cross_entropy_with_logits(model(batch[0]).squeeze(1), batch[1])
 
 
 def training_batches(data: LabelledImages, profile: Profile, seed: int) -> TensorBatches:

@@ -240,10 +240,6 @@ def load_pretrained(profile: Profile, registry: Registry, label: str, seed: int,
 # SMG
 
 
-def _loss(model, batch):
-    return nn.functional.binary_cross_entropy_with_logits(model(batch[0]).squeeze(1), batch[1])
-
-
 def mean_gradients(profile: Profile, registry: Registry, label: str, seed: int, image_set: str,
                    arch: str = "resnet18") -> Record:
     """The pre-trained model's mean gradient per tensor on one image set: ``"real"`` (R) or a synthetic set name
@@ -258,7 +254,7 @@ def mean_gradients(profile: Profile, registry: Registry, label: str, seed: int, 
         else:
             data = synthetic(profile, registry, label, seed, image_set)
         model = load_pretrained(profile, registry, label, seed, arch)  # a fresh copy: train mode moves BN statistics
-        grads = selective.mean_gradients(model, recipe.training_batches(data, profile, seed), _loss)
+        grads = selective.mean_gradients(model, recipe.training_batches(data, profile, seed), recipe.loss)
         torch.save({name: g.detach().cpu() for name, g in grads.items()}, workdir / "gradients.pt")
         return {"images": len(data), "tensors": len(grads)}
 
