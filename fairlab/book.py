@@ -428,7 +428,7 @@ def _execute_chapters_at_once(notebooks: list[Page], profile: str, overrides: di
                               announce) -> dict[str, Path]:
     """At most ``jobs`` notebooks at a time, each once the notebooks it reads are done, each in its own process.
 
-    A chapter gets the worker slots the running ones leave free for its plan. The per-record
+    The chapters that can start share the worker slots the running ones leave free, for their plans. The per-record
     locks make this safe even where :func:`chapter_inputs` is too optimistic: a record two
     chapters ask for is computed by one and loaded by the other.
     """
@@ -440,10 +440,10 @@ def _execute_chapters_at_once(notebooks: list[Page], profile: str, overrides: di
     failure = None
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         while running or (pending and failure is None):
-            for page in [p for p in pending if inputs[p.name] <= done] if failure is None else []:
-                if len(running) >= jobs:
-                    break
-                workers = max(1, jobs - len(running))
+            free = jobs - len(running)
+            startable = [p for p in pending if inputs[p.name] <= done][:free] if failure is None else []
+            for page in startable:
+                workers = max(1, free // len(startable))  # the free slots, shared by the chapters starting now
                 announce(f"[{len(done) + len(running) + 1}/{len(notebooks)}] executing "
                          f"{page.source.relative_to(paths.project_root())} ({profile}, {workers} plan workers, "
                          f"{len(running)} other chapters running)")

@@ -80,7 +80,171 @@ def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
     return [stage for stage in (first, second) if stage]
 
 
-PLANS = {"02_smg_sft": aimfair_plan, "03_ablations": aimfair_plan}
+# ---------------------------------------------------------------------------------------------
+# chapter 00: FaceWorld's datasets and its attribute probe, then the stand-in backbones
+
+
+def _faceworld_dataset(profile: Profile, fmt: str) -> None:
+    from fairlab.faceworld import datasets
+
+    datasets.dataset(profile, Registry(profile.name), fmt)
+
+
+def _attribute_probe(profile: Profile) -> None:
+    from fairlab.faceworld import datasets
+
+    datasets.attribute_probe(profile, Registry(profile.name))
+
+
+def _backbone(profile: Profile, arch: str) -> None:
+    from fairlab import backbones
+
+    backbones.backbone(profile, Registry(profile.name), arch)
+
+
+def data_plan(notebook: str, profile: Profile) -> list[Stage]:
+    """Stage 1: every FaceWorld dataset (where the profile renders them) and the attribute probe; stage 2: the
+    FaceWorld-pretrained backbones (where the profile uses them)."""
+    from fairlab import backbones
+
+    first = [Unit(f"FaceWorld {fmt}", _faceworld_dataset, (profile, fmt))
+             for fmt in ("celeba", "utkface", "lfwa") if profile.data.source == "faceworld"]
+    first.append(Unit("the attribute probe", _attribute_probe, (profile,)))
+    second = [Unit(f"backbone {arch}", _backbone, (profile, arch)) for arch in backbones.ARCHITECTURES
+              if profile.backbones.weights == "faceworld"]
+    return [stage for stage in (first, second) if stage]
+
+
+# ---------------------------------------------------------------------------------------------
+# chapter 01: the miniature model, then every pool, then every Table 5 run
+
+
+def _t2i(profile: Profile) -> None:
+    from fairlab.aimfair import csdg
+
+    csdg.mini_t2i(profile, Registry(profile.name))
+
+
+def _pool(profile: Profile, label: str, family: str | None) -> None:
+    """A setting's contextual pool (``family=None``), a Table 5 pool, or (``family="reference"``) FaceWorld's diversity."""
+    from fairlab.aimfair import csdg
+    from fairlab.aimfair.settings import SETTINGS
+
+    registry = Registry(profile.name)
+    if family is None:
+        csdg.pool(profile, registry, label, csdg.contextual_family(SETTINGS[label]), profile.csdg.pool_per_group)
+    elif family == "reference":
+        csdg.reference_diversity(profile, registry, label)
+    else:
+        csdg.table5_pool(profile, registry, label, family)
+
+
+def _table5_run(profile: Profile, label: str, family: str, seed: int) -> None:
+    from fairlab.aimfair import csdg
+
+    csdg.table5_run(profile, Registry(profile.name), label, family, seed)
+
+
+def _synthetic_sets(profile: Profile, label: str) -> None:
+    from fairlab.aimfair import csdg
+
+    csdg.synthetic_sets(profile, Registry(profile.name), label)
+
+
+def csdg_plan(notebook: str, profile: Profile) -> list[Stage]:
+    """Stage 1: the miniature model (where it generates); stage 2: every pool; stage 3: Table 5's runs and the
+    synthetic sets of the next chapter."""
+    from fairlab.aimfair import csdg
+    from fairlab.aimfair.settings import SETTINGS
+    from fairlab.aimfair.tables import TABLE5_FAMILIES
+
+    first = [Unit("the miniature text-to-image model", _t2i, (profile,))] if profile.csdg.generation.pipeline == "mini" else []
+    pools = [Unit(f"{label}: contextual pool", _pool, (profile, label, None)) for label in SETTINGS]
+    pools += [Unit(f"{label}: Table 5 pool {family}", _pool, (profile, label, family))
+              for label in csdg.TABLE5_SETTINGS for family in TABLE5_FAMILIES]
+    if csdg.has_judge(profile):
+        pools += [Unit(f"{label}: FaceWorld's own diversity", _pool, (profile, label, "reference")) for label in csdg.TABLE5_SETTINGS]
+    third = [Unit(f"{label}: Table 5 {family} seed {seed}", _table5_run, (profile, label, family, seed))
+             for label in csdg.TABLE5_SETTINGS for family in TABLE5_FAMILIES for seed in profile.aimfair.seeds]
+    third += [Unit(f"{label}: synthetic sets S1, S2", _synthetic_sets, (profile, label)) for label in SETTINGS]
+    return [stage for stage in (first, pools, third) if stage]
+
+
+# ---------------------------------------------------------------------------------------------
+# chapter 04: every pre-trained model, then every fine-tuning and retraining run over the lr grid
+
+
+def _win_pretrain(profile: Profile, constraint: str | None, depth: int) -> None:
+    from fairlab.win import adult
+
+    task = adult.open_task(profile)
+    lambdas = tuple(task.cfg.lambdas) if constraint else (0.0,)
+    adult.pretrain(task, constraint=constraint, lambdas=lambdas, depth=depth)
+
+
+def _win_image_features(profile: Profile, dataset: str, arch: str) -> None:
+    from fairlab import backbones
+    from fairlab.win import images
+
+    registry = Registry(profile.name)
+    task = images.open_task(dataset, profile, registry)
+    images.features(task, backbones.backbone(profile, registry, arch))
+
+
+def _win_head(profile: Profile, source: tuple, method: str, lr: float) -> None:
+    """A head fine-tuned from the pre-trained model ``source`` = (constraint, depth) as the page asks for it."""
+    from fairlab.win import adult
+
+    task = adult.open_task(profile)
+    constraint, depth = source
+    lambdas = tuple(task.cfg.lambdas) if constraint else (0.0,)
+    record = adult.pretrain(task, constraint=constraint, lambdas=lambdas, depth=depth)
+    if constraint:  # Table 2: every λ's replica
+        adult.finetune_head(task, lr=lr, pretrained=record, method=method, replicas=tuple(range(len(lambdas))))
+    else:
+        adult.finetune_head(task, lr=lr, pretrained=record, method=method)
+
+
+def _win_retrain(profile: Profile, constraint: str, lr: float) -> None:
+    from fairlab.win import adult
+
+    task = adult.open_task(profile)
+    adult.retrain(task, lr=lr, pretrained=adult.pretrain(task), constraint=constraint, lambdas=tuple(task.cfg.lambdas),
+                  replica=0)
+
+
+def _win_image_head(profile: Profile, dataset: str, arch: str, method: str, lr: float) -> None:
+    from fairlab import backbones
+    from fairlab.win import images
+
+    registry = Registry(profile.name)
+    task = images.open_task(dataset, profile, registry)
+    images.finetune(task, images.features(task, backbones.backbone(profile, registry, arch)), method, lr)
+
+
+def win_plan(notebook: str, profile: Profile) -> list[Stage]:
+    """Stage 1: the pre-trained models and the image features; stage 2: every head and retraining run over the
+    learning-rate grid (the α sweep, at the rate chosen on validation, is left to the notebook)."""
+    w, wi = profile.win_adult, profile.win_images
+    sources = [(None, 2), ("eo", 2), ("dp", 2)] + [(None, d) for d in w.mlp_depths if d != 2]
+    archs = {"resnet18": ("tl", "svd", "win"), "resnet50": ("win",), "densenet121": ("win",)}
+    first = [Unit(f"Adult: pre-training {c or 'unfair'}, MLP-{d}", _win_pretrain, (profile, c, d)) for c, d in sources]
+    first += [Unit(f"{dataset}: {arch} features", _win_image_features, (profile, dataset, arch))
+              for dataset in ("celeba", "lfwa") for arch in archs]
+    second = []
+    for lr in w.lr_grid:
+        second += [Unit(f"Adult: {m} head, lr {lr:g}", _win_head, (profile, (None, 2), m, lr)) for m in ("tl", "svd", "win")]
+        second += [Unit(f"Adult: TL head from the {c} model, lr {lr:g}", _win_head, (profile, (c, 2), "tl", lr)) for c in ("eo", "dp")]
+        second += [Unit(f"Adult: WIN head on MLP-{d}, lr {lr:g}", _win_head, (profile, (None, d), "win", lr))
+                   for d in w.mlp_depths if d != 2]
+        second += [Unit(f"Adult: Retrain+{c.upper()}, lr {lr:g}", _win_retrain, (profile, c, lr)) for c in ("eo", "dp")]
+    second += [Unit(f"{dataset}: {arch} {m} head, lr {lr:g}", _win_image_head, (profile, dataset, arch, m, lr))
+               for dataset in ("celeba", "lfwa") for arch, methods in archs.items() for m in methods for lr in wi.lr_grid]
+    return [first, second]
+
+
+PLANS = {"00_data": data_plan, "01_csdg": csdg_plan, "02_smg_sft": aimfair_plan, "03_ablations": aimfair_plan,
+         "04_weight_importance_neutralization": win_plan}
 
 #: notebook → the notebooks whose records it reads: ``fairlab book --jobs N`` starts a notebook once
 #: these are done, so the neutralization chapter runs beside AIM-Fair's (both read only 00's data
@@ -121,7 +285,7 @@ def plan_text(profile: Profile) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["plan", "aimfair_plan", "PLANS", "READS", "Stage", "estimate", "plan_text", "measured_throughput"]
+__all__ = ["plan", "aimfair_plan", "data_plan", "csdg_plan", "win_plan", "PLANS", "READS", "Stage", "estimate", "plan_text", "measured_throughput"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,9 @@ S = Strategy
 AIM = AimFair()
 
 
+#: Table 5's rows: the prompt families whose synthetic data alone trains a classifier
+TABLE5_FAMILIES = ("plain", "ctx25", "ctx50", "ctx50_pose")
+
 #: the settings each profile's budget covers: the paper's three in ``paper``; elsewhere CelebA
 #: Smiling/Male, the paper's main setting (Tables 6, 7 and 9 and Figures 1, 2, 5, 6 are on it)
 PROFILE_SETTINGS = {"paper": ["CelebA S/M", "CelebA S/Y", "UTK F/W"]}

@@ -14,12 +14,12 @@ from PIL import Image
 from fairlab.aimfair import csdg
 from fairlab.aimfair.prompts import group_words, instruction
 from fairlab.aimfair.settings import SETTINGS
+from fairlab.aimfair.tables import TABLE5_FAMILIES
 from fairlab.data.subsets import GROUPS
 from fairlab.profiles import Profile
 from fairlab.reports import Claim, Row, Sentence
 from fairlab.results import Record, Registry
 
-TABLE5_FAMILIES = ("plain", "ctx25", "ctx50", "ctx50_pose")
 POOL_SETTINGS = tuple(SETTINGS)
 
 
