@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 
 from fairlab import paths
 
@@ -163,6 +163,14 @@ class CsdgSection(_Strict):
     table5_per_group: PositiveInt = Field(description="synthetic training images per group in Table 5 (the paper: 5,000)")
     s1_size: PositiveInt | None = Field(None, description="images in the biased synthetic set S1; none = N_R, the real "
                                                           "subset's size, as in the paper (S1 only feeds the mask's gradients)")
+
+    @model_validator(mode="after")
+    def _keys_that_need_each_other(self) -> "CsdgSection":
+        if self.backend == "transformers" and not self.llm_model:
+            raise ValueError("backend is 'transformers' but llm_model is not set; expected a model folder or id")
+        if self.generation.pipeline == "mini" and self.t2i is None:
+            raise ValueError("generation.pipeline is 'mini' but there is no t2i section (the miniature model's recipe)")
+        return self
 
 
 class AimfairSection(_Strict):
@@ -314,6 +322,8 @@ def _describe(exc: ValidationError, path: Path) -> str:
             lines.append(f"  unknown key {key!r}; valid keys here: {', '.join(parent.model_fields)}")
         elif err["type"] == "missing":
             lines.append(f"  missing key {key!r}")
+        elif isinstance(err.get("input"), dict):  # a check across keys of a section: the message names them
+            lines.append(f"  {key}: {err['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
     return "\n".join(lines)

@@ -61,3 +61,12 @@ def test_missing_profile_file_names_the_available_ones():
 def test_valid_keys_are_dotted_paths():
     keys = valid_keys()
     assert "win_adult.pretrain.lr" in keys and "win_adult.n_runs" in keys and "name" in keys
+
+
+@pytest.mark.parametrize("profile, overrides, message", [
+    ("mini", {"csdg.backend": "transformers"}, "backend is 'transformers' but llm_model is not set"),
+    ("paper", {"csdg.generation.pipeline": "mini"}, "generation.pipeline is 'mini' but there is no t2i section"),
+])
+def test_keys_that_need_each_other_are_checked_when_the_profile_loads(profile, overrides, message):
+    with pytest.raises(ProfileError, match=message):
+        load_profile(profile, overrides)

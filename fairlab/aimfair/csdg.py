@@ -49,7 +49,7 @@ from fairlab.data.subsets import GROUPS, bias_quotas
 from fairlab.faceworld import formats, oracle, phrases, render, world
 from fairlab.faceworld.datasets import attribute_probe, load_attribute_net, penultimate
 from fairlab.metrics import generation as generation_metrics
-from fairlab.profiles import Profile, ProfileError
+from fairlab.profiles import Profile
 from fairlab.results import Record, Registry, canonical_json, write_json_atomic
 
 T2I = "csdg/mini_t2i"
@@ -97,8 +97,6 @@ def backend_for(profile: Profile):
         return ComposerBackend()
     if cfg.backend == "chat-completions":
         return ChatCompletionsBackend.from_environment()
-    if not cfg.llm_model:
-        raise ProfileError("csdg.backend is 'transformers' but csdg.llm_model is not set; expected a model folder or id")
     return TransformersBackend(cfg.llm_model, device=str(devices.runtime(profile).device))
 
 
@@ -168,9 +166,7 @@ def _oracle(profile: Profile, registry: Registry) -> tuple[oracle.AttributeNet, 
 
 def mini_t2i(profile: Profile, registry: Registry) -> Record:
     """Train (or load) the miniature text-to-image model of this profile."""
-    cfg = profile.csdg.t2i
-    if cfg is None:
-        raise ProfileError("csdg.generation.pipeline is 'mini' but the profile has no csdg.t2i section")
+    cfg = profile.csdg.t2i  # the profile's validation requires it where the pipeline is 'mini'
     size = profile.csdg.generation.size
     arch = t2i.Architecture(image_size=size)
     config = {"t2i": cfg.model_dump(), "architecture": asdict(arch), "domain": "studio",
