@@ -344,7 +344,10 @@ def estimate(profile: Profile, throughput: dict | None = None) -> list[dict]:
     size = a.image_size
     image_bytes = 3 * size * size
     rows = []
-    renders = fw.celeba_n + fw.utkface_n + fw.lfwa_n + fw.studio_n + 2 * (fw.probe_train + fw.probe_test)
+    # the FaceWorld sets are rendered only where the profile uses them; the attribute probe's renders always
+    renders = 2 * (fw.probe_train + fw.probe_test)
+    if d.source == "faceworld":
+        renders += fw.celeba_n + fw.utkface_n + fw.lfwa_n + fw.studio_n
     b = profile.backbones
     backbone_passes = sum(getattr(b, arch).images * getattr(b, arch).epochs * cost
                           for arch, cost in BACKBONE_COST.items()) if b.weights == "faceworld" else 0
