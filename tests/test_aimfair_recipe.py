@@ -20,7 +20,7 @@ def _data(n: int, seed: int) -> recipe.LabelledImages:
 
 
 def test_the_recipe_trains_only_unfrozen_parameters_and_reports_aimfairs_metrics():
-    profile = load_profile("smoke", {"recipe.epochs": 2, "recipe.batch_size": 16})
+    profile = load_profile("smoke", {"aimfair.epochs": 2, "aimfair.batch_size": 16})
     torch.manual_seed(0)
     model = torchvision.models.resnet18(num_classes=1)
     for name, parameter in model.named_parameters():

@@ -58,7 +58,7 @@ def test_mean_gradients_average_the_batch_mean_gradients():
 
 
 def test_frozen_tensors_stay_bit_identical_while_every_batchnorm_follows_the_data():
-    profile = load_profile("smoke", {"recipe.epochs": 2, "recipe.batch_size": 16})
+    profile = load_profile("smoke", {"aimfair.epochs": 2, "aimfair.batch_size": 16})
     torch.manual_seed(0)
     model = torchvision.models.resnet18(num_classes=1)
     mask = selective.update_block(model, "layer4")

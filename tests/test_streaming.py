@@ -54,7 +54,7 @@ SCRIPT = textwrap.dedent("""
         return int(line.split()[1]) / 1024
 
     profile = load_profile("paper", {"data_root": sys.argv[1], "compute.device": "cpu", "compute.threads": 2,
-                                     "data.aimfair_subset_size": 1000, "recipe.batch_size": 64})
+                                     "data.aimfair_subset_size": 1000, "aimfair.batch_size": 64})
     task = recipe.open_task("CelebA S/M", profile)
     real = task.split("train")
     baseline = peak_mb()
