@@ -18,7 +18,6 @@ attributes, age, race, skin tone, head pose and seed, from which any image can b
 from __future__ import annotations
 
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from tqdm import tqdm
 
 from fairlab.data.lfwa import ATTRIBUTE_FILE, KUMAR_ATTRIBUTES, image_relpath
 from fairlab.faceworld import sampler, world
-from fairlab.faceworld.render import DOMAINS, render
+from fairlab.faceworld.render import DOMAINS, default_workers, render
 
 FORMATS = ("celeba", "utkface", "lfwa")
 SCENES_FILE = "faceworld_scenes.csv"
@@ -91,8 +90,9 @@ def _write_chunk(args) -> int:
 
 def render_files(scenes: pd.DataFrame, out: Path, fmt: str, domain: str, size: int, workers: int | None = None,
                  progress: bool = True) -> None:
-    """Render and write every scene's image, in chunks over ``workers`` processes (default: every core)."""
-    workers = workers or os.cpu_count() or 1
+    """Render and write every scene's image, in chunks over ``workers`` processes (default:
+    :func:`~fairlab.faceworld.render.default_workers`)."""
+    workers = workers or default_workers()
     jobs = [(scenes.iloc[i:i + CHUNK], str(out), fmt, domain, size) for i in range(0, len(scenes), CHUNK)]
     bar = tqdm(total=len(scenes), desc=f"rendering {fmt} ({domain})", unit="img", disable=not progress, leave=False)
     if workers == 1 or len(jobs) == 1:

@@ -151,9 +151,13 @@ def render(scenes: pd.DataFrame, height: int, width: int | None = None, domain: 
 
 
 def default_workers() -> int:
-    """Rendering processes: this process's thread share in a parallel build (``$FAIRLAB_THREADS``), else every core."""
+    """Rendering processes: this process's thread share in a parallel build (``$FAIRLAB_THREADS``), else every core;
+    one (render in this process) inside a daemonic process such as a Dask worker, which may not start children."""
+    import multiprocessing
     import os
 
+    if multiprocessing.current_process().daemon:
+        return 1
     return int(os.environ.get("FAIRLAB_THREADS") or os.cpu_count() or 1)
 
 
