@@ -35,9 +35,17 @@ def test_no_record_is_computed_twice_and_03_computes_none_of_02s_records(smoke_b
     assert not any(experiment == "aimfair/pretrained" and key in by_02 for experiment, key in by_03)
 
 
+def _without_timings(metrics):
+    """A record's metrics without how long it took (``seconds``, ``*_per_second``: the only numbers a process
+    layout may change)."""
+    if isinstance(metrics, dict):
+        return {k: _without_timings(v) for k, v in metrics.items() if k != "seconds" and not k.endswith("per_second")}
+    return metrics
+
+
 def _every_metric(root) -> dict:
-    """(experiment, config hash) → metrics.json of every record under ``root``."""
-    return {(p.parent.parent.relative_to(root).as_posix(), p.parent.name): json.loads(p.read_text())
+    """(experiment, config hash) → metrics.json of every record under ``root``, timings left out."""
+    return {(p.parent.parent.relative_to(root).as_posix(), p.parent.name): _without_timings(json.loads(p.read_text()))
             for p in root.rglob("metrics.json")}
 
 
