@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test bench install clean
+.PHONY: book test test-parallel bench install clean
 
 install: $(STAMP)
 
@@ -22,6 +22,11 @@ book: $(STAMP)
 # headless-Chromium check of the built pages.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The smoke book built again on two jobs (concurrent chapters, plan workers), compared record by
+# record with the sequential build; CI runs it after make test (it takes about as long as the book).
+test-parallel: $(STAMP)
+	$(BIN)/python -m pytest -m parallel_book
 
 # Each benchmark times a fairlab path against its reference in the same run, prints the ratio and
 # the device, and writes benchmarks/results/<name>.json (shown on the book's execution page).

@@ -49,6 +49,7 @@ def _every_metric(root) -> dict:
             for p in root.rglob("metrics.json")}
 
 
+@pytest.mark.parallel_book
 def test_the_smoke_book_on_two_jobs_gives_every_metric_of_the_sequential_build(smoke_book, tmp_path):
     from fairlab.book import build_book
 
