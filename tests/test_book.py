@@ -111,3 +111,29 @@ def test_smoke_build_recorded_the_adult_experiments(smoke_book):
     experiments = {p.name for p in runs.iterdir()}
     assert {"adult_pretrain", "adult_finetune_head", "adult_retrain", "image_features", "image_heads"} <= experiments
     assert (smoke_book["results"] / "smoke" / "faceworld" / "dataset").is_dir()
+
+
+@pytest.mark.book
+def test_every_table_and_figure_of_the_smoke_book_is_a_file_linked_from_its_page_and_from_the_status_page(smoke_book):
+    from bs4 import BeautifulSoup
+
+    html = smoke_book["html"].resolve()
+    pages = sorted((html / "notebooks").glob("*.html")) + sorted((html / "book").glob("*.html"))
+    shown = 0
+    for page in pages:
+        soup = BeautifulSoup(page.read_text(), "html.parser")
+        for link in soup.select("a[download]"):
+            assert (page.parent / link["href"]).resolve().is_file(), f"{page.name}: {link['href']} is not in the book"
+        for output in soup.select("div.cell_output"):
+            files = [p.get_text() for p in output.select("p.fairlab-files")]
+            tables, images = len(output.select("table")), len(output.select("img"))
+            shown += tables + images
+            assert sum("CSV" in f for f in files) >= tables, f"{page.name}: a table without its CSV file"
+            assert sum("PNG" in f and "SVG" in f for f in files) >= images, f"{page.name}: a figure without its files"
+    assert shown > 50
+    status = BeautifulSoup((html / "book" / "status.html").read_text(), "html.parser")
+    linked = {(html / "book" / a["href"]).resolve() for a in status.select("a[download]")}
+    written = {p.resolve() for kind in ("tables", "figures") for p in (html / kind).rglob("*") if p.is_file()}
+    # the execution page runs after the status page: its own tables are the only files the status page cannot know
+    assert {p for p in written - linked if p.parent.name != "execution"} == set()
+    assert {"aimfair", "win", "02_smg_sft"} <= {p.parent.name for p in written}
