@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -57,11 +56,10 @@ def _publish(fig: plt.Figure, fallback: str) -> None:
     from IPython.display import HTML, display
 
     from fairlab import paths
-    from fairlab.reports import _link_html, artifacts_dir
+    from fairlab.reports import artifacts_dir, link_html, slug
 
     _PAGE["count"] += 1
-    slug = re.sub(r"[^a-z0-9]+", "-", _title(fig, fallback).lower()).strip("-")[:60]
-    name = f"{_PAGE['count']:02d}-{slug}"
+    name = f"{_PAGE['count']:02d}-{slug(_title(fig, fallback), 60)}"
     folder = artifacts_dir(_PAGE["profile"], "figures") / _PAGE["notebook"]
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
@@ -70,7 +68,7 @@ def _publish(fig: plt.Figure, fallback: str) -> None:
         _save_atomic(fig, path, format)
         files[format.upper()] = path.relative_to(paths.build_root() / _PAGE["profile"]).as_posix()
     anchor = f"figure-{name}"
-    display(HTML(_link_html(anchor, files)))
+    display(HTML(link_html(anchor, files)))
     display(fig)
     plt.close(fig)
     _PAGE["drawn"].append({"anchor": anchor, "files": files})

@@ -64,17 +64,14 @@ def _write_shown_tables(profile: str, notebook: str) -> None:
     count = {"n": 0}
 
     def linked(frame: pd.DataFrame, caption: str | None, html: str) -> str:
-        import re
-
-        from fairlab.reports import _link_html, artifacts_dir, write_csv_atomic
+        from fairlab.reports import artifacts_dir, link_html, slug, write_csv_atomic
 
         count["n"] += 1
-        slug = re.sub(r"[^a-z0-9]+", "-", (caption or "table").lower()).strip("-")[:60] or "table"
-        name = f"{count['n']:02d}-{slug}"
+        name = f"{count['n']:02d}-{slug(caption or '', 60) or 'table'}"
         relative = f"tables/{notebook}/{name}.csv"
         has_index = not isinstance(frame.index, pd.RangeIndex)
         write_csv_atomic(artifacts_dir(profile, "tables").parent / relative, frame.reset_index() if has_index else frame)
-        return _link_html(f"table-{name}", {"CSV": relative}) + html
+        return link_html(f"table-{name}", {"CSV": relative}) + html
 
     formatter = shell.display_formatter.formatters["text/html"]
     formatter.for_type(pd.DataFrame, lambda frame: linked(frame, None, frame._repr_html_()))

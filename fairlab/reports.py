@@ -40,10 +40,10 @@ def artifacts_dir(profile: str, kind: str) -> Path:
 
 def anchor_id(paper: str, item: str, kind: str = "table") -> str:
     """The stable HTML anchor of a paper's item on its page (the status page links to it)."""
-    return f"{paper}-{_slug(item)}" + ("" if kind == "table" else f"-{kind}")
+    return f"{paper}-{slug(item)}" + ("" if kind == "table" else f"-{kind}")
 
 
-def _link_html(anchor: str, files: dict[str, str]) -> str:
+def link_html(anchor: str, files: dict[str, str]) -> str:
     """An anchor and download links; ``files`` maps a label to a path relative to the HTML root."""
     links = " · ".join(f'<a href="../{path}" download>{label}</a>' for label, path in files.items())
     return f'<p id="{anchor}" class="fairlab-files"><small>download: {links}</small></p>'
@@ -204,7 +204,7 @@ class Comparison:
         if len(definitions):
             foot += " Definitions compared: " + "; ".join(f"{c}: {d}" for c, d in zip(definitions["column"], definitions["definition"])) + "."
         foot += "".join(f" {n}" for n in self.notes) + "</small></p>"
-        return _link_html(self.anchor, self.files) + styler.to_html() + foot
+        return link_html(self.anchor, self.files) + styler.to_html() + foot
 
     @property
     def anchor(self) -> str:
@@ -212,7 +212,7 @@ class Comparison:
 
     @property
     def files(self) -> dict[str, str]:
-        return {"CSV": f"tables/{self.paper}/{_slug(self.table_id)}.csv"}
+        return {"CSV": f"tables/{self.paper}/{slug(self.table_id)}.csv"}
 
     def csv_frame(self) -> pd.DataFrame:
         """One line per compared cell: ``row`` (its key as text), ``metric`` (the printed column), the paper's
@@ -374,7 +374,7 @@ class ClaimCheck:
         caption = f"{paper_label(self.paper)} {self.item}: the paper's claims, checked ({self.profile} profile)"
         if not self.reportable:
             caption = f"SMOKE — NOT COMPARABLE. {caption}"
-        return _link_html(self.anchor, self.files) + frame.style.set_caption(caption).hide(axis="index").to_html()
+        return link_html(self.anchor, self.files) + frame.style.set_caption(caption).hide(axis="index").to_html()
 
     @property
     def anchor(self) -> str:
@@ -382,7 +382,7 @@ class ClaimCheck:
 
     @property
     def files(self) -> dict[str, str]:
-        return {"CSV": f"tables/{self.paper}/{_slug(self.item)}--claims.csv"}
+        return {"CSV": f"tables/{self.paper}/{slug(self.item)}--claims.csv"}
 
     def publish(self) -> "ClaimCheck":
         """Write the claims as a CSV file and their status; returns the check."""
@@ -464,15 +464,16 @@ def paper_label(paper: str) -> str:
     return {"aimfair": "AIM-Fair", "win": "WIN", "dal_dft": "DAL/DFT"}.get(paper, paper)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+def slug(text: str, limit: int | None = None) -> str:
+    """``text`` as a file or anchor name: lower case, runs of anything but letters and digits as one ``-``."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit]
 
 
 def record_status(entry: dict) -> None:
     entry = dict(entry)
     entry.setdefault("notebook", os.environ.get(NOTEBOOK_ENV))
     entry["time_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    name = f"{_slug(entry['item'])}--{entry['kind']}.json"
+    name = f"{slug(entry['item'])}--{entry['kind']}.json"
     path = paths.results_root() / entry["profile"] / STATUS_DIR / entry["paper"] / name
     write_json_atomic(path, entry)
 
