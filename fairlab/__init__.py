@@ -7,7 +7,8 @@ Data flows one way through the package::
          fairlab.models, fairlab.backbones,  the stand-in backbones, the miniature text-to-image model
          fairlab.t2i
       -> fairlab.aimfair, fairlab.win      each paper's methods and experiments, one package per paper
-      -> fairlab.results                   the results registry (records keyed by config and code)
+      -> fairlab.results, fairlab.study    the results registry (records keyed by config and code); a study
+                                           is a profile with its registry, what experiments and pages take
       -> fairlab.reports, fairlab.figures  tables against the papers' numbers, claim checks, figures
       -> fairlab.pages                     one module per notebook: what its page computes and shows
       -> notebooks/ -> fairlab.book        papermill executes them, Jupyter Book renders them

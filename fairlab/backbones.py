@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,8 @@ from fairlab.data import DataError
 from fairlab.data.images import BatchAugment, eval_transform
 from fairlab.faceworld import formats, world
 from fairlab.faceworld.render import RENDERED, render
-from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
+from fairlab.study import Study
 from fairlab.train import TensorBatches, fit, seed_everything
 
 PRETRAIN = "backbones/pretrain"
@@ -50,34 +51,89 @@ def build(arch: str, outputs: int = 1000) -> nn.Module:
     return getattr(torchvision.models, arch)(weights=None, num_classes=outputs)
 
 
-def backbone(profile: Profile, registry: Registry, arch: str) -> Record:
+@dataclass(frozen=True)
+class StandInConfig:
+    """A stand-in backbone: ``arch`` pre-trained on FaceWorld's :data:`PRETRAINING_TASK` (multi-label BCE) from
+    ``images`` photo renders ``render_width`` wide, with random resized crops and flips at ``image_size``, under
+    ``optimizer`` with a cosine schedule over ``epochs``."""
+
+    arch: str
+    images: int
+    epochs: int
+    image_size: int
+    render_width: int
+    batch_size: int
+    optimizer: str  # "sgd" (with momentum) or "adamw"
+    lr: float
+    weight_decay: float
+    seed: int
+    momentum: float | None = None
+    normalization: tuple | None = None  # what the features are extracted with (None: the model's own)
+    task: tuple[str, ...] = PRETRAINING_TASK
+    schedule: str = "cosine"
+    augmentation: str = "random_resized_crop_and_flip"
+    weights: str = "faceworld"
+
+    def make_optimizer(self, parameters) -> torch.optim.Optimizer:
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(parameters, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        if self.optimizer == "adamw":
+            return torch.optim.AdamW(parameters, lr=self.lr, weight_decay=self.weight_decay)
+        raise ValueError(f"unknown stand-in optimizer {self.optimizer!r}; expected 'sgd' or 'adamw'")
+
+
+@dataclass(frozen=True)
+class LocalWeightsConfig:
+    """Published weights of ``arch`` read from a local ``file`` (the paper profile's ImageNet backbones)."""
+
+    arch: str
+    file: str
+    normalization: tuple | None = None
+    image_size: int | None = None
+    weights: str = "imagenet"
+
+
+def backbone(study: Study, arch: str) -> Record:
     """The record of the ``arch`` feature extractor of this profile (pretrained on FaceWorld, or ImageNet weights)."""
-    cfg = profile.backbones
+    cfg = study.profile.backbones
     if cfg.weights == "imagenet":
-        return _imagenet(registry, arch, cfg.weights_dir)
+        return _imagenet(study.registry, arch, cfg.weights_dir)
     recipe = getattr(cfg, arch)
-    fw = profile.faceworld
-    config = {"arch": arch, "weights": "faceworld", "task": list(PRETRAINING_TASK), "images": recipe.images,
-              "epochs": recipe.epochs, "image_size": cfg.image_size, "render_width": fw.size, "batch_size": cfg.batch_size,
-              "lr": cfg.lr, "optimizer": "sgd momentum 0.9, weight decay 1e-4, cosine schedule",
-              "augmentation": "RandomResizedCrop + horizontal flip", "seed": fw.seed + 200, "normalization": HALF_NORM}
+    config = StandInConfig(arch=arch, images=recipe.images, epochs=recipe.epochs, image_size=cfg.image_size,
+                           render_width=study.profile.faceworld.size, batch_size=cfg.batch_size, optimizer="sgd", lr=cfg.lr,
+                           momentum=0.9, weight_decay=1e-4, seed=study.profile.faceworld.seed + 200, normalization=HALF_NORM)
 
     def compute(workdir: Path) -> dict:
-        started = time.time()
-        rt = devices.runtime(profile)
-        data = pretraining_data(config["images"], config["render_width"], config["seed"])
-        seed_everything(config["seed"])
-        model = rt.prepare(build(arch, len(PRETRAINING_TASK)))
-        optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9, weight_decay=1e-4)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config["epochs"])
-        pretrain_on_task(model, data, optimizer, schedule, config, rt, f"pretraining {arch} on FaceWorld")
-        balanced = task_accuracy(model, data, config["image_size"])
-        setattr(model, _classifier_name(model), nn.Identity())
-        torch.save(devices.cpu_state(model), workdir / "backbone.pt")
-        return {"seconds": round(time.time() - started, 1), "task_balanced_accuracy": balanced,
-                "mean_task_balanced_accuracy": float(np.mean(list(balanced.values())))}
+        return pretrain_stand_in(config, lambda: build(arch, len(config.task)), devices.runtime(study.profile), workdir,
+                                 strip_head=_without_classifier)
 
-    return registry.get_or_compute(PRETRAIN, config, compute)
+    return study.registry.get_or_compute(PRETRAIN, config, compute)
+
+
+def pretrain_stand_in(config: StandInConfig, make_model: Callable[[], nn.Module], rt: devices.Runtime, workdir: Path,
+                      strip_head: Callable[[nn.Module, dict], dict]) -> dict:
+    """Pre-train a model as ``config`` says, store its weights without the task head (``strip_head``;
+    ``backbone.pt``), and report its balanced accuracy per task attribute on held-out renders.
+
+    ``make_model`` builds the network after the seed is set, so its initialisation is the seed's.
+    """
+    started = time.time()
+    data = pretraining_data(config.images, config.render_width, config.seed)
+    seed_everything(config.seed)
+    model = rt.prepare(make_model())
+    optimizer = config.make_optimizer(model.parameters())
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs)
+    pretrain_on_task(model, data, optimizer, schedule, config, rt, f"pretraining {config.arch} on FaceWorld")
+    balanced = task_accuracy(model, data, config.image_size)
+    torch.save(strip_head(model, devices.cpu_state(model)), workdir / "backbone.pt")
+    return {"seconds": round(time.time() - started, 1), "task_balanced_accuracy": balanced,
+            "mean_task_balanced_accuracy": float(np.mean(list(balanced.values())))}
+
+
+def _without_classifier(model: nn.Module, state: dict) -> dict:
+    """A torchvision model's weights with its classifier (``fc`` or ``classifier``) left out: a feature extractor."""
+    name = _classifier_name(model)
+    return {k: v for k, v in state.items() if not k.startswith(f"{name}.")}
 
 
 @dataclass
@@ -107,15 +163,15 @@ def pretraining_data(images: int, render_width: int, seed: int) -> PretrainingDa
     return PretrainingData(rendered, labels, images)
 
 
-def pretrain_on_task(model: nn.Module, data: PretrainingData, optimizer, schedule, config: dict, rt: devices.Runtime,
-                     desc: str) -> None:
+def pretrain_on_task(model: nn.Module, data: PretrainingData, optimizer, schedule, config: StandInConfig,
+                     rt: devices.Runtime, desc: str) -> None:
     """Multi-label BCE (positives weighted by neg/pos) with the recipe's augmentation, on the shared engine."""
     share = data.labels[data.train].mean(0).clamp(0.01, 0.99)
-    augment = BatchAugment(config["image_size"])
-    batches = TensorBatches((data.images[data.train], data.labels[data.train]), config["batch_size"], seed=config["seed"],
+    augment = BatchAugment(config.image_size)
+    batches = TensorBatches((data.images[data.train], data.labels[data.train]), config.batch_size, seed=config.seed,
                             drop_last=True, transform=lambda batch, g: (augment(batch[0], g), batch[1]), device=rt.device)
     loss = nn.BCEWithLogitsLoss(pos_weight=rt.put((1 - share) / share))
-    fit(model, optimizer, batches, lambda m, b: loss(m(b[0]), b[1]), config["epochs"], scheduler=schedule, desc=desc,
+    fit(model, optimizer, batches, lambda m, b: loss(m(b[0]), b[1]), config.epochs, scheduler=schedule, desc=desc,
         runtime=rt)
 
 
@@ -137,7 +193,7 @@ def _imagenet(registry: Registry, arch: str, weights_dir: str | None) -> Record:
     path = Path(weights_dir).expanduser() / IMAGENET_FILES[arch]
     if not path.is_file():
         raise DataError(f"{path}: file not found; expected torchvision's ImageNet weights for {arch}")
-    config = {"arch": arch, "weights": "imagenet", "file": str(path), "normalization": IMAGENET_NORM}
+    config = LocalWeightsConfig(arch=arch, file=str(path), normalization=IMAGENET_NORM)
 
     def compute(workdir: Path) -> dict:
         model = build(arch)

@@ -12,8 +12,9 @@ import os
 
 from fairlab import device as devices
 from fairlab import environment, figures
-from fairlab.profiles import Profile, load_profile
+from fairlab.profiles import load_profile
 from fairlab.results import NOTEBOOK_ENV
+from fairlab.study import Study
 
 SMOKE_BANNER = """```{warning}
 **Smoke build.** This page was executed with the `smoke` profile, which only proves that every
@@ -22,8 +23,9 @@ cell runs. Its numbers are **not results** and must not be compared with the pap
 ```"""
 
 
-def start(profile: str, overrides: dict | None = None) -> Profile:
-    """Load and validate the profile (with ``overrides``), style the figures, show the banner."""
+def start(profile: str, overrides: dict | None = None) -> Study:
+    """Load and validate the profile (with ``overrides``), style the figures, show the banner; the page's study
+    (the profile and the registry of its records) is what its cells pass to the page module."""
     import warnings
 
     from IPython.display import Markdown, display
@@ -40,7 +42,7 @@ def start(profile: str, overrides: dict | None = None) -> Profile:
         display(Markdown(SMOKE_BANNER))
     device = devices.runtime(loaded).describe()  # the profile's device (a missing GPU fails here, clearly)
     display(Markdown(f"*Profile* `{loaded.name}` · *device* {device} · *fairlab code* `{environment.code_version()}`"))
-    return loaded
+    return Study.of(loaded)
 
 
 def say(markdown: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fairlab.parallel import Unit
 from fairlab.profiles import Profile
-from fairlab.results import Registry
+from fairlab.study import Study
 
 Stage = list[Unit]
 
@@ -46,19 +46,19 @@ def _pretrain_and_masks(profile: Profile, label: str, seed: int, entries: list) 
     """The Baselines of a (setting, seed) and the SMG gradients its entries' masks need."""
     from fairlab.aimfair import smg_sft
 
-    registry = Registry(profile.name)
+    study = Study.of(profile)
     for arch in sorted({smg_sft.resolve(profile, e).arch for e in entries}):
-        smg_sft.pretrained(profile, registry, label, seed, arch)
+        smg_sft.pretrained(study, label, seed, arch)
     for entry in entries:
         strategy = smg_sft.resolve(profile, entry)
         if isinstance(strategy, smg_sft.Strategy) and strategy.kind == "selective":
-            smg_sft.gradients(profile, registry, label, seed, strategy.s1, strategy.s2, strategy.arch)
+            smg_sft.gradients(study, label, seed, strategy.s1, strategy.s2, strategy.arch)
 
 
 def _strategy(profile: Profile, label: str, seed: int, strategy) -> None:
     from fairlab.aimfair import smg_sft
 
-    smg_sft.run(profile, Registry(profile.name), label, seed, strategy)
+    smg_sft.run(Study.of(profile), label, seed, strategy)
 
 
 def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
@@ -87,19 +87,19 @@ def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
 def _faceworld_dataset(profile: Profile, fmt: str) -> None:
     from fairlab.faceworld import datasets
 
-    datasets.dataset(profile, Registry(profile.name), fmt)
+    datasets.dataset(Study.of(profile), fmt)
 
 
 def _attribute_probe(profile: Profile) -> None:
     from fairlab.faceworld import datasets
 
-    datasets.attribute_probe(profile, Registry(profile.name))
+    datasets.attribute_probe(Study.of(profile))
 
 
 def _backbone(profile: Profile, arch: str) -> None:
     from fairlab import backbones
 
-    backbones.backbone(profile, Registry(profile.name), arch)
+    backbones.backbone(Study.of(profile), arch)
 
 
 def data_plan(notebook: str, profile: Profile) -> list[Stage]:
@@ -122,7 +122,7 @@ def data_plan(notebook: str, profile: Profile) -> list[Stage]:
 def _t2i(profile: Profile) -> None:
     from fairlab.aimfair import csdg
 
-    csdg.mini_t2i(profile, Registry(profile.name))
+    csdg.mini_t2i(Study.of(profile))
 
 
 def _pool(profile: Profile, label: str, family: str | None) -> None:
@@ -130,25 +130,25 @@ def _pool(profile: Profile, label: str, family: str | None) -> None:
     from fairlab.aimfair import csdg
     from fairlab.aimfair.settings import SETTINGS
 
-    registry = Registry(profile.name)
+    study = Study.of(profile)
     if family is None:
-        csdg.pool(profile, registry, label, csdg.contextual_family(SETTINGS[label]), profile.csdg.pool_per_group)
+        csdg.pool(study, label, csdg.contextual_family(SETTINGS[label]), profile.csdg.pool_per_group)
     elif family == "reference":
-        csdg.reference_diversity(profile, registry, label)
+        csdg.reference_diversity(study, label)
     else:
-        csdg.table5_pool(profile, registry, label, family)
+        csdg.table5_pool(study, label, family)
 
 
 def _table5_run(profile: Profile, label: str, family: str, seed: int) -> None:
     from fairlab.aimfair import csdg
 
-    csdg.table5_run(profile, Registry(profile.name), label, family, seed)
+    csdg.table5_run(Study.of(profile), label, family, seed)
 
 
 def _synthetic_sets(profile: Profile, label: str) -> None:
     from fairlab.aimfair import csdg
 
-    csdg.synthetic_sets(profile, Registry(profile.name), label)
+    csdg.synthetic_sets(Study.of(profile), label)
 
 
 def csdg_plan(notebook: str, profile: Profile) -> list[Stage]:
@@ -177,7 +177,7 @@ def csdg_plan(notebook: str, profile: Profile) -> list[Stage]:
 def _win_pretrain(profile: Profile, constraint: str | None, depth: int) -> None:
     from fairlab.win import adult
 
-    task = adult.open_task(profile)
+    task = adult.open_task(Study.of(profile))
     lambdas = tuple(task.cfg.lambdas) if constraint else (0.0,)
     adult.pretrain(task, constraint=constraint, lambdas=lambdas, depth=depth)
 
@@ -186,16 +186,16 @@ def _win_image_features(profile: Profile, dataset: str, arch: str) -> None:
     from fairlab import backbones
     from fairlab.win import images
 
-    registry = Registry(profile.name)
-    task = images.open_task(dataset, profile, registry)
-    images.features(task, backbones.backbone(profile, registry, arch))
+    study = Study.of(profile)
+    task = images.open_task(dataset, study)
+    images.features(task, backbones.backbone(study, arch))
 
 
 def _win_head(profile: Profile, source: tuple, method: str, lr: float) -> None:
     """A head fine-tuned from the pre-trained model ``source`` = (constraint, depth) as the page asks for it."""
     from fairlab.win import adult
 
-    task = adult.open_task(profile)
+    task = adult.open_task(Study.of(profile))
     constraint, depth = source
     lambdas = tuple(task.cfg.lambdas) if constraint else (0.0,)
     record = adult.pretrain(task, constraint=constraint, lambdas=lambdas, depth=depth)
@@ -208,7 +208,7 @@ def _win_head(profile: Profile, source: tuple, method: str, lr: float) -> None:
 def _win_retrain(profile: Profile, constraint: str, lr: float) -> None:
     from fairlab.win import adult
 
-    task = adult.open_task(profile)
+    task = adult.open_task(Study.of(profile))
     adult.retrain(task, lr=lr, pretrained=adult.pretrain(task), constraint=constraint, lambdas=tuple(task.cfg.lambdas),
                   replica=0)
 
@@ -217,9 +217,9 @@ def _win_image_head(profile: Profile, dataset: str, arch: str, method: str, lr: 
     from fairlab import backbones
     from fairlab.win import images
 
-    registry = Registry(profile.name)
-    task = images.open_task(dataset, profile, registry)
-    images.finetune(task, images.features(task, backbones.backbone(profile, registry, arch)), method, lr)
+    study = Study.of(profile)
+    task = images.open_task(dataset, study)
+    images.finetune(task, images.features(task, backbones.backbone(study, arch)), method, lr)
 
 
 def win_plan(notebook: str, profile: Profile) -> list[Stage]:

@@ -19,6 +19,7 @@ folder, never compute the same record: the second waits and then loads what the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -47,7 +48,9 @@ class RecordMissing(LookupError):
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Plain JSON types from numpy scalars/arrays, tuples, paths and nested containers."""
+    """Plain JSON types from numpy scalars/arrays, tuples, paths, dataclasses, pydantic models and nested containers."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable({field.name: getattr(obj, field.name) for field in dataclasses.fields(obj)})
     if isinstance(obj, dict):
         return {str(k) if not isinstance(k, tuple) else ",".join(map(str, k)): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -69,7 +72,7 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def config_hash(config: dict, code_version: str | None = None, module: str | None = None) -> str:
+def config_hash(config: Any, code_version: str | None = None, module: str | None = None) -> str:
     """12 hex of SHA-256 over the config and the code version (of ``module``'s code, or of all of fairlab's)."""
     text = canonical_json(config) + (code_version if code_version is not None else environment.code_version(module))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -145,11 +148,11 @@ class Registry:
             fresh_since = float(os.environ[FRESH_SINCE_ENV])
         self.fresh_since = fresh_since
 
-    def record_dir(self, experiment: str, config: dict, module: str | None = None) -> Path:
+    def record_dir(self, experiment: str, config: Any, module: str | None = None) -> Path:
         _check_experiment_name(experiment)
         return self.root / experiment / config_hash(config, module=module)
 
-    def staging_dir(self, experiment: str, config: dict, module: str | None = None) -> Path:
+    def staging_dir(self, experiment: str, config: Any, module: str | None = None) -> Path:
         """A folder that survives an interrupted ``compute`` (e.g. half-generated images to resume from).
 
         It is not a record: :meth:`records` skips it, and ``compute`` moves what it needs out of it.
@@ -158,7 +161,7 @@ class Registry:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def load(self, experiment: str, config: dict, module: str | None = None) -> Record | None:
+    def load(self, experiment: str, config: Any, module: str | None = None) -> Record | None:
         path = self.record_dir(experiment, config, module)
         if not all((path / f).is_file() for f in _RECORD_FILES):
             return None
@@ -166,7 +169,7 @@ class Registry:
             return None
         return Record.read(path, self.profile, experiment)
 
-    def require(self, experiment: str, config: dict, module: str | None = None) -> Record:
+    def require(self, experiment: str, config: Any, module: str | None = None) -> Record:
         record = self.load(experiment, config, module)
         if record is None:
             raise RecordMissing(
@@ -175,13 +178,15 @@ class Registry:
             )
         return record
 
-    def get_or_compute(self, experiment: str, config: dict, compute: Callable[[Path], dict],
+    def get_or_compute(self, experiment: str, config: Any, compute: Callable[[Path], dict],
                        module: str | None = None) -> Record:
         """Return the stored record, or call ``compute(workdir)`` and store its metrics.
 
         ``compute`` may write artifacts into ``workdir``; it returns the metrics dict.
         """
         module = module or computing_module(compute)
+        if module is not None:
+            check_experiment_config(experiment, config)
         record = self.load(experiment, config, module)
         if record is not None:
             return record
@@ -196,7 +201,7 @@ class Registry:
                 return record
             return self._compute(experiment, config, compute, module, final)
 
-    def _compute(self, experiment: str, config: dict, compute: Callable[[Path], dict], module: str | None,
+    def _compute(self, experiment: str, config: Any, compute: Callable[[Path], dict], module: str | None,
                  final: Path) -> Record:
         work = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
         work.mkdir()
@@ -260,6 +265,14 @@ def computed_on(runtimes: list) -> dict:
         return {"type": "cpu", "name": "cpu", "networks": False}
     first = next(iter(distinct.values()))
     return {**first, "networks": True} if len(distinct) == 1 else {**first, "networks": True, "also": list(distinct.values())[1:]}
+
+
+def check_experiment_config(experiment: str, config: Any) -> None:
+    """A fairlab experiment's config is a frozen dataclass: its fields are what the computation reads, and the
+    record's key is computed from them (:func:`to_jsonable`), never from a hand-built dict."""
+    if not (dataclasses.is_dataclass(config) and not isinstance(config, type) and type(config).__dataclass_params__.frozen):
+        raise TypeError(f"{experiment}: a fairlab experiment's config must be a frozen dataclass instance, "
+                        f"got {type(config).__name__}")
 
 
 class PresentationComputeError(TypeError):

@@ -39,10 +39,9 @@ overrides = {}
 from fairlab import backbones, figures, notebook
 from fairlab.faceworld.datasets import attribute_probe
 from fairlab.pages import data as page
-from fairlab.results import Registry
 
-prof = notebook.start(profile, overrides)
-registry = Registry(prof.name)
+study = notebook.start(profile, overrides)  # the profile and the registry of its records
+prof = study.profile
 size = prof.faceworld.size
 
 # %% [markdown]
@@ -100,7 +99,7 @@ page.marginals().loc[["Male", "Smiling", "Young", "Wavy_Hair", "Heavy_Makeup", "
 # split (the settings' bias in training comes from the subset rule below, not from these shares):
 
 # %%
-celeba = page.celeba_frame(prof, registry)
+celeba = page.celeba_frame(study)
 page.natural_test_groups(celeba).pivot(index="setting", columns="group", values=["CelebA test share", "FaceWorld test share"])
 
 # %% [markdown]
@@ -119,7 +118,7 @@ from myst_nb import glue
 glue("subset_size", f"{prof.data.aimfair_subset_size:,}", display=False)
 glue("utk_test", f"{prof.data.utk_test_per_group:,}", display=False)
 glue("utk_train", f"{prof.data.utk_train_size:,}", display=False)
-page.subset_counts(prof, registry, celeba)
+page.subset_counts(study, celeba)
 
 # %% [markdown]
 # ## Is every attribute visible?
@@ -135,7 +134,7 @@ page.subset_counts(prof, registry, celeba)
 # %%
 glue("probe_train", f"{prof.faceworld.probe_train:,}", display=False)
 glue("probe_test", f"{prof.faceworld.probe_test:,}", display=False)
-probe = attribute_probe(prof, registry)
+probe = attribute_probe(study)
 visibility = page.visibility(probe)
 scores = ["photo → photo", "photo → studio", "studio → studio", "studio → photo"]
 visibility.style.format(precision=3).background_gradient(subset=scores, cmap="Greens", vmin=0.5, vmax=1)
@@ -160,7 +159,7 @@ page.domain_gap(probe).to_frame()
 # cached in the results registry after the first time):
 
 # %%
-page.render_speed(prof, registry).to_frame()
+page.render_speed(study).to_frame()
 
 # %% [markdown]
 # ## Backbones
@@ -176,4 +175,4 @@ page.render_speed(prof, registry).to_frame()
 glue("n_task", len(backbones.PRETRAINING_TASK), display=False)
 import pandas as pd
 
-pd.DataFrame([backbones.describe(backbones.backbone(prof, registry, arch)) for arch in backbones.ARCHITECTURES]).set_index("architecture")
+pd.DataFrame([backbones.describe(backbones.backbone(study, arch)) for arch in backbones.ARCHITECTURES]).set_index("architecture")

@@ -50,10 +50,9 @@ from myst_nb import glue
 from fairlab import figures, notebook
 from fairlab.pages import csdg as page
 from fairlab.reports import check_claims, compare, publish, record_figure
-from fairlab.results import Registry
 
-prof = notebook.start(profile, overrides)
-registry = Registry(prof.name)
+study = notebook.start(profile, overrides)  # the profile and the registry of its records
+prof = study.profile
 
 # %% [markdown]
 # ## Prompts
@@ -73,10 +72,10 @@ notebook.say("> " + page.example_instruction("CelebA S/M"))
 # CelebA Smiling/Male — the first two prompts of each group:
 
 # %%
-page.prompt_examples(prof, registry, "CelebA S/M")
+page.prompt_examples(study, "CelebA S/M")
 
 # %%
-page.prompt_provenance(prof, registry, "CelebA S/M", "ctx50_pose").to_frame("provenance")
+page.prompt_provenance(study, "CelebA S/M", "ctx50_pose").to_frame("provenance")
 
 # %% [markdown]
 # ## The miniature text-to-image model
@@ -92,14 +91,14 @@ page.prompt_provenance(prof, registry, "CelebA S/M", "ctx50_pose").to_frame("pro
 # female").
 
 # %%
-display(*page.t2i_summary(prof, registry))
+display(*page.t2i_summary(study))
 
 # %% [markdown]
 # The oracle (the studio-trained attribute network of the data page) on held-out renders and on
 # their VAE reconstructions: what the VAE loses, the diffusion model cannot draw.
 
 # %%
-page.reconstruction_table(prof, registry)
+page.reconstruction_table(study)
 
 # %% [markdown]
 # ## Generated images
@@ -112,7 +111,7 @@ page.reconstruction_table(prof, registry)
 # group of CelebA Smiling/Male (the rows of each grid are the groups; one image per prompt):
 
 # %%
-pools = page.pools(prof, registry)
+pools = page.pools(study)
 figures.image_grid(page.grid(pools[("CelebA S/M", "plain")]), title="Figure 4 (left): plain prompt, CelebA Smiling/Male");
 
 # %%
@@ -172,7 +171,7 @@ display(*page.label_noise(prof, pools, "CelebA S/M"))
 # of the same groups: the diversity of the world the model was trained on.
 
 # %%
-page.diversity(prof, registry, pools)
+page.diversity(study, pools)
 
 # %% [markdown]
 # How often attributes that the plain prompt never names appear, per prompt family (CelebA
@@ -193,7 +192,7 @@ page.prior(prof, pools, "CelebA S/M")
 
 # %%
 glue("t5_per_group", f"{prof.csdg.table5_per_group:,}", display=False)
-runs = page.table5_records(prof, registry)
+runs = page.table5_records(study)
 publish(compare("aimfair", "Table 5", page.table5_reproduced(runs), prof, notes=page.table5_notes(prof)))
 
 # %%
@@ -213,4 +212,4 @@ publish(check_claims("aimfair", "Table 5", prof, page.table5_claims(prof, runs, 
 
 # %%
 glue("pool_per_group", f"{prof.csdg.pool_per_group:,}", display=False)
-page.synthetic_sets_table(prof, registry)
+page.synthetic_sets_table(study)

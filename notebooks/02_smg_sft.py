@@ -36,10 +36,9 @@ settings = None  # None: the settings this profile's budget covers (the paper pr
 from fairlab import figures, notebook
 from fairlab.pages import smg_sft as page
 from fairlab.reports import check_claims, compare, publish, record_figure
-from fairlab.results import Registry
 
-prof = notebook.start(profile, overrides)
-registry = Registry(prof.name)
+study = notebook.start(profile, overrides)  # the profile and the registry of its records
+prof = study.profile
 settings = settings or page.settings_for(prof)
 
 # %% [markdown]
@@ -68,11 +67,11 @@ page.scale_table(prof, settings)
 # cut.
 
 # %%
-frame = page.sensitivity_frame(prof, registry, settings[0], prof.aimfair.seeds[0])
+frame = page.sensitivity_frame(study, settings[0], prof.aimfair.seeds[0])
 figures.sensitivity_scatter(frame, k=prof.aimfair.top_k, title=f"SMG on {settings[0]}, seed {prof.aimfair.seeds[0]}");
 
 # %%
-page.mask_summary(prof, registry, settings[0])
+page.mask_summary(study, settings[0])
 
 # %% [markdown]
 # ## Table 3: training strategies
@@ -86,11 +85,11 @@ page.mask_summary(prof, registry, settings[0])
 # (50)" row: N_R / 4 contextual images per group, drawn from the pool with the seed.
 
 # %%
-rows3 = page.table3(prof, registry, settings)
+rows3 = page.table3(study, settings)
 publish(compare("aimfair", "Table 3", rows3, prof))
 
 # %%
-notebook.say(page.verdict(prof, registry, rows3, settings[0]))
+notebook.say(page.verdict(study, rows3, settings[0]))
 
 # %% [markdown]
 # Both forms of EO, and the spread behind each mean (± one standard deviation over seeds, then
@@ -109,7 +108,7 @@ page.spread_table(rows3)
 # looks at the test split.
 
 # %%
-rows4, chosen = page.table4(prof, registry, settings)
+rows4, chosen = page.table4(study, settings)
 publish(compare("aimfair", "Table 4", rows4, prof))
 
 # %%
@@ -122,7 +121,7 @@ page.spread_table(rows4)
 # Every variant behind the "best" rows, with the validation accuracy that chose among them:
 
 # %%
-page.variants_table(prof, registry, settings[0]).round(2)
+page.variants_table(study, settings[0]).round(2)
 
 # %% [markdown]
 # ## Figure 1: accuracy against fairness
@@ -141,7 +140,7 @@ record_figure("aimfair", "Figure 1", prof, f"{settings[0]}, Table 3's rows")
 # The paper prints seed means only. Per seed, the main rows read:
 
 # %%
-page.seed_table(prof, registry, settings[0], {m: page.TABLE3[m] for m in ("Baseline", "Fully Fine-Tuning", "AIM-Fair (Ours)")}).round(2)
+page.seed_table(study, settings[0], {m: page.TABLE3[m] for m in ("Baseline", "Fully Fine-Tuning", "AIM-Fair (Ours)")}).round(2)
 
 # %% [markdown]
 # The paper's reading of Tables 3 and 4, checked on these numbers ("beyond seed noise" means

@@ -30,10 +30,9 @@ overrides = {}
 from fairlab import figures, notebook
 from fairlab.pages import ablations as page
 from fairlab.reports import check_claims, compare, publish, record_figure
-from fairlab.results import Registry
 
-prof = notebook.start(profile, overrides)
-registry = Registry(prof.name)
+study = notebook.start(profile, overrides)  # the profile and the registry of its records
+prof = study.profile
 main = "CelebA S/M"
 seed = prof.aimfair.seeds[0]
 rows = {}
@@ -45,7 +44,7 @@ page.scale_table(prof)
 # Where the previous page's Table 3 stands on this build, for reading every table below:
 
 # %%
-notebook.say(page.verdict(prof, registry, page.table3(prof, registry, [main]), main))
+notebook.say(page.verdict(study, page.table3(study, [main]), main))
 
 # %% [markdown]
 # How much each setting of this page's Baselines learns at this scale, beside two accuracies that
@@ -53,7 +52,7 @@ notebook.say(page.verdict(prof, registry, page.table3(prof, registry, [main]), m
 # protected attribute):
 
 # %%
-page.regime_table(prof, registry, [main, "UTK F/W", "CelebA M/Y"]).round(1)
+page.regime_table(study, [main, "UTK F/W", "CelebA M/Y"]).round(1)
 
 # %% [markdown]
 # ## Figure 5: SMG's k
@@ -63,7 +62,7 @@ page.regime_table(prof, registry, [main, "UTK F/W", "CelebA M/Y"]).round(1)
 # fair. The red point is the profile's k.
 
 # %%
-sweep = page.k_sweep(prof, registry, main)
+sweep = page.k_sweep(study, main)
 figures.metric_lines(sweep, "k", "top-k", title=f"Figure 5: SMG's k, {main}", mark=prof.aimfair.top_k);
 record_figure("aimfair", "Figure 5", prof, f"{main}, seeds {', '.join(map(str, prof.aimfair.seeds))}")
 
@@ -78,7 +77,7 @@ sweep.round(2)
 # fine-tuning. Only SMG's mask changes with it: the fine-tuning itself always uses S2.
 
 # %%
-rows["Table 6"] = page.table6(prof, registry, main)
+rows["Table 6"] = page.table6(study, main)
 publish(compare("aimfair", "Table 6", rows["Table 6"], prof))
 
 # %% [markdown]
@@ -90,11 +89,11 @@ publish(compare("aimfair", "Table 6", rows["Table 6"], prof))
 # (its WST is none of its group accuracies); it is shown and never asserted.
 
 # %%
-rows["Table 7"] = page.table7(prof, registry, main)
+rows["Table 7"] = page.table7(study, main)
 publish(compare("aimfair", "Table 7", rows["Table 7"], prof))
 
 # %%
-rows["Table 10"] = page.table10(prof, registry)
+rows["Table 10"] = page.table10(study)
 publish(compare("aimfair", "Table 10", rows["Table 10"], prof))
 
 # %% [markdown]
@@ -111,14 +110,14 @@ publish(compare("aimfair", "Table 10", rows["Table 10"], prof))
 # the paper's Table 8.
 
 # %%
-rows["Table 8"] = page.table8(prof, registry, [main])
+rows["Table 8"] = page.table8(study, [main])
 publish(compare("aimfair", "Table 8", rows["Table 8"], prof))
 
 # %% [markdown]
 # ## Table 9: LTGC with ResNet-18
 
 # %%
-rows["Table 9"] = page.rows_of(prof, registry, page.TABLE9, [main])
+rows["Table 9"] = page.rows_of(study, page.TABLE9, [main])
 publish(compare("aimfair", "Table 9", rows["Table 9"], prof))
 
 # %% [markdown]
@@ -128,7 +127,7 @@ publish(compare("aimfair", "Table 9", rows["Table 9"], prof))
 # the paper (EO 5.37), and AIM-Fair buys a little fairness with 1.16 points of accuracy.
 
 # %%
-rows["Table 11"] = page.rows_of(prof, registry, page.TABLE11, ["CelebA M/Y"])
+rows["Table 11"] = page.rows_of(study, page.TABLE11, ["CelebA M/Y"])
 publish(compare("aimfair", "Table 11", rows["Table 11"], prof))
 
 # %% [markdown]
@@ -140,7 +139,7 @@ publish(compare("aimfair", "Table 11", rows["Table 11"], prof))
 # runs behind Table 4's "by freezing one block" row.
 
 # %%
-freezing = page.freezing_frame(prof, registry, main)
+freezing = page.freezing_frame(study, main)
 figures.metric_lines(freezing, "frozen", "frozen block", title=f"Figure 2: one block frozen, {main}");
 record_figure("aimfair", "Figure 2", prof, f"{main}; the paper's numbers are not tabulated")
 
@@ -154,7 +153,7 @@ publish(check_claims("aimfair", "Figure 2", prof, page.freezing_claims(freezing)
 # number selected over seeds, each dot one seed.
 
 # %%
-figures.block_bars(page.selected_by_block(prof, registry, main), title=f"Figure 8: SMG's selection, {main}");
+figures.block_bars(page.selected_by_block(study, main), title=f"Figure 8: SMG's selection, {main}");
 record_figure("aimfair", "Figure 8", prof, f"{main}, k = {prof.aimfair.top_k}")
 
 # %% [markdown]
@@ -168,7 +167,7 @@ record_figure("aimfair", "Figure 8", prof, f"{main}, k = {prof.aimfair.top_k}")
 # features *within* each target class (balanced accuracy, 0.5 = not at all).
 
 # %%
-features = page.representations(prof, registry, main, {"Baseline": page.Baseline(), "Data Supplementation": page.TABLE3["Data Supplementation"],
+features = page.representations(study, main, {"Baseline": page.Baseline(), "Data Supplementation": page.TABLE3["Data Supplementation"],
                                                      "AIM-Fair (Ours)": page.AIM}, seed)
 figures.embedding_panels(page.tsne_frame(features, seed), title=f"Figure 6: t-SNE of test representations, {main}, seed {seed}");
 record_figure("aimfair", "Figure 6", prof, f"{main}, seed {seed}, 150 test images per group")

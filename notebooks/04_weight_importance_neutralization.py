@@ -52,10 +52,11 @@ from fairlab.pages import weight_importance_neutralization as page
 from fairlab.reports import check_claims, compare, publish, record_figure
 from fairlab.win.neutralize import METHOD_LABELS
 
-prof = notebook.start(profile, overrides)
+study = notebook.start(profile, overrides)  # the profile and the registry of its records
+prof = study.profile
 cfg = prof.win_adult
-task = page.open_task(prof)
-images = page.open_tasks(prof)
+task = page.open_task(study)
+images = page.open_tasks(study)
 
 # %% [markdown]
 # ## The data

@@ -115,12 +115,13 @@ class _CountingComposer(csdg.ComposerBackend):
 
 def test_prompts_are_asked_once_and_then_read_from_the_cache(tmp_path, monkeypatch):
     from fairlab.results import Registry
+    from fairlab.study import Study
 
     monkeypatch.setattr(csdg, "backend_for", lambda profile: _CountingComposer())
-    profile, registry = load_profile("smoke"), Registry("smoke", root=tmp_path)
-    first = csdg.prompt_set(profile, registry, "CelebA S/M", "ctx25")
+    study = Study(load_profile("smoke"), Registry("smoke", root=tmp_path))
+    first = csdg.prompt_set(study, "CelebA S/M", "ctx25")
     asked = _CountingComposer.calls
-    again = csdg.prompt_set(profile, registry, "CelebA S/M", "ctx25")
+    again = csdg.prompt_set(study, "CelebA S/M", "ctx25")
     assert asked >= 4 and _CountingComposer.calls == asked
     assert again.prompts == first.prompts and again.provenance["backend"] == "composer"
     assert all(len(p) == 25 for p in first.prompts.values())

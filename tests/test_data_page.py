@@ -8,16 +8,18 @@ from fairlab.data.subsets import bias_quotas
 from fairlab.pages import data as page
 from fairlab.profiles import load_profile
 from fairlab.results import Registry
+from fairlab.study import Study
 
 
 @pytest.fixture(scope="module")
 def setting(tmp_path_factory):
-    return load_profile("smoke"), Registry("smoke", root=tmp_path_factory.mktemp("results"))
+    return Study(load_profile("smoke"), Registry("smoke", root=tmp_path_factory.mktemp("results")))
 
 
 def test_every_subset_on_the_data_page_has_exact_group_counts(setting):
-    profile, registry = setting
-    table = page.subset_counts(profile, registry, page.celeba_frame(profile, registry))
+    study = setting
+    profile = study.profile
+    table = page.subset_counts(study, page.celeba_frame(study))
     size = profile.data.aimfair_subset_size
     expected = {f"({g[0]},{g[2]})": n for g, n in bias_quotas(size).items()}
     for label in ("AIM-Fair CelebA S/M, first-N rule", "AIM-Fair CelebA M/Y, first-N rule"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -119,10 +120,41 @@ def test_a_record_computed_in_a_fairlab_module_is_keyed_by_that_modules_code():
         return {"n": 1}
 
     compute.__module__ = "fairlab.win.adult"
-    record = Registry("smoke").get_or_compute("demo/scoped", {"a": 1}, compute)
+    config = DemoConfig(a=1)
+    record = Registry("smoke").get_or_compute("demo/scoped", config, compute)
     assert record.env["computed_by"] == "fairlab.win.adult"
-    assert record.path.name == config_hash({"a": 1}, module="fairlab.win.adult")
-    assert Registry("smoke").load("demo/scoped", {"a": 1}, module="fairlab.win.adult") is not None
+    assert record.path.name == config_hash({"a": 1, "name": "demo"}, module="fairlab.win.adult")
+    assert record.config == {"a": 1, "name": "demo"}
+    assert Registry("smoke").load("demo/scoped", config, module="fairlab.win.adult") is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoConfig:
+    a: int
+    name: str = "demo"
+
+
+@dataclasses.dataclass
+class MutableDemoConfig:
+    a: int
+
+
+@pytest.mark.parametrize("config", [{"a": 1}, MutableDemoConfig(1)], ids=["dict", "mutable dataclass"])
+def test_a_fairlab_experiment_refuses_a_config_that_is_not_a_frozen_dataclass(config):
+    def compute(workdir):
+        return {"n": 1}
+
+    compute.__module__ = "fairlab.win.adult"
+    with pytest.raises(TypeError, match="demo/typed.*frozen dataclass"):
+        Registry("smoke").get_or_compute("demo/typed", config, compute)
+    assert not (paths.results_root() / "smoke" / "demo" / "typed").exists()
+
+
+def test_every_fairlab_experiment_config_hashes_as_its_fields():
+    from fairlab.results import config_hash
+
+    assert config_hash(DemoConfig(a=1), code_version="x") == config_hash({"name": "demo", "a": 1}, code_version="x")
+    assert config_hash(DemoConfig(a=1), code_version="x") != config_hash(DemoConfig(a=2), code_version="x")
 
 
 def _presentation_files():

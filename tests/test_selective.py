@@ -206,19 +206,20 @@ def test_every_strategy_of_tables_3_and_4_runs_and_lines_up_with_the_printed_row
     from fairlab.pages import smg_sft as page
     from fairlab.reports import compare
     from fairlab.results import Registry
+    from fairlab.study import Study
 
     monkeypatch.setenv(paths.RESULTS_ENV, str(smoke_book["results"]))  # FaceWorld, the miniature model and its pools
     profile = load_profile("smoke")
-    registry = Registry("smoke")
-    rows3 = page.table3(profile, registry, ["CelebA S/M"])
-    rows4, chosen = page.table4(profile, registry, ["CelebA S/M"])
+    study = Study(profile, Registry("smoke"))
+    rows3 = page.table3(study, ["CelebA S/M"])
+    rows4, chosen = page.table4(study, ["CelebA S/M"])
     for table, rows in (("Table 3", rows3), ("Table 4", rows4)):
         comparison = compare("aimfair", table, rows, profile)
         assert comparison.long["ours"].notna().any()
     assert set(chosen["row"]) == set(page.table4_candidates(profile))
-    masks = page.mask_summary(profile, registry, "CelebA S/M")
+    masks = page.mask_summary(study, "CelebA S/M")
     assert (masks["tensors selected"] >= 2 * profile.aimfair.top_k - 62).all()
-    frame = page.sensitivity_frame(profile, registry, "CelebA S/M", profile.aimfair.seeds[0])
+    frame = page.sensitivity_frame(study, "CelebA S/M", profile.aimfair.seeds[0])
     assert len(frame) == 62 and frame["selected"].sum() == masks["tensors selected"].iloc[0]
 
 
@@ -227,25 +228,26 @@ def test_every_ablation_runs_and_lines_up_with_the_printed_rows(smoke_book, monk
     from fairlab.pages import ablations as page
     from fairlab.reports import compare
     from fairlab.results import Registry
+    from fairlab.study import Study
 
     monkeypatch.setenv(paths.RESULTS_ENV, str(smoke_book["results"]))  # the records the smoke book's 03 page made
     profile = load_profile("smoke")
-    registry = Registry("smoke")
-    rows = {"Table 6": page.table6(profile, registry), "Table 7": page.table7(profile, registry),
-            "Table 8": page.table8(profile, registry, ["CelebA S/M"]), "Table 10": page.table10(profile, registry),
-            "Table 9": page.rows_of(profile, registry, page.TABLE9, ["CelebA S/M"]),
-            "Table 11": page.rows_of(profile, registry, page.TABLE11, ["CelebA M/Y"])}
+    study = Study(profile, Registry("smoke"))
+    rows = {"Table 6": page.table6(study), "Table 7": page.table7(study),
+            "Table 8": page.table8(study, ["CelebA S/M"]), "Table 10": page.table10(study),
+            "Table 9": page.rows_of(study, page.TABLE9, ["CelebA S/M"]),
+            "Table 11": page.rows_of(study, page.TABLE11, ["CelebA M/Y"])}
     for table, reproduced in rows.items():
         comparison = compare("aimfair", table, reproduced, profile)
         printed_rows = comparison.long.drop_duplicates(subset=comparison.row_keys)
         assert len(printed_rows) == len(reproduced) and comparison.long["ours"].notna().all(), table
-    sweep = page.k_sweep(profile, registry, "CelebA S/M")
+    sweep = page.k_sweep(study, "CelebA S/M")
     assert list(sweep["k"]) == list(page.TOP_KS) and sweep["tensors"].is_monotonic_increasing
-    freezing = page.freezing_frame(profile, registry, "CelebA S/M")
+    freezing = page.freezing_frame(study, "CelebA S/M")
     assert list(freezing["frozen"]) == ["none", *page.BLOCKS] and len(page.freezing_claims(freezing)) == 3
-    blocks = page.selected_by_block(profile, registry, "CelebA S/M")
+    blocks = page.selected_by_block(study, "CelebA S/M")
     assert set(blocks["block"]) == set(page.BLOCKS)
-    features = page.representations(profile, registry, "CelebA S/M", {"Baseline": page.Baseline()}, profile.aimfair.seeds[0])
+    features = page.representations(study, "CelebA S/M", {"Baseline": page.Baseline()}, profile.aimfair.seeds[0])
     assert features["Baseline"]["features"].shape[1] == 512
 
 

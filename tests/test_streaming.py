@@ -47,6 +47,7 @@ SCRIPT = textwrap.dedent("""
     from fairlab.aimfair import recipe
     from fairlab.aimfair import smg_sft
     from fairlab.profiles import load_profile
+    from fairlab.study import Study
 
     def peak_mb():
         # VmHWM: this process's own peak (getrusage's maxrss would carry the parent's over exec)
@@ -55,7 +56,7 @@ SCRIPT = textwrap.dedent("""
 
     profile = load_profile("paper", {"data_root": sys.argv[1], "compute.device": "cpu", "compute.threads": 2,
                                      "data.aimfair_subset_size": 1000, "aimfair.batch_size": 64})
-    task = recipe.open_task("CelebA S/M", profile)
+    task = recipe.open_task("CelebA S/M", Study.of(profile))
     real = task.split("train")
     baseline = peak_mb()
     # supplementation, repairing and LTGC on the stream store: the "synthetic" part is real files here

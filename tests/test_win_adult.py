@@ -7,12 +7,13 @@ import pytest
 from fairlab.pages import weight_importance_neutralization as page
 from fairlab.profiles import load_profile
 from fairlab.results import Registry
+from fairlab.study import Study
 
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
     profile = load_profile("smoke", {"win_adult.n_runs": 2, "win_adult.lr_grid": [0.01]})
-    return page.open_task(profile, Registry("smoke", root=tmp_path_factory.mktemp("results")))
+    return page.open_task(Study(profile, Registry("smoke", root=tmp_path_factory.mktemp("results"))))
 
 
 def test_the_pretrained_mlp_has_the_papers_742_parameters(task):
@@ -23,7 +24,7 @@ def test_the_pretrained_mlp_has_the_papers_742_parameters(task):
 
 def test_same_seed_same_numbers(task, tmp_path):
     first = page.finetune_head(task, page.pretrain(task), "win", 0.01)
-    again_task = page.open_task(task.profile, Registry("smoke", root=tmp_path))
+    again_task = page.open_task(Study(task.profile, Registry("smoke", root=tmp_path)))
     second = page.finetune_head(again_task, page.pretrain(again_task), "win", 0.01)
     assert first.config_hash == second.config_hash
     assert first.metrics == second.metrics

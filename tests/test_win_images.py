@@ -11,18 +11,20 @@ from fairlab import backbones
 from fairlab.data import DataError
 from fairlab.profiles import load_profile
 from fairlab.results import Registry
+from fairlab.study import Study
 from fairlab.win import images as win_images
 
 
 @pytest.fixture(scope="module")
 def setting(tmp_path_factory):
     profile = load_profile("smoke", {"win_images.n_runs": 2})
-    return profile, Registry("smoke", root=tmp_path_factory.mktemp("results"))
+    return Study(profile, Registry("smoke", root=tmp_path_factory.mktemp("results")))
 
 
 def test_lfwa_is_split_like_the_paper(setting):
-    profile, registry = setting
-    task = win_images.open_task("lfwa", profile, registry)
+    study = setting
+    profile = study.profile
+    task = win_images.open_task("lfwa", study)
     n = profile.faceworld.lfwa_n
     assert task.sizes()["test"] == math.ceil(0.4 * n)
     assert task.sizes()["val"] == profile.win_images.lfwa_val
@@ -38,9 +40,9 @@ def test_random_heads_depend_only_on_the_seed():
 
 
 def test_image_heads_run_every_method_from_the_same_initial_head(setting):
-    profile, registry = setting
-    task = win_images.open_task("celeba", profile, registry)
-    feats = win_images.features(task, backbones.backbone(profile, registry, "resnet18"))
+    study = setting
+    task = win_images.open_task("celeba", study)
+    feats = win_images.features(task, backbones.backbone(study, "resnet18"))
     assert feats.metrics["dimension"] == 512
     records = {m: win_images.finetune(task, feats, m, 0.01) for m in ("tl", "svd", "win")}
     for method, record in records.items():
@@ -50,8 +52,8 @@ def test_image_heads_run_every_method_from_the_same_initial_head(setting):
 
 @pytest.mark.parametrize("arch,dimension", [("resnet50", 2048), ("densenet121", 1024)])
 def test_faceworld_backbones_are_frozen_feature_extractors(setting, arch, dimension):
-    profile, registry = setting
-    model = backbones.load(backbones.backbone(profile, registry, arch))
+    study = setting
+    model = backbones.load(backbones.backbone(study, arch))
     assert not any(p.requires_grad for p in model.parameters())
     out = backbones.extract(model, torch.zeros(3, 3, 20, 16, dtype=torch.uint8), 32, backbones.HALF_NORM, progress=False)
     assert out.shape == (3, dimension)
@@ -59,13 +61,13 @@ def test_faceworld_backbones_are_frozen_feature_extractors(setting, arch, dimens
 
 def test_imagenet_weights_come_from_a_local_file(tmp_path):
     registry = Registry("paper", root=tmp_path / "results")
-    profile = load_profile("paper")
+    study = Study(load_profile("paper"), registry)
     with pytest.raises(DataError, match="weights_dir is not set"):
-        backbones.backbone(profile, registry, "resnet18")
-    profile = load_profile("paper", {"backbones.weights_dir": str(tmp_path)})
+        backbones.backbone(study, "resnet18")
+    study = Study(load_profile("paper", {"backbones.weights_dir": str(tmp_path)}), registry)
     with pytest.raises(DataError, match=r"resnet18-f37072fd\.pth: file not found"):
-        backbones.backbone(profile, registry, "resnet18")
+        backbones.backbone(study, "resnet18")
     torch.save(backbones.build("resnet18").state_dict(), tmp_path / backbones.IMAGENET_FILES["resnet18"])
-    model = backbones.load(backbones.backbone(profile, registry, "resnet18"))
+    model = backbones.load(backbones.backbone(study, "resnet18"))
     assert backbones.extract(model, torch.zeros(2, 3, 32, 32, dtype=torch.uint8), 32, backbones.IMAGENET_NORM,
                              progress=False).shape == (2, 512)

@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,19 +49,19 @@ from fairlab.data.subsets import GROUPS, bias_quotas
 from fairlab.faceworld import formats, oracle, phrases, render, world
 from fairlab.faceworld.datasets import attribute_probe, load_attribute_net, penultimate
 from fairlab.metrics import generation as generation_metrics
-from fairlab.profiles import Profile
+from fairlab.profiles import MiniT2ISection, Profile
 from fairlab.results import Record, Registry, canonical_json, write_json_atomic
+from fairlab.study import Study
 
 T2I = "csdg/mini_t2i"
 POOL = "csdg/pool"
 SETS = "csdg/synthetic_sets"
 TABLE5 = "csdg/table5"
+REFERENCE_DIVERSITY = "csdg/reference_diversity"
 TABLE5_SETTINGS = ("CelebA S/M", "CelebA S/Y")
 #: Table 6's S1 bias ratios (minority : majority) and Table 7's S2 sizes relative to N_R / G.
 S1_RATIOS = {"1:9": 0.1, "2:8": 0.2, "3:7": 0.3, "4:6": 0.4}
 S2_SCALES = (0.5, 1.0, 1.5, 2.0)
-#: the fields of the profile's ``aimfair`` section a classifier trained from the backbone uses
-PRETRAINING_RECIPE = {"image_size", "epochs", "decay_epoch", "lr", "batch_size"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,68 @@ FAMILIES = {
 }
 
 
+@dataclass(frozen=True)
+class MiniT2IConfig:
+    """The miniature text-to-image model: its training section, its architecture, the render domain it learns
+    and the digest of the caption vocabulary its tokenizer is built from."""
+
+    t2i: MiniT2ISection
+    architecture: t2i.Architecture
+    vocabulary: str
+    domain: str = "studio"
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """``per_group`` images per group of ``setting`` from the prompts of ``family`` (their digest and where they
+    came from), sampled by ``pipeline`` with ``sampler``; image j of a group has its own seed from ``seed``."""
+
+    setting: str
+    family: str
+    per_group: int
+    prompts: str
+    prompt_provenance: dict
+    pipeline: str
+    sampler: generation.SamplerSettings
+    seed: int
+
+
+@dataclass(frozen=True)
+class ReferenceDiversityConfig:
+    """FaceWorld's own studio renders, ``per_group`` per group of ``setting`` at ``size``, drawn with ``seed``."""
+
+    setting: str
+    per_group: int
+    size: int
+    seed: int = 11
+
+
+@dataclass(frozen=True)
+class SyntheticSetsConfig:
+    """S2 at every scale and S1 at every bias ratio drawn from the contextual ``pool`` (a record's hash) with
+    ``seed`` (one draw per set, ``seed + k``)."""
+
+    setting: str
+    pool: str
+    n_real: int
+    s1_size: int
+    s1_ratios: dict
+    s2_scales: tuple
+    seed: int
+
+
+@dataclass(frozen=True)
+class Table5Config:
+    """A classifier trained on ``per_group`` images per group of ``family``'s ``pool``, drawn with ``seed``."""
+
+    setting: str
+    family: str
+    pool: str
+    per_group: int
+    seed: int
+    classifier: recipe.ClassifierInputs
+
+
 def contextual_family(setting: Setting) -> str:
     """The family of a setting's S1/S2 pool: the paper's shipped lists (CelebA: with head poses; UTKFace: ages)."""
     return "ctx50_pose" if setting.dataset == "celeba" else "ctx50"
@@ -100,21 +162,21 @@ def backend_for(profile: Profile):
     return TransformersBackend(cfg.llm_model, device=str(devices.runtime(profile).device))
 
 
-def prompt_set(profile: Profile, registry: Registry, label: str, family: str) -> PromptSet:
+def prompt_set(study: Study, label: str, family: str) -> PromptSet:
     """The prompts of ``family`` for setting ``label``: from the prompt cache, or asked of the backend once."""
     setting, fam = SETTINGS[label], FAMILIES[family]
     if fam.n is None:
         return plain_set(setting)
-    backend = backend_for(profile)
+    backend = backend_for(study.profile)
     provenance = backend.provenance()
     texts = [instruction(setting, t, s, fam.n, fam.head_poses) for t, s in setting.groups()]
     key = hashlib.sha256(canonical_json({"backend": provenance, "instructions": [instruction_hash(x) for x in texts],
-                                         "seed": profile.csdg.prompt_seed}).encode()).hexdigest()[:16]
-    path = registry.root / "prompt_cache" / f"{label.replace(' ', '_').replace('/', '-')}-{family}-{key}.json"
+                                         "seed": study.profile.csdg.prompt_seed}).encode()).hexdigest()[:16]
+    path = study.registry.root / "prompt_cache" / f"{label.replace(' ', '_').replace('/', '-')}-{family}-{key}.json"
     if path.is_file():
         data = json.loads(path.read_text())
         return PromptSet(data["setting"], data["prompts"], data["provenance"], data.get("rejected", {}))
-    prompts = collect(backend, setting, fam.n, head_poses=fam.head_poses, seed=profile.csdg.prompt_seed)
+    prompts = collect(backend, setting, fam.n, head_poses=fam.head_poses, seed=study.profile.csdg.prompt_seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, prompts.as_json())
     return prompts
@@ -159,18 +221,18 @@ def caption_writer(scenes: pd.DataFrame, detail_dropout: float, caption_dropout:
     return captions
 
 
-def _oracle(profile: Profile, registry: Registry) -> tuple[oracle.AttributeNet, int]:
-    probe = attribute_probe(profile, registry)
-    return load_attribute_net(probe, "studio", devices.runtime(profile)), probe.config["size"]
+def _oracle(study: Study) -> tuple[oracle.AttributeNet, int]:
+    probe = attribute_probe(study)
+    return load_attribute_net(probe, "studio", devices.runtime(study.profile)), probe.config["size"]
 
 
-def mini_t2i(profile: Profile, registry: Registry) -> Record:
+def mini_t2i(study: Study) -> Record:
     """Train (or load) the miniature text-to-image model of this profile."""
-    cfg = profile.csdg.t2i  # the profile's validation requires it where the pipeline is 'mini'
-    size = profile.csdg.generation.size
+    cfg = study.profile.csdg.t2i  # the profile's validation requires it where the pipeline is 'mini'
+    size = study.profile.csdg.generation.size
     arch = t2i.Architecture(image_size=size)
-    config = {"t2i": cfg.model_dump(), "architecture": asdict(arch), "domain": "studio",
-              "vocabulary": hashlib.sha256(" ".join(phrases.vocabulary()).encode()).hexdigest()[:16]}
+    config = MiniT2IConfig(t2i=cfg, architecture=arch,
+                           vocabulary=hashlib.sha256(" ".join(phrases.vocabulary()).encode()).hexdigest()[:16])
 
     def compute(workdir: Path) -> dict:
         torch.manual_seed(cfg.seed)
@@ -179,7 +241,7 @@ def mini_t2i(profile: Profile, registry: Registry) -> Record:
         rendered = time.time()
         tokenizer = t2i.build_tokenizer(phrases.vocabulary())
         vae, text_encoder, unet = t2i.build_components(arch, len(tokenizer))
-        rt = devices.runtime(profile)
+        rt = devices.runtime(study.profile)
         vae_history = t2i.train_vae(vae, images, cfg.vae_steps, cfg.vae_batch_size, cfg.lr, seed=cfg.seed, runtime=rt)
         vae_done = time.time()
         latents = t2i.encode(vae, images)
@@ -193,7 +255,7 @@ def mini_t2i(profile: Profile, registry: Registry) -> Record:
         pipe = t2i.assemble(vae, text_encoder, tokenizer, unet, t2i.training_scheduler(cfg.prediction))
         pipe.to("cpu").save_pretrained(workdir / "pipeline")  # stored on the CPU whatever it trained on
         pipe.to(rt.device)
-        net, oracle_size = _oracle(profile, registry)
+        net, oracle_size = _oracle(study)
         held_out = world.celeba_scenes(1000, cfg.seed + 3, "all")
         originals = _square(render.render(held_out, *formats.image_size("celeba", size), "studio"), size)
         with devices.inference(vae):
@@ -212,7 +274,7 @@ def mini_t2i(profile: Profile, registry: Registry) -> Record:
                                   for kind in read},
         }
 
-    return registry.get_or_compute(T2I, config, compute)
+    return study.registry.get_or_compute(T2I, config, compute)
 
 
 def _square(images: np.ndarray, size: int) -> torch.Tensor:
@@ -232,11 +294,11 @@ def sampler_settings(profile: Profile) -> generation.SamplerSettings:
                                       width=g.size, images_per_prompt=0, batch_size=g.batch_size, out_size=g.out_size)
 
 
-def pipeline_source(profile: Profile, registry: Registry) -> tuple[str, Path | str]:
+def pipeline_source(study: Study) -> tuple[str, Path | str]:
     """(an id recorded with every image, what :func:`fairlab.aimfair.generation.load_pipeline` loads)."""
-    source = profile.csdg.generation.pipeline
+    source = study.profile.csdg.generation.pipeline
     if source == "mini":
-        record = mini_t2i(profile, registry)
+        record = mini_t2i(study)
         return f"fairlab-mini-t2i/{record.path.name}", record.artifact("pipeline")
     local = Path(source).expanduser()
     return source, (local if local.exists() else source)
@@ -259,21 +321,21 @@ def _loaded_pipeline(source, sampler: str, rt: devices.Runtime):
     return _PIPELINES[key]
 
 
-def pool(profile: Profile, registry: Registry, label: str, family: str, per_group: int) -> Record:
+def pool(study: Study, label: str, family: str, per_group: int) -> Record:
     """``per_group`` generated images per group of setting ``label`` from the prompts of ``family``."""
     setting = SETTINGS[label]
-    prompts = prompt_set(profile, registry, label, family)
-    pipeline_id, source = pipeline_source(profile, registry)
-    settings = sampler_settings(profile)
-    g = profile.csdg.generation
-    config = {"setting": label, "family": family, "per_group": per_group, "prompts": prompts_digest(prompts),
-              "prompt_provenance": {k: v for k, v in prompts.provenance.items() if k != "date"},
-              "pipeline": pipeline_id, "sampler": asdict(settings), "seed": g.seed}
+    prompts = prompt_set(study, label, family)
+    pipeline_id, source = pipeline_source(study)
+    settings = sampler_settings(study.profile)
+    g = study.profile.csdg.generation
+    config = PoolConfig(setting=label, family=family, per_group=per_group, prompts=prompts_digest(prompts),
+                        prompt_provenance={k: v for k, v in prompts.provenance.items() if k != "date"},
+                        pipeline=pipeline_id, sampler=settings, seed=g.seed)
 
     def compute(workdir: Path) -> dict:
-        stage = registry.staging_dir(POOL, config, __name__)  # survives an interruption: generation resumes from it
-        _start_from_smaller_pool(registry, config, stage)
-        pipe = _loaded_pipeline(source, g.sampler, devices.runtime(profile))
+        stage = study.registry.staging_dir(POOL, config, __name__)  # survives an interruption: generation resumes from it
+        _start_from_smaller_pool(study.registry, config, stage)
+        pipe = _loaded_pipeline(source, g.sampler, devices.runtime(study.profile))
         started = time.time()
         manifest = generation.generate(pipe, prompts.prompts, stage, settings, images_per_group=per_group, base_seed=g.seed,
                                        pipeline_id=pipeline_id)
@@ -282,12 +344,12 @@ def pool(profile: Profile, registry: Registry, label: str, family: str, per_grou
         os.replace(stage, workdir / "images")
         frame = manifest_frame(workdir / "images", manifest)
         return {"images": len(frame), "seconds": seconds, "images_per_second": len(frame) / max(seconds, 1e-9),
-                **measure(profile, registry, setting, frame)}
+                **measure(study, setting, frame)}
 
-    return registry.get_or_compute(POOL, config, compute)
+    return study.registry.get_or_compute(POOL, config, compute)
 
 
-def _start_from_smaller_pool(registry: Registry, config: dict, stage: Path) -> None:
+def _start_from_smaller_pool(registry: Registry, config: PoolConfig, stage: Path) -> None:
     """Seed an empty staging folder with the largest finished pool that differs only in ``per_group``.
 
     Image j of a group is (prompt j mod P, index j div P) with its own seed, so a smaller pool is
@@ -295,15 +357,16 @@ def _start_from_smaller_pool(registry: Registry, config: dict, stage: Path) -> N
     """
     if any(stage.iterdir()):
         return
-    same = {k: v for k, v in config.items() if k != "per_group"}
+    same = json.loads(canonical_json(config))
+    same.pop("per_group")
     best = None
     for record in registry.records():
         if record.experiment != POOL:
             continue
         other = dict(record.config)
-        if other.pop("per_group", None) is None or other != json.loads(canonical_json(same)):
+        if other.pop("per_group", None) is None or other != same:
             continue
-        if record.config["per_group"] < config["per_group"] and (best is None or record.config["per_group"] > best.config["per_group"]):
+        if record.config["per_group"] < config.per_group and (best is None or record.config["per_group"] > best.config["per_group"]):
             best = record
     if best is None:
         return
@@ -394,12 +457,12 @@ def has_judge(profile: Profile) -> bool:
     return profile.csdg.generation.pipeline == "mini"
 
 
-def measure(profile: Profile, registry: Registry, setting: Setting, frame: pd.DataFrame) -> dict:
+def measure(study: Study, setting: Setting, frame: pd.DataFrame) -> dict:
     """Fidelity, label noise and diversity of generated images (a pool's manifest frame), read by the oracle."""
-    if not has_judge(profile):
+    if not has_judge(study.profile):
         return {}
-    net, size = _oracle(profile, registry)
-    out = profile.csdg.generation.out_size
+    net, size = _oracle(study)
+    out = study.profile.csdg.generation.out_size
     images = load_images(frame["path"].tolist(), (out, out), use_cache=False, progress=False)
     read = oracle_values(oracle.predict(net, images, size))
     groups = frame["group"].to_numpy()
@@ -408,28 +471,28 @@ def measure(profile: Profile, registry: Registry, setting: Setting, frame: pd.Da
             "diversity": diversity(net, size, images, read, groups, setting), "attribute_share": shares}
 
 
-def reference_diversity(profile: Profile, registry: Registry, label: str, per_group: int = 500) -> Record:
+def reference_diversity(study: Study, label: str, per_group: int = 500) -> Record:
     """The same diversity measures on FaceWorld's own studio renders of each group (its prior, not generated)."""
     setting = SETTINGS[label]
-    size = profile.csdg.generation.size
-    config = {"setting": label, "per_group": per_group, "size": size, "seed": 11}
+    size = study.profile.csdg.generation.size
+    config = ReferenceDiversityConfig(setting=label, per_group=per_group, size=size)
 
     def compute(workdir: Path) -> dict:
         if setting.dataset == "utkface":
-            scenes = world.utkface_scenes(per_group * 40, config["seed"])
+            scenes = world.utkface_scenes(per_group * 40, config.seed)
             scenes["Female"], scenes["White"] = scenes["gender"], (scenes["race"] == 0).astype(int)
             shape = (size, size)
         else:
-            scenes = world.celeba_scenes(per_group * 60, config["seed"], "all")
+            scenes = world.celeba_scenes(per_group * 60, config.seed, "all")
             shape = formats.image_size("celeba", size)
         scenes["group"] = scenes[setting.target].astype(str) + "_" + scenes[setting.protected].astype(str)
         picked = pd.concat([scenes[scenes["group"] == g].head(per_group) for g in GROUPS], ignore_index=True)
         images = _square(render.render(picked, *shape, "studio"), size)
-        net, oracle_size = _oracle(profile, registry)
+        net, oracle_size = _oracle(study)
         read = oracle_values(oracle.predict(net, images, oracle_size))
         return {"images": len(picked), "diversity": diversity(net, oracle_size, images, read, picked["group"].to_numpy(), setting)}
 
-    return registry.get_or_compute("csdg/reference_diversity", config, compute)
+    return study.registry.get_or_compute(REFERENCE_DIVERSITY, config, compute)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,7 +504,7 @@ def real_size(profile: Profile, setting: Setting) -> int:
     return profile.data.aimfair_subset_size if setting.dataset == "celeba" else profile.data.utk_train_size
 
 
-def synthetic_sets(profile: Profile, registry: Registry, label: str, seed: int = 0) -> Record:
+def synthetic_sets(study: Study, label: str, seed: int = 0) -> Record:
     """S2 (N_R / 4 per group), Table 7's S2 sizes, and S1 at Table 6's ratios (``csdg.s1_size`` images, default
     N_R, in the real subset's orientation), drawn from the contextual pool.
 
@@ -449,11 +512,11 @@ def synthetic_sets(profile: Profile, registry: Registry, label: str, seed: int =
     the selective fine-tuning chapter draws them again for every training seed.
     """
     setting = SETTINGS[label]
-    n_real = real_size(profile, setting)
-    source = pool(profile, registry, label, contextual_family(setting), profile.csdg.pool_per_group)
-    n_s1 = profile.csdg.s1_size or n_real
-    config = {"setting": label, "pool": source.path.name, "n_real": n_real, "s1_size": n_s1, "s1_ratios": S1_RATIOS,
-              "s2_scales": list(S2_SCALES), "seed": seed}
+    n_real = real_size(study.profile, setting)
+    source = pool(study, label, contextual_family(setting), study.profile.csdg.pool_per_group)
+    n_s1 = study.profile.csdg.s1_size or n_real
+    config = SyntheticSetsConfig(setting=label, pool=source.path.name, n_real=n_real, s1_size=n_s1, s1_ratios=S1_RATIOS,
+                                 s2_scales=S2_SCALES, seed=seed)
 
     def compute(workdir: Path) -> dict:
         frame = pool_frame(source)
@@ -463,7 +526,7 @@ def synthetic_sets(profile: Profile, registry: Registry, label: str, seed: int =
         counts, shortfall = {}, {}
         for k, (name, quota) in enumerate(wanted.items()):
             got = {g: min(n, available.get(g, 0)) for g, n in quota.items()}
-            rng = np.random.default_rng(config["seed"] + k)
+            rng = np.random.default_rng(config.seed + k)
             parts = [frame[frame["group"] == g].iloc[np.sort(rng.choice(available.get(g, 0), n, replace=False))]
                      for g, n in got.items() if n > 0]
             pd.concat(parts)[["file", "group", "target", "protected", "prompt_id", "prompt", "seed"]].to_csv(
@@ -473,7 +536,7 @@ def synthetic_sets(profile: Profile, registry: Registry, label: str, seed: int =
                 shortfall[name] = {"wanted": quota, "got": got}
         return {"counts": counts, "shortfall": shortfall, "pool": f"{POOL}/{source.path.name}"}
 
-    return registry.get_or_compute(SETS, config, compute)
+    return study.registry.get_or_compute(SETS, config, compute)
 
 
 def load_set(record: Record, name: str) -> pd.DataFrame:
@@ -488,34 +551,33 @@ def load_set(record: Record, name: str) -> pd.DataFrame:
 # Table 5
 
 
-def table5_pool(profile: Profile, registry: Registry, label: str, family: str) -> Record:
+def table5_pool(study: Study, label: str, family: str) -> Record:
     """The pool a Table 5 row trains on: the contextual pool for "+ head poses", a pool of its own otherwise."""
     setting = SETTINGS[label]
     if family == contextual_family(setting):
-        return pool(profile, registry, label, family, profile.csdg.pool_per_group)
-    return pool(profile, registry, label, family, profile.csdg.table5_per_group)
+        return pool(study, label, family, study.profile.csdg.pool_per_group)
+    return pool(study, label, family, study.profile.csdg.table5_per_group)
 
 
-def table5_run(profile: Profile, registry: Registry, label: str, family: str, seed: int) -> Record:
+def table5_run(study: Study, label: str, family: str, seed: int) -> Record:
     """ResNet-18 trained on ``table5_per_group`` synthetic images per group of ``family``, tested on real data."""
-    source = table5_pool(profile, registry, label, family)
-    per_group = profile.csdg.table5_per_group
-    config = {"setting": label, "family": family, "pool": source.path.name, "per_group": per_group, "seed": seed,
-              "recipe": profile.aimfair.model_dump(include=PRETRAINING_RECIPE), "data": profile.data.model_dump(),
-              "faceworld": profile.faceworld.model_dump(), "backbones": profile.backbones.model_dump()}
+    source = table5_pool(study, label, family)
+    per_group = study.profile.csdg.table5_per_group
+    config = Table5Config(setting=label, family=family, pool=source.path.name, per_group=per_group, seed=seed,
+                          classifier=recipe.ClassifierInputs.of(study.profile))
 
     def compute(workdir: Path) -> dict:
-        task = recipe.open_task(label, profile, registry)
+        task = recipe.open_task(label, study)
         frame = pool_frame(source)
         rng = np.random.default_rng(seed)
         chosen = pd.concat([frame[frame["group"] == g].iloc[np.sort(rng.choice((frame["group"] == g).sum(), per_group, replace=False))]
                             for g in GROUPS])
-        train = recipe.load_synthetic_set(chosen, profile.csdg.generation.out_size, profile.data.image_store)
+        train = recipe.load_synthetic_set(chosen, study.profile.csdg.generation.out_size, study.profile.data.image_store)
         val, test = task.split("val"), task.split("test")
-        model = recipe.classifier(profile, registry, seed)
-        result = recipe.train(model, train, val, profile, seed, desc=f"{label} {FAMILIES[family].label}")
-        report = recipe.evaluate(model, test, profile.aimfair.image_size)
+        model = recipe.classifier(study, seed)
+        result = recipe.train(model, train, val, study.profile, seed, desc=f"{label} {FAMILIES[family].label}")
+        report = recipe.evaluate(model, test, study.profile.aimfair.image_size)
         return {"report": report, "best_epoch": int(result.best_epoch[0]), "val_acc": float(result.best_score[0]),
                 "train_images": len(chosen), "test_images": len(test)}
 
-    return registry.get_or_compute(TABLE5, config, compute)
+    return study.registry.get_or_compute(TABLE5, config, compute)

@@ -33,11 +33,29 @@ from fairlab.data.subsets import biased_subset, utkface_splits, with_groups
 from fairlab.faceworld import formats
 from fairlab.faceworld.datasets import dataset_root
 from fairlab.metrics import fairness_report
-from fairlab.profiles import Profile
-from fairlab.results import Registry
+from fairlab.profiles import BackboneSection, DataSection, FaceWorldSection, Profile
+from fairlab.study import Study
 from fairlab.train import FitResult, TensorBatches, fit, seed_everything
 
 REAL_SIZES = {"celeba": (218, 178), "utkface": (200, 200)}
+#: the fields of the profile's ``aimfair`` section a classifier trained from the backbone uses
+PRETRAINING_RECIPE = {"image_size", "epochs", "decay_epoch", "lr", "batch_size"}
+
+
+@dataclass(frozen=True)
+class ClassifierInputs:
+    """What every AIM-Fair classifier depends on, part of each of their configs: the pre-training recipe
+    (:data:`PRETRAINING_RECIPE`) and the data, world and backbone sections it is trained from."""
+
+    recipe: dict
+    data: DataSection
+    faceworld: FaceWorldSection
+    backbones: BackboneSection
+
+    @classmethod
+    def of(cls, profile: Profile) -> "ClassifierInputs":
+        return cls(profile.aimfair.model_dump(include=PRETRAINING_RECIPE), profile.data, profile.faceworld,
+                   profile.backbones)
 
 
 @dataclass
@@ -79,14 +97,13 @@ def decode_size(profile: Profile, dataset: str) -> tuple[int, int]:
     return REAL_SIZES[dataset]
 
 
-def open_task(label: str, profile: Profile, registry: Registry | None = None) -> Task:
+def open_task(label: str, study: Study) -> Task:
     """The real splits of setting ``label`` (e.g. ``"CelebA S/M"``), FaceWorld or real by the profile."""
     if label not in SETTINGS:
         raise KeyError(f"unknown AIM-Fair setting {label!r}; expected one of {', '.join(SETTINGS)}")
     setting = SETTINGS[label]
-    registry = registry or Registry(profile.name)
-    frame = load_dataset(setting.dataset, dataset_root(profile, registry, setting.dataset))
-    data = profile.data
+    frame = load_dataset(setting.dataset, dataset_root(study, setting.dataset))
+    data = study.profile.data
     if setting.dataset == "celeba":
         train = biased_subset(frame[frame["partition"] == "train"], setting.target, setting.protected, data.aimfair_subset_size)
         frames = {"train": train,
@@ -95,19 +112,19 @@ def open_task(label: str, profile: Profile, registry: Registry | None = None) ->
     else:
         frames = utkface_splits(frame, setting.target, setting.protected, data.utk_train_size, data.utk_test_per_group,
                                 data.utk_val_share)
-    return Task(setting, frames, decode_size(profile, setting.dataset), profile.data.image_store)
+    return Task(setting, frames, decode_size(study.profile, setting.dataset), study.profile.data.image_store)
 
 
-def classifier(profile: Profile, registry: Registry, seed: int) -> nn.Module:
+def classifier(study: Study, seed: int) -> nn.Module:
     """ResNet-18 with the profile's backbone weights and a fresh ``Linear(512, 1)`` head (seeded), on the profile's device."""
-    record = backbones.backbone(profile, registry, "resnet18")
+    record = backbones.backbone(study, "resnet18")
     seed_everything(seed)
     model = backbones.build("resnet18", 1)
     state = torch.load(record.artifact("backbone.pt"), weights_only=True, map_location="cpu")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or set(missing) != {"fc.weight", "fc.bias"}:
         raise RuntimeError(f"backbone {record.path}: unexpected weights (missing {missing}, unexpected {unexpected})")
-    return devices.runtime(profile).prepare(model)
+    return devices.runtime(study.profile).prepare(model)
 
 
 def predict_logits(model: nn.Module, images: torch.Tensor, size: int, batch_size: int = 512) -> torch.Tensor:

@@ -38,8 +38,9 @@ from fairlab.aimfair import csdg, recipe, selective, vit
 from fairlab.aimfair.settings import SETTINGS
 from fairlab.data.images import ImageFiles
 from fairlab.data.subsets import GROUPS
-from fairlab.profiles import Profile
-from fairlab.results import Record, Registry
+from fairlab.profiles import Profile, RESNET18_TENSORS
+from fairlab.results import Record
+from fairlab.study import Study
 
 PRETRAINED = "aimfair/pretrained"
 MEAN_GRADIENTS = "aimfair/mean_gradients"
@@ -49,28 +50,78 @@ STRATEGY = "aimfair/strategy"
 #: strategies trained from the backbone (the pre-training recipe) on a training set of their own
 FROM_BACKBONE = ("synthetic", "supplementation", "repairing", "ltgc")
 ARCHITECTURES = ("resnet18", "vit_s32")
-#: ResNet-18's named tensors; SMG's k is given against it and scaled to other architectures
-RESNET18_TENSORS = 62
 #: test images per group whose penultimate features are stored (Figure 6's t-SNE)
 FEATURE_SAMPLE_PER_GROUP = 150
 #: LTGC-style mix-up: λ ~ Beta(α, α)
 MIXUP_ALPHA = 1.0
 
 
-def _recipe_config(profile: Profile) -> dict:
-    """What a classifier trained here depends on; fine-tuning runs add the fine-tuning fields themselves."""
-    return {"recipe": profile.aimfair.model_dump(include=csdg.PRETRAINING_RECIPE), "data": profile.data.model_dump(),
-            "faceworld": profile.faceworld.model_dump(), "backbones": profile.backbones.model_dump()}
+@dataclass(frozen=True)
+class PretrainedConfig:
+    """The Baseline classifier of ``setting`` and ``seed``: ``arch`` trained from the backbone on the biased real subset."""
+
+    setting: str
+    seed: int
+    arch: str
+    classifier: recipe.ClassifierInputs
+
+
+@dataclass(frozen=True)
+class MeanGradientsConfig:
+    """The ``pretrained`` model's (a record's hash) mean gradient per tensor on ``images`` (``"real"`` or a
+    synthetic set's name)."""
+
+    setting: str
+    seed: int
+    arch: str
+    pretrained: str
+    images: str
+    classifier: recipe.ClassifierInputs
+
+
+@dataclass(frozen=True)
+class GradientsConfig:
+    """SMG's sensitivities of the ``pretrained`` model from its ``mean_gradients`` on R, S1 and S2 (record hashes)."""
+
+    setting: str
+    seed: int
+    arch: str
+    pretrained: str
+    s1: str
+    s2: str
+    mean_gradients: dict
+    classifier: recipe.ClassifierInputs
+
+
+@dataclass(frozen=True)
+class FineTuning:
+    """What a fine-tuned strategy adds: the ``pretrained`` model it starts from and the learning-rate grid and epochs."""
+
+    pretrained: str
+    lrs: tuple[float, ...]
+    epochs: int
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """One strategy (its non-empty fields) for ``setting`` and ``seed``; ``finetune`` is set for the strategies that
+    fine-tune the pre-trained model."""
+
+    setting: str
+    seed: int
+    strategy: dict
+    classifier: recipe.ClassifierInputs
+    finetune: FineTuning | None = None
 
 
 # ---------------------------------------------------------------------------------------------
 # data
 
 
-def synthetic(profile: Profile, registry: Registry, label: str, seed: int, name: str) -> recipe.LabelledImages:
+def synthetic(study: Study, label: str, seed: int, name: str) -> recipe.LabelledImages:
     """A seed's synthetic set (``"S2_x1"``, ``"S1_1-9"``, ...) at the generator's output size."""
-    sets = csdg.synthetic_sets(profile, registry, label, seed=seed)
-    return recipe.load_synthetic_set(csdg.load_set(sets, name), profile.csdg.generation.out_size, profile.data.image_store)
+    sets = csdg.synthetic_sets(study, label, seed=seed)
+    return recipe.load_synthetic_set(csdg.load_set(sets, name), study.profile.csdg.generation.out_size, study.profile.data.image_store)
 
 
 def concat(*parts: recipe.LabelledImages) -> recipe.LabelledImages:
@@ -155,12 +206,12 @@ def ltgc_mix(real: recipe.LabelledImages, synthetic_part: recipe.LabelledImages,
 # models
 
 
-def classifier(profile: Profile, registry: Registry, arch: str, seed: int) -> nn.Module:
+def classifier(study: Study, arch: str, seed: int) -> nn.Module:
     """A classifier from the profile's backbone weights with a fresh one-logit head."""
     if arch == "resnet18":
-        return recipe.classifier(profile, registry, seed)
+        return recipe.classifier(study, seed)
     if arch == "vit_s32":
-        return vit.classifier(profile, registry, seed)
+        return vit.classifier(study, seed)
     raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHITECTURES}")
 
 
@@ -209,29 +260,29 @@ def load_features(record: Record) -> dict[str, np.ndarray]:
 # pre-training (the Baseline)
 
 
-def pretrained(profile: Profile, registry: Registry, label: str, seed: int, arch: str = "resnet18") -> Record:
+def pretrained(study: Study, label: str, seed: int, arch: str = "resnet18") -> Record:
     """The classifier trained from the backbone on the biased real subset (the Baseline; ties: later epoch)."""
-    config = {"setting": label, "seed": seed, "arch": arch, **_recipe_config(profile)}
+    config = PretrainedConfig(setting=label, seed=seed, arch=arch, classifier=recipe.ClassifierInputs.of(study.profile))
 
     def compute(workdir: Path) -> dict:
-        task = recipe.open_task(label, profile, registry)
+        task = recipe.open_task(label, study)
         train, val, test = (task.split(s) for s in ("train", "val", "test"))
-        model = classifier(profile, registry, arch, seed)
-        staging = registry.staging_dir(PRETRAINED, config, __name__)
-        result = recipe.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {arch} pre-training on real data",
+        model = classifier(study, arch, seed)
+        staging = study.registry.staging_dir(PRETRAINED, config, __name__)
+        result = recipe.train(model, train, val, study.profile, seed, desc=f"{label} seed {seed}: {arch} pre-training on real data",
                                checkpoint=staging / "fit.pt")
         shutil.rmtree(staging, ignore_errors=True)
         torch.save(devices.cpu_state(model), workdir / "model.pt")
-        _save_features(model, arch, test, profile.aimfair.image_size, workdir)
-        return {"report": recipe.evaluate(model, test, profile.aimfair.image_size), "val_acc": float(result.best_score[0]),
+        _save_features(model, arch, test, study.profile.aimfair.image_size, workdir)
+        return {"report": recipe.evaluate(model, test, study.profile.aimfair.image_size), "val_acc": float(result.best_score[0]),
                 "best_epoch": int(result.best_epoch[0]), "history": result.history, "train_images": len(train)}
 
-    return registry.get_or_compute(PRETRAINED, config, compute)
+    return study.registry.get_or_compute(PRETRAINED, config, compute)
 
 
-def load_pretrained(profile: Profile, registry: Registry, label: str, seed: int, arch: str = "resnet18") -> nn.Module:
-    record = pretrained(profile, registry, label, seed, arch)
-    model = classifier(profile, registry, arch, seed)
+def load_pretrained(study: Study, label: str, seed: int, arch: str = "resnet18") -> nn.Module:
+    record = pretrained(study, label, seed, arch)
+    model = classifier(study, arch, seed)
     model.load_state_dict(torch.load(record.artifact("model.pt"), weights_only=True, map_location="cpu"))
     return model
 
@@ -240,39 +291,40 @@ def load_pretrained(profile: Profile, registry: Registry, label: str, seed: int,
 # SMG
 
 
-def mean_gradients(profile: Profile, registry: Registry, label: str, seed: int, image_set: str,
+def mean_gradients(study: Study, label: str, seed: int, image_set: str,
                    arch: str = "resnet18") -> Record:
     """The pre-trained model's mean gradient per tensor on one image set: ``"real"`` (R) or a synthetic set name
     (``"S1_1-9"``, ``"S2_x1"``, ...), over one pass of the recipe's augmented batches (``gradients.pt``)."""
-    source = pretrained(profile, registry, label, seed, arch)
-    config = {"setting": label, "seed": seed, "arch": arch, "pretrained": source.path.name, "images": image_set,
-              **_recipe_config(profile)}
+    source = pretrained(study, label, seed, arch)
+    config = MeanGradientsConfig(setting=label, seed=seed, arch=arch, pretrained=source.path.name, images=image_set,
+                                 classifier=recipe.ClassifierInputs.of(study.profile))
 
     def compute(workdir: Path) -> dict:
         if image_set == "real":
-            data = recipe.open_task(label, profile, registry).split("train")
+            data = recipe.open_task(label, study).split("train")
         else:
-            data = synthetic(profile, registry, label, seed, image_set)
-        model = load_pretrained(profile, registry, label, seed, arch)  # a fresh copy: train mode moves BN statistics
-        grads = selective.mean_gradients(model, recipe.training_batches(data, profile, seed), recipe.loss)
+            data = synthetic(study, label, seed, image_set)
+        model = load_pretrained(study, label, seed, arch)  # a fresh copy: train mode moves BN statistics
+        grads = selective.mean_gradients(model, recipe.training_batches(data, study.profile, seed), recipe.loss)
         torch.save({name: g.detach().cpu() for name, g in grads.items()}, workdir / "gradients.pt")
         return {"images": len(data), "tensors": len(grads)}
 
-    return registry.get_or_compute(MEAN_GRADIENTS, config, compute)
+    return study.registry.get_or_compute(MEAN_GRADIENTS, config, compute)
 
 
 def load_mean_gradients(record: Record) -> dict[str, torch.Tensor]:
     return torch.load(record.artifact("gradients.pt"), weights_only=True, map_location="cpu")
 
 
-def gradients(profile: Profile, registry: Registry, label: str, seed: int, s1: str = "1:9", s2: str = "x1",
+def gradients(study: Study, label: str, seed: int, s1: str = "1:9", s2: str = "x1",
               arch: str = "resnet18") -> Record:
     """SMG's two sensitivities per tensor from the mean gradients on R, S1 and S2 (each a record of its own)."""
-    source = pretrained(profile, registry, label, seed, arch)
+    source = pretrained(study, label, seed, arch)
     names = {"real": "real", "S1": f"S1_{s1.replace(':', '-')}", "S2": f"S2_{s2}"}
-    parts = {key: mean_gradients(profile, registry, label, seed, name, arch) for key, name in names.items()}
-    config = {"setting": label, "seed": seed, "arch": arch, "pretrained": source.path.name, "s1": s1, "s2": s2,
-              "mean_gradients": {key: record.path.name for key, record in parts.items()}, **_recipe_config(profile)}
+    parts = {key: mean_gradients(study, label, seed, name, arch) for key, name in names.items()}
+    config = GradientsConfig(setting=label, seed=seed, arch=arch, pretrained=source.path.name, s1=s1, s2=s2,
+                             mean_gradients={key: record.path.name for key, record in parts.items()},
+                             classifier=recipe.ClassifierInputs.of(study.profile))
 
     def compute(workdir: Path) -> dict:
         grads = {key: load_mean_gradients(record) for key, record in parts.items()}
@@ -282,7 +334,7 @@ def gradients(profile: Profile, registry: Registry, label: str, seed: int, s1: s
             table.to_csv(workdir / f"{measure}.csv")
         return {"images": {key: record.metrics["images"] for key, record in parts.items()}}
 
-    return registry.get_or_compute(GRADIENTS, config, compute)
+    return study.registry.get_or_compute(GRADIENTS, config, compute)
 
 
 def sensitivity_table(record: Record, measure: str = "absolute") -> pd.DataFrame:
@@ -359,43 +411,45 @@ def _training_set(strategy: Strategy, real: recipe.LabelledImages, s2: recipe.La
     return ltgc_mix(real, top_up, seed), repaired
 
 
-def _train_from_backbone(profile: Profile, registry: Registry, label: str, seed: int, strategy: Strategy, staging: Path,
+def _train_from_backbone(study: Study, config: StrategyConfig, strategy: Strategy, staging: Path,
                          workdir: Path) -> dict:
     """A strategy trained from the backbone (synthetic, supplementation, repairing, LTGC), tested on the real test split."""
-    task = recipe.open_task(label, profile, registry)
+    label, seed = config.setting, config.seed
+    task = recipe.open_task(label, study)
     real, val, test = (task.split(s) for s in ("train", "val", "test"))
-    s2 = synthetic(profile, registry, label, seed, f"S2_{strategy.s2}")
-    arch, size = strategy.arch, profile.aimfair.image_size
+    s2 = synthetic(study, label, seed, f"S2_{strategy.s2}")
+    arch, size = strategy.arch, study.profile.aimfair.image_size
     train, unmixed = _training_set(strategy, real, s2, seed)
-    model = classifier(profile, registry, arch, seed)
-    result = recipe.train(model, train, val, profile, seed, desc=f"{label} seed {seed}: {arch} {strategy.kind}",
+    model = classifier(study, arch, seed)
+    result = recipe.train(model, train, val, study.profile, seed, desc=f"{label} seed {seed}: {arch} {strategy.kind}",
                           checkpoint=staging / "fit.pt")
     _save_features(model, arch, test, size, workdir)
     return {"report": recipe.evaluate(model, test, size), "val_acc": float(result.best_score[0]),
             "best_epoch": int(result.best_epoch[0]), "train_images": len(train), "groups": _group_counts(unmixed)}
 
 
-def _fine_tune(profile: Profile, registry: Registry, label: str, seed: int, strategy: Strategy, staging: Path,
+def _fine_tune(study: Study, config: StrategyConfig, strategy: Strategy, staging: Path,
                workdir: Path) -> dict:
     """The pre-trained model fine-tuned on S2 under the strategy's mask at every learning rate of the grid; the
     one with the best validation accuracy is tested on the real test split."""
-    task = recipe.open_task(label, profile, registry)
+    label, seed, finetune = config.setting, config.seed, config.finetune
+    task = recipe.open_task(label, study)
     val, test = task.split("val"), task.split("test")
-    s2 = synthetic(profile, registry, label, seed, f"S2_{strategy.s2}")
-    arch, size, cfg = strategy.arch, profile.aimfair.image_size, profile.aimfair
+    s2 = synthetic(study, label, seed, f"S2_{strategy.s2}")
+    arch, size = strategy.arch, study.profile.aimfair.image_size
     table = None
     if strategy.kind == "selective":
-        table = sensitivity_table(gradients(profile, registry, label, seed, strategy.s1, strategy.s2, arch), strategy.measure)
-    base = load_pretrained(profile, registry, label, seed, arch)
+        table = sensitivity_table(gradients(study, label, seed, strategy.s1, strategy.s2, arch), strategy.measure)
+    base = load_pretrained(study, label, seed, arch)
     tried, best = [], None
-    for lr in cfg.finetune_lrs:
+    for lr in finetune.lrs:
         model = copy.deepcopy(base)
         if strategy.kind == "lora":
             model = vit.with_lora(model)
         mask = strategy.mask(model, table, seed)
         model = mask.apply(model)
-        result = recipe.train(model, s2, val, profile, seed, epochs=cfg.finetune_epochs, lr=lr,
-                              decay_epoch=cfg.finetune_epochs + 1, keep="gt",
+        result = recipe.train(model, s2, val, study.profile, seed, epochs=finetune.epochs, lr=lr,
+                              decay_epoch=finetune.epochs + 1, keep="gt",
                               desc=f"{label} seed {seed}: {arch} {mask.description}, lr {lr}",
                               checkpoint=staging / f"fit_lr{lr:g}.pt")
         tried.append({"lr": lr, "val_acc": float(result.best_score[0]), "best_epoch": int(result.best_epoch[0])})
@@ -408,30 +462,32 @@ def _fine_tune(profile: Profile, registry: Registry, label: str, seed: int, stra
             "mask_blocks": mask.by_block().to_dict("records"), "train_images": len(s2)}
 
 
-def run(profile: Profile, registry: Registry, label: str, seed: int, strategy: Strategy) -> Record:
+def run(study: Study, label: str, seed: int, strategy: Strategy) -> Record:
     """Train one strategy for one seed and test it on the real test split."""
     if label not in SETTINGS:
         raise KeyError(f"unknown AIM-Fair setting {label!r}")
     arch = strategy.arch
-    config = {"setting": label, "seed": seed, "strategy": strategy.as_config(), **_recipe_config(profile)}
+    finetune = None
     if strategy.fine_tunes:
-        config["pretrained"] = pretrained(profile, registry, label, seed, arch).path.name
-        config["finetune"] = profile.aimfair.model_dump(include={"finetune_lrs", "finetune_epochs"})
+        finetune = FineTuning(pretrained=pretrained(study, label, seed, arch).path.name,
+                              lrs=tuple(study.profile.aimfair.finetune_lrs), epochs=study.profile.aimfair.finetune_epochs)
+    config = StrategyConfig(setting=label, seed=seed, strategy=strategy.as_config(),
+                            classifier=recipe.ClassifierInputs.of(study.profile), finetune=finetune)
 
     if strategy.kind == "synthetic" and arch == "resnet18" and strategy.s2 == "x1":
         # the paper's "Trained on Synthetic Data" row is Table 5's "Contextual + Head Poses (50)" run, digit for digit
-        return csdg.table5_run(profile, registry, label, csdg.contextual_family(SETTINGS[label]), seed)
+        return csdg.table5_run(study, label, csdg.contextual_family(SETTINGS[label]), seed)
 
     train_one = _train_from_backbone if not strategy.fine_tunes else _fine_tune
 
     def compute(workdir: Path) -> dict:
         # an interrupted run resumes from the epoch it reached: checkpoints live outside the record's work folder
-        staging = registry.staging_dir(STRATEGY, config, __name__)
-        metrics = train_one(profile, registry, label, seed, strategy, staging, workdir)
+        staging = study.registry.staging_dir(STRATEGY, config, __name__)
+        metrics = train_one(study, config, strategy, staging, workdir)
         shutil.rmtree(staging, ignore_errors=True)
         return metrics
 
-    return registry.get_or_compute(STRATEGY, config, compute)
+    return study.registry.get_or_compute(STRATEGY, config, compute)
 
 
 @dataclass(frozen=True)
@@ -457,13 +513,13 @@ def resolve(profile: Profile, entry: Strategy | Baseline | AimFair) -> Strategy 
     return entry.strategy(profile) if isinstance(entry, AimFair) else entry
 
 
-def seed_records(profile: Profile, registry: Registry, label: str, entry: Strategy | Baseline | AimFair) -> list[Record]:
+def seed_records(study: Study, label: str, entry: Strategy | Baseline | AimFair) -> list[Record]:
     """A table entry's records, one per seed of the profile: the pre-trained model for a :class:`Baseline`,
     the strategy's run otherwise (computed when missing)."""
-    entry = resolve(profile, entry)
+    entry = resolve(study.profile, entry)
     if isinstance(entry, Baseline):
-        return [pretrained(profile, registry, label, seed, entry.arch) for seed in profile.aimfair.seeds]
-    return [run(profile, registry, label, seed, entry) for seed in profile.aimfair.seeds]
+        return [pretrained(study, label, seed, entry.arch) for seed in study.profile.aimfair.seeds]
+    return [run(study, label, seed, entry) for seed in study.profile.aimfair.seeds]
 
 
 def _group_counts(data: recipe.LabelledImages) -> dict[str, int]:

@@ -17,19 +17,16 @@ it is no longer a vision transformer in any useful sense: the pages say so.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from fairlab import backbones
 from fairlab import device as devices
-from fairlab.backbones import PRETRAINING_TASK
 from fairlab.data import DataError
-from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
+from fairlab.study import Study
 from fairlab.train import seed_everything
 
 ARCH = "vit_small_patch32_224"
@@ -43,34 +40,22 @@ def build(image_size: int, outputs: int) -> nn.Module:
     return timm.create_model(ARCH, pretrained=False, num_classes=outputs, img_size=image_size)
 
 
-def backbone(profile: Profile, registry: Registry) -> Record:
+def backbone(study: Study) -> Record:
     """The ViT-S/32 weights the Table 8 classifiers start from (``backbone.pt``, no head)."""
-    cfg = profile.backbones
-    size = profile.aimfair.image_size
+    cfg = study.profile.backbones
+    size = study.profile.aimfair.image_size
     if cfg.weights == "imagenet":
-        return _local_weights(registry, cfg.weights_dir, size)
+        return _local_weights(study.registry, cfg.weights_dir, size)
     recipe = cfg.resnet18
-    fw = profile.faceworld
-    config = {"arch": ARCH, "weights": "faceworld", "task": list(PRETRAINING_TASK), "images": recipe.images,
-              "epochs": recipe.epochs, "image_size": size, "render_width": fw.size, "batch_size": cfg.batch_size,
-              "optimizer": "adamw lr 1e-3, weight decay 0.05, cosine", "augmentation": "RandomResizedCrop + horizontal flip",
-              "seed": fw.seed + 300}
+    config = backbones.StandInConfig(arch=ARCH, images=recipe.images, epochs=recipe.epochs, image_size=size,
+                                     render_width=study.profile.faceworld.size, batch_size=cfg.batch_size, optimizer="adamw",
+                                     lr=1e-3, weight_decay=0.05, seed=study.profile.faceworld.seed + 300)
 
     def compute(workdir: Path) -> dict:
-        started = time.time()
-        rt = devices.runtime(profile)
-        data = backbones.pretraining_data(config["images"], config["render_width"], config["seed"])
-        seed_everything(config["seed"])
-        model = rt.prepare(build(size, len(PRETRAINING_TASK)))
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config["epochs"])
-        backbones.pretrain_on_task(model, data, optimizer, schedule, config, rt, f"pretraining {ARCH} on FaceWorld")
-        balanced = backbones.task_accuracy(model, data, size)
-        torch.save(_without_head(devices.cpu_state(model)), workdir / "backbone.pt")
-        return {"seconds": round(time.time() - started, 1), "task_balanced_accuracy": balanced,
-                "mean_task_balanced_accuracy": float(np.mean(list(balanced.values())))}
+        return backbones.pretrain_stand_in(config, lambda: build(size, len(config.task)), devices.runtime(study.profile),
+                                           workdir, strip_head=lambda model, state: _without_head(state))
 
-    return registry.get_or_compute(PRETRAIN, config, compute)
+    return study.registry.get_or_compute(PRETRAIN, config, compute)
 
 
 def _without_head(state: dict) -> dict:
@@ -87,7 +72,7 @@ def _local_weights(registry: Registry, weights_dir: str | None, size: int) -> Re
         raise DataError(f"{folder / WEIGHT_FILES[0]}: file not found; expected timm's ImageNet weights for {ARCH} "
                         f"({' or '.join(WEIGHT_FILES)})")
     path = found[0]
-    config = {"arch": ARCH, "weights": "imagenet", "file": str(path), "image_size": size}
+    config = backbones.LocalWeightsConfig(arch=ARCH, file=str(path), image_size=size)
 
     def compute(workdir: Path) -> dict:
         if path.suffix == ".safetensors":
@@ -106,16 +91,16 @@ def _local_weights(registry: Registry, weights_dir: str | None, size: int) -> Re
     return registry.get_or_compute(PRETRAIN, config, compute)
 
 
-def classifier(profile: Profile, registry: Registry, seed: int) -> nn.Module:
+def classifier(study: Study, seed: int) -> nn.Module:
     """ViT-S/32 with the profile's backbone weights and a fresh one-logit head (seeded)."""
-    record = backbone(profile, registry)
+    record = backbone(study)
     seed_everything(seed)
-    model = build(profile.aimfair.image_size, 1)
+    model = build(study.profile.aimfair.image_size, 1)
     state = torch.load(record.artifact("backbone.pt"), weights_only=True, map_location="cpu")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or set(missing) != {"head.weight", "head.bias"}:
         raise RuntimeError(f"backbone {record.path}: unexpected weights (missing {missing}, unexpected {unexpected})")
-    return devices.runtime(profile).prepare(model)
+    return devices.runtime(study.profile).prepare(model)
 
 
 def with_lora(model: nn.Module, rank: int = 8) -> nn.Module:

@@ -9,6 +9,7 @@ folder under the data root instead: the code that follows is the same.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,36 +20,60 @@ from fairlab import device as devices
 from fairlab import paths
 from fairlab.faceworld import formats, oracle, world
 from fairlab.faceworld.render import render
-from fairlab.profiles import Profile
-from fairlab.results import Record, Registry
+from fairlab.results import Record
+from fairlab.study import Study
 
 DATASET = "faceworld/dataset"
 PROBE = "faceworld/probe"
 _SIZES = {"celeba": "celeba_n", "utkface": "utkface_n", "lfwa": "lfwa_n"}
 
 
-def dataset(profile: Profile, registry: Registry, fmt: str, domain: str = "photo") -> Record:
+@dataclass(frozen=True)
+class DatasetConfig:
+    """A FaceWorld dataset in the layout of ``format``: ``n`` scenes drawn with ``seed``, rendered in ``domain``."""
+
+    format: str
+    domain: str
+    n: int
+    seed: int
+    size: int
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """The attribute probe: networks trained on ``n_train`` scenes of CelebA's statistics (over ``partitions``),
+    tested on ``n_test`` more."""
+
+    n_train: int
+    n_test: int
+    epochs: int
+    size: int
+    seed: int
+    partitions: str = "all"
+
+
+def dataset(study: Study, fmt: str, domain: str = "photo") -> Record:
     """The FaceWorld dataset of format ``fmt`` (rendered on first use)."""
-    fw = profile.faceworld
-    config = {"format": fmt, "domain": domain, "n": getattr(fw, _SIZES[fmt]), "seed": fw.seed, "size": fw.size}
+    fw = study.profile.faceworld
+    config = DatasetConfig(format=fmt, domain=domain, n=getattr(fw, _SIZES[fmt]), seed=fw.seed, size=fw.size)
 
     def compute(workdir: Path) -> dict:
         started = time.time()
-        scenes = formats.make(fmt, domain, config["n"], config["seed"], workdir / "dataset", size=config["size"])
+        scenes = formats.make(config.format, config.domain, config.n, config.seed, workdir / "dataset", size=config.size)
         seconds = time.time() - started
         metrics = {"images": len(scenes), "seconds": round(seconds, 2), "images_per_second": round(len(scenes) / seconds, 1)}
         if fmt == "celeba":
             metrics["partitions"] = scenes["partition"].value_counts().to_dict()
         return metrics
 
-    return registry.get_or_compute(DATASET, config, compute)
+    return study.registry.get_or_compute(DATASET, config, compute)
 
 
-def dataset_root(profile: Profile, registry: Registry, name: str) -> Path:
+def dataset_root(study: Study, name: str) -> Path:
     """Folder of dataset ``name`` (celeba, utkface, lfwa): generated FaceWorld, or the real one under the data root."""
-    if profile.data.source == "real":
-        return paths.data_root(profile.data_root) / name
-    return dataset(profile, registry, name).path / "dataset"
+    if study.profile.data.source == "real":
+        return paths.data_root(study.profile.data_root) / name
+    return dataset(study, name).path / "dataset"
 
 
 def scenes_of(root: Path) -> pd.DataFrame | None:
@@ -81,7 +106,7 @@ def penultimate(net: oracle.AttributeNet, images: torch.Tensor, size: int) -> np
     return torch.cat(parts).numpy()
 
 
-def attribute_probe(profile: Profile, registry: Registry) -> Record:
+def attribute_probe(study: Study) -> Record:
     """How visible every attribute is, and how far apart the two domains are.
 
     Two attribute networks learn from ``probe_train`` renders each, one from the photo domain and
@@ -90,39 +115,38 @@ def attribute_probe(profile: Profile, registry: Registry) -> Record:
     photo-vs-studio domain classifier, and the Fréchet distance between the photo network's
     features of photo and studio renders (beside photo vs other photo).
     """
-    fw = profile.faceworld
-    config = {"n_train": fw.probe_train, "n_test": fw.probe_test, "epochs": fw.probe_epochs, "size": fw.size,
-              "seed": fw.seed + 100, "scenes": "celeba (all partitions' statistics)"}
+    fw = study.profile.faceworld
+    config = ProbeConfig(n_train=fw.probe_train, n_test=fw.probe_test, epochs=fw.probe_epochs, size=fw.size, seed=fw.seed + 100)
 
     def compute(workdir: Path) -> dict:
-        n = config["n_train"] + config["n_test"]
-        scenes = world.celeba_scenes(n, config["seed"], "all")
-        height, width = formats.image_size("celeba", config["size"])
-        train, test = slice(0, config["n_train"]), slice(config["n_train"], n)
+        n = config.n_train + config.n_test
+        scenes = world.celeba_scenes(n, config.seed, config.partitions)
+        height, width = formats.image_size("celeba", config.size)
+        train, test = slice(0, config.n_train), slice(config.n_train, n)
         held_out = scenes.iloc[test].reset_index(drop=True)
         images = {domain: render_tensor(scenes, height, width, domain) for domain in ("photo", "studio")}
         metrics = {}
         nets = {}
-        rt = devices.runtime(profile)
+        rt = devices.runtime(study.profile)
         for domain in ("photo", "studio"):
-            nets[domain] = oracle.train_attribute_net(images[domain][train], scenes.iloc[train], size=config["size"],
-                                                      epochs=config["epochs"], seed=config["seed"], runtime=rt)
+            nets[domain] = oracle.train_attribute_net(images[domain][train], scenes.iloc[train], size=config.size,
+                                                      epochs=config.epochs, seed=config.seed, runtime=rt)
             torch.save(devices.cpu_state(nets[domain]), workdir / f"attribute_net_{domain}.pt")
             for tested in ("photo", "studio"):
-                report = oracle.visibility_report(oracle.predict(nets[domain], images[tested][test], config["size"]), held_out)
+                report = oracle.visibility_report(oracle.predict(nets[domain], images[tested][test], config.size), held_out)
                 metrics[f"trained_{domain}_tested_{tested}"] = report.to_dict("records")
-        features_photo = penultimate(nets["photo"], images["photo"][test], config["size"])
-        features_studio = penultimate(nets["photo"], images["studio"][test], config["size"])
-        other = render_tensor(world.celeba_scenes(config["n_test"], config["seed"] + 1, "all"), height, width, "photo")
+        features_photo = penultimate(nets["photo"], images["photo"][test], config.size)
+        features_studio = penultimate(nets["photo"], images["studio"][test], config.size)
+        other = render_tensor(world.celeba_scenes(config.n_test, config.seed + 1, config.partitions), height, width, "photo")
         metrics.update({
             "frechet_photo_vs_studio": frechet_distance(features_photo, features_studio),
-            "frechet_photo_vs_photo": frechet_distance(features_photo, penultimate(nets["photo"], other, config["size"])),
-            "domain_classifier_accuracy": _domain_classifier(images["photo"][test], images["studio"][test], config["size"],
-                                                             config["seed"], rt),
+            "frechet_photo_vs_photo": frechet_distance(features_photo, penultimate(nets["photo"], other, config.size)),
+            "domain_classifier_accuracy": _domain_classifier(images["photo"][test], images["studio"][test], config.size,
+                                                             config.seed, rt),
         })
         return metrics
 
-    return registry.get_or_compute(PROBE, config, compute)
+    return study.registry.get_or_compute(PROBE, config, compute)
 
 
 def _domain_classifier(photo: torch.Tensor, studio: torch.Tensor, size: int, seed: int, rt: devices.Runtime) -> float:

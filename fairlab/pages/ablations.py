@@ -28,60 +28,59 @@ from fairlab.pages.smg_sft import (  # noqa: F401, E402
     test_reports,
     verdict,
 )
-from fairlab.profiles import Profile
 from fairlab.reports import MEANS, THRESHOLD, Claim
-from fairlab.results import Registry
+from fairlab.study import Study
 
 
-def k_sweep(profile: Profile, registry: Registry, label: str, ks=TOP_KS) -> pd.DataFrame:
+def k_sweep(study: Study, label: str, ks=TOP_KS) -> pd.DataFrame:
     """Figure 5: AIM-Fair at every k, with the seed spread and the selected share of tensors and scalars."""
     lines = []
     for k in ks:
         entry = S("selective", k=k)
-        per_seed = seed_metrics(smg_sft.seed_records(profile, registry, label, entry))
+        per_seed = seed_metrics(smg_sft.seed_records(study, label, entry))
         lines.append({"k": k, **point(row([m["report"] for m in per_seed])),
                       "tensors": float(np.mean([len(m["mask"]["selected"]) for m in per_seed])),
                       "share of scalars": float(np.mean([m["mask"]["scalar_share"] for m in per_seed]))})
     return pd.DataFrame(lines)
 
 
-def table6(profile: Profile, registry: Registry, label: str = "CelebA S/M") -> dict:
+def table6(study: Study, label: str = "CelebA S/M") -> dict:
     entries = {"Fully Fine-Tuning": S("full")}
-    entries.update({r.replace(":", " : "): S("selective", k=profile.aimfair.top_k, s1=r) for r in S1_RATIOS})
-    return rows_of(profile, registry, entries, [label])
+    entries.update({r.replace(":", " : "): S("selective", k=study.profile.aimfair.top_k, s1=r) for r in S1_RATIOS})
+    return rows_of(study, entries, [label])
 
 
-def table7(profile: Profile, registry: Registry, label: str = "CelebA S/M") -> dict:
-    return rows_of(profile, registry, s2_entries(profile, "{:g}"), [label])
+def table7(study: Study, label: str = "CelebA S/M") -> dict:
+    return rows_of(study, s2_entries(study.profile, "{:g}"), [label])
 
 
-def table10(profile: Profile, registry: Registry, label: str = "UTK F/W") -> dict:
-    return rows_of(profile, registry, {"Baseline": Baseline(), **s2_entries(profile, "{:.1f}")}, [label])
+def table10(study: Study, label: str = "UTK F/W") -> dict:
+    return rows_of(study, {"Baseline": Baseline(), **s2_entries(study.profile, "{:.1f}")}, [label])
 
 
-def table8(profile: Profile, registry: Registry, settings: list[str]) -> dict:
-    return rows_of(profile, registry, TABLE8, settings)
+def table8(study: Study, settings: list[str]) -> dict:
+    return rows_of(study, TABLE8, settings)
 
 
-def freezing_frame(profile: Profile, registry: Registry, label: str) -> pd.DataFrame:
+def freezing_frame(study: Study, label: str) -> pd.DataFrame:
     """Figure 2: fine-tuning on S2 with one block frozen (and none: full fine-tuning), seed means and spread."""
     entries = {"none": S("full"), **{b: S("freeze", block=b) for b in BLOCKS}}
-    return pd.DataFrame([{"frozen": frozen, **point(row(test_reports(smg_sft.seed_records(profile, registry, label, entry))))}
+    return pd.DataFrame([{"frozen": frozen, **point(row(test_reports(smg_sft.seed_records(study, label, entry))))}
                          for frozen, entry in entries.items()])
 
 
-def selected_by_block(profile: Profile, registry: Registry, label: str) -> pd.DataFrame:
+def selected_by_block(study: Study, label: str) -> pd.DataFrame:
     """Figure 8: the AIM-Fair mask's tensors per block, each seed."""
     frames = []
-    for seed, m in zip(profile.aimfair.seeds, seed_metrics(smg_sft.seed_records(profile, registry, label, AIM))):
+    for seed, m in zip(study.profile.aimfair.seeds, seed_metrics(smg_sft.seed_records(study, label, AIM))):
         frames.append(pd.DataFrame(m["mask_blocks"]).assign(seed=seed))
     return pd.concat(frames, ignore_index=True)
 
 
-def representations(profile: Profile, registry: Registry, label: str, entries: dict, seed: int) -> dict[str, dict]:
+def representations(study: Study, label: str, entries: dict, seed: int) -> dict[str, dict]:
     """The stored penultimate features of each entry's run of one seed (Figure 6)."""
-    index = profile.aimfair.seeds.index(seed)
-    return {name: smg_sft.load_features(smg_sft.seed_records(profile, registry, label, entry)[index]) for name, entry in entries.items()}
+    index = study.profile.aimfair.seeds.index(seed)
+    return {name: smg_sft.load_features(smg_sft.seed_records(study, label, entry)[index]) for name, entry in entries.items()}
 
 
 def tsne_frame(features: dict[str, dict], seed: int) -> pd.DataFrame:

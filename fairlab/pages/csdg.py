@@ -18,7 +18,8 @@ from fairlab.aimfair.tables import TABLE5_FAMILIES
 from fairlab.data.subsets import GROUPS
 from fairlab.profiles import Profile
 from fairlab.reports import Claim, Row, Sentence
-from fairlab.results import Record, Registry
+from fairlab.results import Record
+from fairlab.study import Study
 
 POOL_SETTINGS = tuple(SETTINGS)
 
@@ -31,12 +32,12 @@ def example_instruction(label: str = "CelebA S/M") -> str:
     return instruction(SETTINGS[label], 1, 1, 50, head_poses=True)
 
 
-def prompt_examples(profile: Profile, registry: Registry, label: str, families=TABLE5_FAMILIES, per_group: int = 2) -> pd.DataFrame:
+def prompt_examples(study: Study, label: str, families=TABLE5_FAMILIES, per_group: int = 2) -> pd.DataFrame:
     """The first prompts of each family and group."""
     setting = SETTINGS[label]
     rows = []
     for family in families:
-        prompts = csdg.prompt_set(profile, registry, label, family)
+        prompts = csdg.prompt_set(study, label, family)
         for group in GROUPS:
             t, s = int(group[0]), int(group[2])
             for text in prompts.prompts[group][:per_group]:
@@ -44,8 +45,8 @@ def prompt_examples(profile: Profile, registry: Registry, label: str, families=T
     return pd.DataFrame(rows).set_index(["family", "group"])
 
 
-def prompt_provenance(profile: Profile, registry: Registry, label: str, family: str) -> pd.Series:
-    prompts = csdg.prompt_set(profile, registry, label, family)
+def prompt_provenance(study: Study, label: str, family: str) -> pd.Series:
+    prompts = csdg.prompt_set(study, label, family)
     line = {k: v for k, v in prompts.provenance.items() if k != "instruction_hashes"}
     line["rejected answers"] = sum(len(v) for v in prompts.rejected.values())
     return pd.Series(line, dtype=object)
@@ -59,11 +60,11 @@ def _not_trained(profile: Profile) -> Sentence:
     return Sentence(f"This profile generates with `{profile.csdg.generation.pipeline}`: the miniature model is not trained.")
 
 
-def t2i_summary(profile: Profile, registry: Registry) -> list:
+def t2i_summary(study: Study) -> list:
     """Parameters and minutes of the miniature model (two tables), or why this profile has none."""
-    if profile.csdg.generation.pipeline != "mini":
-        return [_not_trained(profile)]
-    record = csdg.mini_t2i(profile, registry)
+    if study.profile.csdg.generation.pipeline != "mini":
+        return [_not_trained(study.profile)]
+    record = csdg.mini_t2i(study)
     m = record.metrics
     cfg = record.config["t2i"]
     head = pd.DataFrame({
@@ -78,22 +79,22 @@ def t2i_summary(profile: Profile, registry: Registry) -> list:
     return [head, steps.to_frame("value")]
 
 
-def reconstruction_table(profile: Profile, registry: Registry) -> pd.DataFrame | Sentence:
+def reconstruction_table(study: Study) -> pd.DataFrame | Sentence:
     """The oracle's accuracy on held-out studio renders and on their VAE reconstructions."""
-    if profile.csdg.generation.pipeline != "mini":
-        return _not_trained(profile)
-    return pd.DataFrame(csdg.mini_t2i(profile, registry).metrics["oracle_on_renders"]).round(3)
+    if study.profile.csdg.generation.pipeline != "mini":
+        return _not_trained(study.profile)
+    return pd.DataFrame(csdg.mini_t2i(study).metrics["oracle_on_renders"]).round(3)
 
 
-def pools(profile: Profile, registry: Registry) -> dict[tuple[str, str], Record]:
+def pools(study: Study) -> dict[tuple[str, str], Record]:
     """Every pool of the page: each setting's contextual pool, and Table 5's other families."""
     out = {}
     for label in POOL_SETTINGS:
         family = csdg.contextual_family(SETTINGS[label])
-        out[(label, family)] = csdg.pool(profile, registry, label, family, profile.csdg.pool_per_group)
+        out[(label, family)] = csdg.pool(study, label, family, study.profile.csdg.pool_per_group)
     for label in csdg.TABLE5_SETTINGS:
         for family in TABLE5_FAMILIES:
-            out[(label, family)] = csdg.table5_pool(profile, registry, label, family)
+            out[(label, family)] = csdg.table5_pool(study, label, family)
     return dict(sorted(out.items(), key=lambda kv: (kv[0][0], TABLE5_FAMILIES.index(kv[0][1]))))
 
 
@@ -118,11 +119,11 @@ def attribute_fidelity(record: Record, min_images: int = 20) -> pd.DataFrame:
     return frame[frame["images"] >= min_images].sort_values("fidelity")
 
 
-def diversity_table(profile: Profile, registry: Registry, pools_: dict[tuple[str, str], Record]) -> pd.DataFrame:
+def diversity_table(study: Study, pools_: dict[tuple[str, str], Record]) -> pd.DataFrame:
     """Attribute entropy and Vendi score of each pool, beside FaceWorld's own renders of the same groups."""
     rows = []
     for label in csdg.TABLE5_SETTINGS:
-        reference = csdg.reference_diversity(profile, registry, label)
+        reference = csdg.reference_diversity(study, label)
         rows.append({"setting": label, "images": "FaceWorld studio renders (the world's prior)",
                      **reference.metrics["diversity"]})
         for family in TABLE5_FAMILIES:
@@ -172,11 +173,11 @@ def label_noise(profile: Profile, pools_: dict[tuple[str, str], Record], label: 
             label_noise_table(pools_).style.format(precision=3)]
 
 
-def diversity(profile: Profile, registry: Registry, pools_: dict[tuple[str, str], Record]):
+def diversity(study: Study, pools_: dict[tuple[str, str], Record]):
     """:func:`diversity_table`, styled, or why this profile cannot read its images."""
-    if not csdg.has_judge(profile):
+    if not csdg.has_judge(study.profile):
         return NOT_JUDGED
-    return diversity_table(profile, registry, pools_).style.format(precision=3)
+    return diversity_table(study, pools_).style.format(precision=3)
 
 
 def prior(profile: Profile, pools_: dict[tuple[str, str], Record], label: str = "CelebA S/M"):
@@ -200,8 +201,8 @@ def grid(record: Record, per_group: int = 8, distinct_prompts: bool = True) -> d
     return out
 
 
-def table5_records(profile: Profile, registry: Registry) -> dict[tuple[str, str], list[Record]]:
-    return {(label, family): [csdg.table5_run(profile, registry, label, family, seed) for seed in profile.aimfair.seeds]
+def table5_records(study: Study) -> dict[tuple[str, str], list[Record]]:
+    return {(label, family): [csdg.table5_run(study, label, family, seed) for seed in study.profile.aimfair.seeds]
             for label in csdg.TABLE5_SETTINGS for family in TABLE5_FAMILIES}
 
 
@@ -251,11 +252,11 @@ def table5_claims(profile: Profile, runs: dict[tuple[str, str], list[Record]],
     return claims
 
 
-def synthetic_sets_table(profile: Profile, registry: Registry) -> pd.DataFrame:
+def synthetic_sets_table(study: Study) -> pd.DataFrame:
     """S2 and S1 of every setting: images per group, with any shortfall of the pool."""
     rows = []
     for label in POOL_SETTINGS:
-        record = csdg.synthetic_sets(profile, registry, label)
+        record = csdg.synthetic_sets(study, label)
         for name, counts in record.metrics["counts"].items():
             rows.append({"setting": label, "set": name, **counts, "short of the protocol": name in record.metrics["shortfall"]})
     return pd.DataFrame(rows).set_index(["setting", "set"])

@@ -11,8 +11,8 @@ from fairlab.data.subsets import GROUPS, biased_subset, group_counts, utkface_sp
 from fairlab.faceworld import formats, sampler, world
 from fairlab.faceworld.datasets import dataset, dataset_root
 from fairlab.faceworld.render import render
-from fairlab.profiles import Profile
-from fairlab.results import Record, Registry
+from fairlab.results import Record
+from fairlab.study import Study
 
 #: The AIM-Fair settings on CelebA (target, protected, label).
 AIMFAIR_SETTINGS = tuple((s.target, s.protected, s.label) for s in SETTINGS.values() if s.dataset == "celeba")
@@ -66,8 +66,8 @@ def marginals(n: int = 100_000, seed: int = 0) -> pd.DataFrame:
     return frame.round(3)
 
 
-def celeba_frame(profile: Profile, registry: Registry) -> pd.DataFrame:
-    return load_dataset("celeba", dataset_root(profile, registry, "celeba"))
+def celeba_frame(study: Study) -> pd.DataFrame:
+    return load_dataset("celeba", dataset_root(study, "celeba"))
 
 
 def natural_test_groups(frame: pd.DataFrame) -> pd.DataFrame:
@@ -85,9 +85,9 @@ def natural_test_groups(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(lines).round(3)
 
 
-def subset_counts(profile: Profile, registry: Registry, celeba: pd.DataFrame) -> pd.DataFrame:
+def subset_counts(study: Study, celeba: pd.DataFrame) -> pd.DataFrame:
     """Group counts of every biased subset and split the chapters use, at this profile's sizes."""
-    size = profile.data.aimfair_subset_size
+    size = study.profile.data.aimfair_subset_size
     train = celeba[celeba["partition"] == "train"]
     lines = []
     for target, protected, label in AIMFAIR_SETTINGS:
@@ -98,9 +98,9 @@ def subset_counts(profile: Profile, registry: Registry, celeba: pd.DataFrame) ->
         chosen = biased_subset(train, "Smiling", "Male", round(share * size))
         lines.append({"subset": f"AIM-Fair Table 2, {name} of S/M", "images": len(chosen), **_labelled(group_counts(chosen)),
                       "last image": chosen.index[-1]})
-    utk = load_dataset("utkface", dataset_root(profile, registry, "utkface"))
-    splits = utkface_splits(utk, train_size=profile.data.utk_train_size, test_per_group=profile.data.utk_test_per_group,
-                            val_share=profile.data.utk_val_share, seed=0)
+    utk = load_dataset("utkface", dataset_root(study, "utkface"))
+    splits = utkface_splits(utk, train_size=study.profile.data.utk_train_size, test_per_group=study.profile.data.utk_test_per_group,
+                            val_share=study.profile.data.utk_val_share, seed=0)
     for name, part in splits.items():
         lines.append({"subset": f"UTKFace F/W {name}", "images": len(part), **_labelled(group_counts(part)), "last image": "—"})
     return pd.DataFrame(lines).set_index("subset")
@@ -138,13 +138,13 @@ def domain_gap(probe: Record) -> pd.Series:
     }, name="domain gap")
 
 
-def render_speed(profile: Profile, registry: Registry) -> pd.Series:
+def render_speed(study: Study) -> pd.Series:
     """Measured rendering speed of the CelebA-format dataset (rendering and writing JPEGs on every core)."""
-    record = dataset(profile, registry, "celeba")
+    record = dataset(study, "celeba")
     rate = record.metrics["images_per_second"]
     return pd.Series({"images": record.metrics["images"], "seconds": record.metrics["seconds"], "images per second": rate,
                       "seconds for 50,000 images": round(50_000 / rate, 1), "width × height (px)":
-                      "{} × {}".format(*reversed(formats.image_size("celeba", profile.faceworld.size)))},
+                      "{} × {}".format(*reversed(formats.image_size("celeba", study.profile.faceworld.size)))},
                      name="FaceWorld rendering")
 
 

@@ -17,7 +17,7 @@ from fairlab.aimfair.tables import TABLE3, settings_for, table4_candidates
 from fairlab.metrics import aggregate_seeds
 from fairlab.profiles import Profile, load_profile
 from fairlab.reports import INTERVALS, THRESHOLD, Claim, Estimate, Row
-from fairlab.results import Registry
+from fairlab.study import Study
 
 def seed_metrics(records: list) -> list[dict]:
     """Each seed's metrics (``report``, ``val_acc``, ``mask``, ...) of a table entry's records."""
@@ -39,41 +39,41 @@ def row(per_seed: list[dict]) -> Row:
     return Row.from_seeds(per_seed)
 
 
-def rows_of(profile: Profile, registry: Registry, entries: dict, settings: list[str]) -> dict[tuple[str, str], dict]:
+def rows_of(study: Study, entries: dict, settings: list[str]) -> dict[tuple[str, str], dict]:
     """``{(printed row name, task): row}`` for every entry and setting."""
-    return {(name, label): row(test_reports(smg_sft.seed_records(profile, registry, label, entry))) for label in settings for name, entry in entries.items()}
+    return {(name, label): row(test_reports(smg_sft.seed_records(study, label, entry))) for label in settings for name, entry in entries.items()}
 
 
-def table3(profile: Profile, registry: Registry, settings: list[str]) -> dict[tuple[str, str], dict]:
-    return rows_of(profile, registry, TABLE3, settings)
+def table3(study: Study, settings: list[str]) -> dict[tuple[str, str], dict]:
+    return rows_of(study, TABLE3, settings)
 
 
-def best_by_validation(profile: Profile, registry: Registry, label: str, candidates: dict[str, Strategy]) -> tuple[str, Strategy]:
+def best_by_validation(study: Study, label: str, candidates: dict[str, Strategy]) -> tuple[str, Strategy]:
     """The candidate with the highest mean validation accuracy (the paper reports "the best" without saying how)."""
-    scores = {name: val_accuracy(seed_metrics(smg_sft.seed_records(profile, registry, label, s))) for name, s in candidates.items()}
+    scores = {name: val_accuracy(seed_metrics(smg_sft.seed_records(study, label, s))) for name, s in candidates.items()}
     name = max(scores, key=scores.get)
     return name, candidates[name]
 
 
-def table4(profile: Profile, registry: Registry, settings: list[str]) -> tuple[dict, pd.DataFrame]:
+def table4(study: Study, settings: list[str]) -> tuple[dict, pd.DataFrame]:
     """Table 4's rows and, for each "best" row, which variant won on validation."""
     rows, chosen = {}, []
     for label in settings:
-        for method, candidates in table4_candidates(profile).items():
-            name, strategy = best_by_validation(profile, registry, label, candidates)
-            rows[(method, label)] = row(test_reports(smg_sft.seed_records(profile, registry, label, strategy)))
+        for method, candidates in table4_candidates(study.profile).items():
+            name, strategy = best_by_validation(study, label, candidates)
+            rows[(method, label)] = row(test_reports(smg_sft.seed_records(study, label, strategy)))
             chosen.append({"task": label, "row": method, "chosen": name})
-        rows[("Selective Fine-Tuning (Cosine Similarity)", label)] = row(test_reports(smg_sft.seed_records(profile, registry, label, smg_sft.AimFair("cosine").strategy(profile))))
-        rows[("AIM-Fair (Ours) (Absolute Difference)", label)] = row(test_reports(smg_sft.seed_records(profile, registry, label, smg_sft.AimFair().strategy(profile))))
+        rows[("Selective Fine-Tuning (Cosine Similarity)", label)] = row(test_reports(smg_sft.seed_records(study, label, smg_sft.AimFair("cosine").strategy(study.profile))))
+        rows[("AIM-Fair (Ours) (Absolute Difference)", label)] = row(test_reports(smg_sft.seed_records(study, label, smg_sft.AimFair().strategy(study.profile))))
     return rows, pd.DataFrame(chosen)
 
 
-def variants_table(profile: Profile, registry: Registry, label: str) -> pd.DataFrame:
+def variants_table(study: Study, label: str) -> pd.DataFrame:
     """Every random ratio and every block, updated or frozen: validation and test numbers (seed means)."""
     lines = []
-    for family, candidates in table4_candidates(profile).items():
+    for family, candidates in table4_candidates(study.profile).items():
         for name, strategy in candidates.items():
-            per_seed = seed_metrics(smg_sft.seed_records(profile, registry, label, strategy))
+            per_seed = seed_metrics(smg_sft.seed_records(study, label, strategy))
             agg = aggregate_seeds([m["report"] for m in per_seed])["paper"]
             lines.append({"family": family.replace("Best ", ""), "variant": name,
                           "val ACC": 100 * val_accuracy(per_seed),
@@ -99,11 +99,11 @@ def strategy_points(rows: dict[tuple[str, str], dict], label: str) -> pd.DataFra
     return pd.DataFrame([{"method": method, **point(r)} for (method, task), r in rows.items() if task == label])
 
 
-def seed_table(profile: Profile, registry: Registry, label: str, methods: dict) -> pd.DataFrame:
+def seed_table(study: Study, label: str, methods: dict) -> pd.DataFrame:
     """Per-seed ACC, WST and EO of each method: whether a gap between methods exceeds the seed noise."""
     lines = []
     for method, entry in methods.items():
-        for seed, rep in zip(profile.aimfair.seeds, test_reports(smg_sft.seed_records(profile, registry, label, entry))):
+        for seed, rep in zip(study.profile.aimfair.seeds, test_reports(smg_sft.seed_records(study, label, entry))):
             lines.append({"method": method, "seed": seed, "ACC": rep["acc"], "WST": rep["wst"], "EO (max)": rep["eo_max"]})
     return pd.DataFrame(lines)
 
@@ -130,20 +130,20 @@ def claims(rows: dict[tuple[str, str], dict], settings: list[str]) -> list[Claim
     return out
 
 
-def mask_summary(profile: Profile, registry: Registry, label: str) -> pd.DataFrame:
+def mask_summary(study: Study, label: str) -> pd.DataFrame:
     """The AIM-Fair mask of every seed: tensors selected, their share of tensors and of scalars."""
     lines = []
-    for seed in profile.aimfair.seeds:
-        mask = smg_sft.run(profile, registry, label, seed, smg_sft.AimFair().strategy(profile)).metrics["mask"]
+    for seed in study.profile.aimfair.seeds:
+        mask = smg_sft.run(study, label, seed, smg_sft.AimFair().strategy(study.profile)).metrics["mask"]
         lines.append({"seed": seed, "tensors selected": len(mask["selected"]), "of": mask["tensors"],
                       "share of tensors": mask["tensor_share"], "share of scalars": mask["scalar_share"]})
     return pd.DataFrame(lines)
 
 
-def sensitivity_frame(profile: Profile, registry: Registry, label: str, seed: int) -> pd.DataFrame:
+def sensitivity_frame(study: Study, label: str, seed: int) -> pd.DataFrame:
     """Δ1 and Δ2 of every tensor for one seed, with its block and whether AIM-Fair selected it."""
-    table = smg_sft.sensitivity_table(smg_sft.gradients(profile, registry, label, seed))
-    selected = set(smg_sft.run(profile, registry, label, seed, smg_sft.AimFair().strategy(profile)).metrics["mask"]["selected"])
+    table = smg_sft.sensitivity_table(smg_sft.gradients(study, label, seed))
+    selected = set(smg_sft.run(study, label, seed, smg_sft.AimFair().strategy(study.profile)).metrics["mask"]["selected"])
     return table.assign(block=[block_of(n) for n in table.index], kind=[kind_of(n) for n in table.index],
                         selected=[n in selected for n in table.index]).reset_index()
 
@@ -187,11 +187,11 @@ def reference_accuracies(report: dict) -> dict[str, float]:
     return {"majority": 100 * majority, "shortcut": 100 * shortcut}
 
 
-def verdict(profile: Profile, registry: Registry, rows: dict[tuple[str, str], dict], label: str) -> str:
+def verdict(study: Study, rows: dict[tuple[str, str], dict], label: str) -> str:
     """One paragraph on the main comparison of Table 3, from the numbers."""
     aim, base, fft, synth = (rows[(m, label)] for m in ("AIM-Fair (Ours)", "Baseline", "Fully Fine-Tuning",
                                                           "Trained on Synthetic Data"))
-    ref = reference_accuracies(test_reports(smg_sft.seed_records(profile, registry, label, Baseline()))[0])
+    ref = reference_accuracies(test_reports(smg_sft.seed_records(study, label, Baseline()))[0])
 
     def f(r, m):
         return f"{r[m].mean:.1f}"
@@ -206,7 +206,7 @@ def verdict(profile: Profile, registry: Registry, rows: dict[tuple[str, str], di
     if best < ref["shortcut"] + 5:
         text += (f" **No strategy reads the target itself here**: the best accuracy, {best:.1f}, is within five points of "
                  f"the shortcut's. At this scale the biased real subset teaches the Baseline only the protected "
-                 f"attribute, and a few epochs on {profile.data.aimfair_subset_size // 4:,} synthetic images per group do "
+                 f"attribute, and a few epochs on {study.profile.data.aimfair_subset_size // 4:,} synthetic images per group do "
                  f"not teach the target either, so the differences between rows are about how each strategy trades "
                  f"the shortcut for a constant answer, not about fair classification. The paper's claims below are "
                  f"checked all the same; they are not tested in a meaningful regime by this build.")
@@ -242,11 +242,11 @@ def spread_table(rows: dict[tuple[str, str], dict]) -> pd.DataFrame:
     return pd.DataFrame(lines).set_index(["method", "task"])
 
 
-def regime_table(profile: Profile, registry: Registry, settings: list[str]) -> pd.DataFrame:
+def regime_table(study: Study, settings: list[str]) -> pd.DataFrame:
     """Per setting: the Baseline's ACC and worst group beside the two accuracies that need no reading of the target."""
     lines = []
     for label in settings:
-        per_seed = test_reports(smg_sft.seed_records(profile, registry, label, Baseline()))
+        per_seed = test_reports(smg_sft.seed_records(study, label, Baseline()))
         ref = reference_accuracies(per_seed[0])
         lines.append({"setting": label, "Baseline ACC": float(np.mean([r["acc"] for r in per_seed])),
                       "Baseline WST": float(np.mean([r["wst"] for r in per_seed])),

@@ -23,7 +23,8 @@ from fairlab.metrics.representation import decodability
 from fairlab.models import replicate
 from fairlab.profiles import Profile
 from fairlab.reports import MEANS, STEPS, THRESHOLD, TREND, WELCH, Claim, Estimate, Row, describe_difference
-from fairlab.results import Record, Registry
+from fairlab.results import Record
+from fairlab.study import Study
 from fairlab.train import ReplicaBatches, fit, make_optimizer
 from fairlab.win import images as win_images
 from fairlab.win.adult import (  # open_task and pretrain are re-exported for the notebook
@@ -414,9 +415,8 @@ IMAGE_METHODS = ("tl", "svd", "win")
 TABLE4_MODELS = {"resnet50": "ResNet-50", "densenet121": "DenseNet-121"}
 
 
-def open_tasks(profile: Profile, registry: Registry | None = None) -> dict[str, ImageTask]:
-    registry = registry or Registry(profile.name)
-    return {name: win_images.open_task(name, profile, registry) for name in ("celeba", "lfwa")}
+def open_tasks(study: Study) -> dict[str, ImageTask]:
+    return {name: win_images.open_task(name, study) for name in ("celeba", "lfwa")}
 
 
 def table1_columns(tasks: dict[str, ImageTask]) -> dict:
@@ -427,7 +427,7 @@ def table1_columns(tasks: dict[str, ImageTask]) -> dict:
 
 
 def _image_records(task: ImageTask, arch: str, method: str) -> dict:
-    feats = features(task, backbones.backbone(task.profile, task.registry, arch))
+    feats = features(task, backbones.backbone(task.study, arch))
     return {lr: finetune(task, feats, method, lr) for lr in task.cfg.lr_grid}
 
 

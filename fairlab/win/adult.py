@@ -26,25 +26,96 @@ from fairlab import device as devices
 from fairlab.data.adult import AdultSplits, load_adult
 from fairlab.evaluation import reports, weighted_f1_scorer
 from fairlab.models import ReplicaMLP, count_parameters, replicate
-from fairlab.profiles import Profile
+from fairlab.profiles import Profile, TrainRecipe
 from fairlab.results import Record, Registry
+from fairlab.study import Study
 from fairlab.train import ReplicaBatches, fit, make_optimizer, seed_everything
-from fairlab.win.neutralize import HeadData, finetune_heads, trainable_parameters
+from fairlab.win.neutralize import SELECTION, HeadData, finetune_heads, trainable_parameters
 from fairlab.win.regularisers import fairness_penalty
 
 PRETRAIN = "win/adult_pretrain"
 FINETUNE = "win/adult_finetune_head"
 RETRAIN = "win/adult_retrain"
-DATA = {"dataset": "uci_adult", "split_seed": 0, "preprocessing": "AdultProcess (co234/BFARL), per-file z-score"}
+@dataclass(frozen=True)
+class AdultData:
+    """UCI Adult as :func:`fairlab.data.adult.load_adult` prepares it (the reference's AdultProcess, co234/BFARL:
+    one-hot categoricals, z-scored per file) and splits it with ``split_seed``."""
+
+    dataset: str = "uci_adult"
+    split_seed: int = 0
+    preprocessing: str = "adult_process_per_file_zscore"
+
+
+DATA = AdultData()
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """MLPs of ``depth`` hidden layers pre-trained with ``recipe`` on the 60 % split, one replica per λ of
+    ``lambdas`` (all from the same initialisation and batches, seed ``seed``), penalised by ``constraint``."""
+
+    data: AdultData
+    depth: int
+    hidden: int
+    recipe: TrainRecipe
+    constraint: str | None
+    lambdas: tuple[float, ...]
+    regularizer: str | None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FinetuneHeadConfig:
+    """The head (TL, SVD or WIN) of pre-trained replicas ``pretrain_replicas`` fine-tuned for every (replica, α,
+    seed), the extractor frozen."""
+
+    pretrain: dict
+    pretrain_replicas: tuple[int, ...]
+    method: str
+    alphas: tuple[float, ...]
+    rank: int
+    optimizer: str
+    lr: float
+    epochs: int
+    patience: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    eps_rel: float
+    selection: str = SELECTION
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Every parameter of pre-trained replica ``pretrain_replica`` fine-tuned with CE + λ·penalty, for every (λ, seed)."""
+
+    pretrain: dict
+    pretrain_replica: int
+    constraint: str | None
+    lambdas: tuple[float, ...]
+    regularizer: str | None
+    optimizer: str
+    lr: float
+    epochs: int
+    patience: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    selection: str = SELECTION
 
 
 @dataclass
 class AdultTask:
-    """The Adult splits as tensors, the profile section and the registry, loaded once per notebook."""
+    """The Adult splits as tensors in a study (the profile and the registry), loaded once per notebook."""
 
-    profile: Profile
-    registry: Registry
+    study: Study
     splits: AdultSplits
+
+    @property
+    def profile(self) -> Profile:
+        return self.study.profile
+
+    @property
+    def registry(self) -> Registry:
+        return self.study.registry
 
     @property
     def cfg(self):
@@ -71,8 +142,8 @@ class AdultTask:
         return True
 
 
-def open_task(profile: Profile, registry: Registry | None = None) -> AdultTask:
-    return AdultTask(profile, registry or Registry(profile.name), load_adult(seed=DATA["split_seed"]))
+def open_task(study: Study) -> AdultTask:
+    return AdultTask(study, load_adult(seed=DATA.split_seed))
 
 
 # --------------------------------------------------------------------------- losses and scores
@@ -88,13 +159,11 @@ def penalised_loss(logits: torch.Tensor, y: torch.Tensor, s: torch.Tensor, const
 
 # --------------------------------------------------------------------------- pre-training
 
-def pretrain_config(task: AdultTask, constraint: str | None = None, lambdas: tuple[float, ...] = (0.0,), depth: int = 2) -> dict:
+def pretrain_config(task: AdultTask, constraint: str | None = None, lambdas: tuple[float, ...] = (0.0,),
+                    depth: int = 2) -> PretrainConfig:
     cfg = task.cfg
-    return {
-        "data": DATA, "depth": depth, "hidden": cfg.hidden, "recipe": cfg.pretrain.model_dump(),
-        "constraint": constraint, "lambdas": [float(v) for v in lambdas],
-        "regularizer": cfg.regularizer if constraint else None, "seed": 0,
-    }
+    return PretrainConfig(data=DATA, depth=depth, hidden=cfg.hidden, recipe=cfg.pretrain, constraint=constraint,
+                          lambdas=tuple(float(v) for v in lambdas), regularizer=cfg.regularizer if constraint else None)
 
 
 def pretrain(task: AdultTask, constraint: str | None = None, lambdas: tuple[float, ...] = (0.0,), depth: int = 2) -> Record:
@@ -102,25 +171,25 @@ def pretrain(task: AdultTask, constraint: str | None = None, lambdas: tuple[floa
     config = pretrain_config(task, constraint, lambdas, depth)
 
     def compute(workdir):
-        seed_everything(config["seed"])
-        n = len(config["lambdas"])
-        model = replicate(ReplicaMLP(1, task.splits.pretrain.x.shape[1], config["hidden"], depth), [0] * n)
-        recipe = task.cfg.pretrain
+        seed_everything(config.seed)
+        n = len(config.lambdas)
+        model = replicate(ReplicaMLP(1, task.splits.pretrain.x.shape[1], config.hidden, depth), [0] * n)
+        recipe = config.recipe
         x, y, s = task.tensors["pretrain"]
         rt = task.runtime
         model = rt.prepare(model)
-        lam = rt.put(torch.tensor(config["lambdas"]))
+        lam = rt.put(torch.tensor(config.lambdas))
         fit(
             model, make_optimizer(recipe.optimizer, model.parameters(), recipe.lr),
-            ReplicaBatches((x, y, s), recipe.batch_size, seeds=[config["seed"]] * n, device=rt.device),
-            lambda m, b: penalised_loss(m(b[0]), b[1], b[2], constraint, lam, config["regularizer"]),
+            ReplicaBatches((x, y, s), recipe.batch_size, seeds=[config.seed] * n, device=rt.device),
+            lambda m, b: penalised_loss(m(b[0]), b[1], b[2], constraint, lam, config.regularizer),
             recipe.epochs, desc=f"pre-train depth {depth} {constraint or 'unconstrained'}", progress=task.progress,
             runtime=rt,
         )
         torch.save(devices.cpu_state(model), workdir / "model.pt")
         test, val = reports(model, *task.tensors["test"]), reports(model, *task.tensors["val"])
         return {
-            "replicas": [{"lambda": lam_r, "test": t, "val": v} for lam_r, t, v in zip(config["lambdas"], test, val)],
+            "replicas": [{"lambda": lam_r, "test": t, "val": v} for lam_r, t, v in zip(config.lambdas, test, val)],
             "parameters": count_parameters(model),
         }
 
@@ -149,19 +218,19 @@ def finetune_head(task: AdultTask, pretrained: Record, method: str, lr: float, *
     Runs every (pre-trained replica, α, seed) combination as one replica of a batched head.
     """
     cfg = task.cfg
-    config = {
-        "pretrain": pretrained.config, "pretrain_replicas": list(replicas), "method": method,
-        "alphas": [float(a) for a in alphas] if method == "win" else [0.5], "rank": rank or cfg.rank,
-        "optimizer": optimizer or cfg.finetune_optimizer, "lr": float(lr), "epochs": cfg.finetune_epochs,
-        "patience": cfg.finetune_patience, "batch_size": cfg.finetune_batch_size, "seeds": task.seeds,
-        "eps_rel": cfg.fisher_eps_rel, "selection": "best epoch by validation weighted F1",
-    }
+    config = FinetuneHeadConfig(
+        pretrain=pretrained.config, pretrain_replicas=tuple(replicas), method=method,
+        alphas=tuple(float(a) for a in alphas) if method == "win" else (0.5,), rank=rank or cfg.rank,
+        optimizer=optimizer or cfg.finetune_optimizer, lr=float(lr), epochs=cfg.finetune_epochs,
+        patience=cfg.finetune_patience, batch_size=cfg.finetune_batch_size, seeds=tuple(task.seeds),
+        eps_rel=cfg.fisher_eps_rel,
+    )
 
     def compute(workdir):
-        grid = list(itertools.product(config["pretrain_replicas"], config["alphas"], config["seeds"]))
+        grid = list(itertools.product(config.pretrain_replicas, config.alphas, config.seeds))
         extractor = task.runtime.prepare(load_pretrained(pretrained))
         pick = torch.tensor([p for p, _, _ in grid])
-        shared = len(config["pretrain_replicas"]) == 1
+        shared = len(config.pretrain_replicas) == 1
         features = {}
         with devices.inference(extractor) as rt:
             for split in ("train", "val", "test"):
@@ -171,9 +240,9 @@ def finetune_head(task: AdultTask, pretrained: Record, method: str, lr: float, *
         seed_everything(0)
         head, result = finetune_heads(
             data, method, extractor.head.weight.detach().cpu()[pick], extractor.head.bias.detach().cpu()[pick],
-            [sd for _, _, sd in grid], lr=config["lr"], optimizer=config["optimizer"], epochs=config["epochs"],
-            patience=config["patience"], batch_size=config["batch_size"], alphas=[a for _, a, _ in grid],
-            rank=config["rank"], eps_rel=config["eps_rel"], progress=task.progress, runtime=task.runtime,
+            [sd for _, _, sd in grid], lr=config.lr, optimizer=config.optimizer, epochs=config.epochs,
+            patience=config.patience, batch_size=config.batch_size, alphas=[a for _, a, _ in grid],
+            rank=config.rank, eps_rel=config.eps_rel, progress=task.progress, runtime=task.runtime,
         )
         torch.save(devices.cpu_state(head), workdir / "head.pt")
         test, val = reports(head, *data.split("test")), reports(head, *data.split("val"))
@@ -182,7 +251,7 @@ def finetune_head(task: AdultTask, pretrained: Record, method: str, lr: float, *
             for (p, a, sd), e, t, v in zip(grid, result.best_epoch, test, val)
         ]
         d = extractor.head.in_features
-        return {"runs": runs, "trainable_parameters": trainable_parameters(method, d, rank=config["rank"])}
+        return {"runs": runs, "trainable_parameters": trainable_parameters(method, d, rank=config.rank)}
 
     return task.registry.get_or_compute(FINETUNE, config, compute)
 
@@ -194,26 +263,26 @@ def retrain(task: AdultTask, pretrained: Record, lr: float, constraint: str | No
     Without a constraint this is plain full fine-tuning.
     """
     cfg = task.cfg
-    config = {
-        "pretrain": pretrained.config, "pretrain_replica": replica, "constraint": constraint, "lambdas": [float(v) for v in lambdas],
-        "regularizer": cfg.regularizer if constraint else None, "optimizer": cfg.finetune_optimizer,
-        "lr": float(lr), "epochs": cfg.finetune_epochs, "patience": cfg.finetune_patience,
-        "batch_size": cfg.finetune_batch_size, "seeds": task.seeds, "selection": "best epoch by validation weighted F1",
-    }
+    config = RetrainConfig(
+        pretrain=pretrained.config, pretrain_replica=replica, constraint=constraint,
+        lambdas=tuple(float(v) for v in lambdas), regularizer=cfg.regularizer if constraint else None,
+        optimizer=cfg.finetune_optimizer, lr=float(lr), epochs=cfg.finetune_epochs, patience=cfg.finetune_patience,
+        batch_size=cfg.finetune_batch_size, seeds=tuple(task.seeds),
+    )
 
     def compute(workdir):
-        grid = list(itertools.product(config["lambdas"], config["seeds"]))
+        grid = list(itertools.product(config.lambdas, config.seeds))
         rt = task.runtime
         model = rt.prepare(replicate(load_pretrained(pretrained), [replica] * len(grid)))
         lam = rt.put(torch.tensor([lam_r for lam_r, _ in grid]))
         x, y, s = task.tensors["train"]
         seed_everything(0)
         result = fit(
-            model, make_optimizer(config["optimizer"], model.parameters(), config["lr"]),
-            ReplicaBatches((x, y, s), config["batch_size"], seeds=[sd for _, sd in grid], device=rt.device),
-            lambda m, b: penalised_loss(m(b[0]), b[1], b[2], constraint, lam, config["regularizer"]),
-            config["epochs"], evaluate=weighted_f1_scorer(task.tensors["val"][0], task.tensors["val"][1]),
-            patience=config["patience"], desc=f"retrain {constraint or 'CE'} lr={lr}", progress=task.progress,
+            model, make_optimizer(config.optimizer, model.parameters(), config.lr),
+            ReplicaBatches((x, y, s), config.batch_size, seeds=[sd for _, sd in grid], device=rt.device),
+            lambda m, b: penalised_loss(m(b[0]), b[1], b[2], constraint, lam, config.regularizer),
+            config.epochs, evaluate=weighted_f1_scorer(task.tensors["val"][0], task.tensors["val"][1]),
+            patience=config.patience, desc=f"retrain {constraint or 'CE'} lr={lr}", progress=task.progress,
             runtime=rt,
         )
         torch.save(devices.cpu_state(model), workdir / "model.pt")

@@ -28,8 +28,9 @@ from fairlab.evaluation import reports
 from fairlab.faceworld.datasets import dataset_root
 from fairlab.profiles import Profile
 from fairlab.results import Record, Registry
+from fairlab.study import Study
 from fairlab.train import seed_everything
-from fairlab.win.neutralize import HeadData, finetune_heads, trainable_parameters
+from fairlab.win.neutralize import SELECTION, HeadData, finetune_heads, trainable_parameters
 
 FEATURES = "win/image_features"
 HEADS = "win/image_heads"
@@ -37,15 +38,54 @@ TASKS = {"celeba": ("Wavy_Hair", "Male"), "lfwa": ("Male", "Heavy_Makeup")}
 DATASET_LABELS = {"celeba": "CelebA", "lfwa": "LFW+a"}
 
 
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """The frozen ``backbone``'s (a record's config) features of every image of ``dataset`` (FaceWorld's record config
+    or the real folder: ``root``) in the three splits of ``split``, at ``image_size``."""
+
+    dataset: str
+    root: dict
+    split: dict
+    backbone: dict
+    image_size: int
+
+
+@dataclass(frozen=True)
+class ImageHeadsConfig:
+    """TL, SVD or WIN on the stored ``features``: one seeded random ``Linear(d, 2)`` head per seed, fine-tuned with
+    ``optimizer`` at ``lr``; SVD and WIN keep ``rank`` and WIN neutralizes with ``alpha``."""
+
+    features: dict
+    method: str
+    lr: float
+    epochs: int
+    patience: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    eps_rel: float
+    optimizer: str = "adam"
+    rank: int = 2
+    alpha: float = 0.5
+    head_init: str = "seeded_random_linear_per_run"
+    selection: str = SELECTION
+
+
 @dataclass
 class ImageTask:
-    """One dataset's target, sensitive attribute and split, with the profile and the registry."""
+    """One dataset's target, sensitive attribute and split, in a study (the profile and the registry)."""
 
     name: str
-    profile: Profile
-    registry: Registry
+    study: Study
     root: Path
     splits: dict
+
+    @property
+    def profile(self) -> Profile:
+        return self.study.profile
+
+    @property
+    def registry(self) -> Registry:
+        return self.study.registry
 
     @property
     def cfg(self):
@@ -69,25 +109,24 @@ class ImageTask:
         return {k: len(v) for k, v in self.splits.items()}
 
 
-def open_task(name: str, profile: Profile, registry: Registry | None = None) -> ImageTask:
+def open_task(name: str, study: Study) -> ImageTask:
     """Load the dataset (FaceWorld or real) and split it as the paper does."""
-    registry = registry or Registry(profile.name)
-    root = dataset_root(profile, registry, name)
+    root = dataset_root(study, name)
     target, sensitive = TASKS[name]
     frame = with_groups(load_dataset(name, root), target, sensitive)
-    cfg = profile.win_images
+    cfg = study.profile.win_images
     if name == "celeba":
         splits = random_split(frame, cfg.celeba_test, cfg.celeba_val, seed=0)
     else:
         splits = random_split(frame, float(cfg.lfwa_test_share), cfg.lfwa_val, seed=0)
-    return ImageTask(name, profile, registry, root, splits)
+    return ImageTask(name, study, root, splits)
 
 
 def features(task: ImageTask, backbone: Record) -> Record:
     """The frozen backbone's features of every image of the three splits (stored as float16)."""
     size = task.profile.backbones.image_size
-    config = {"dataset": task.name, "root": _root_config(task), "split": task.split_config(), "backbone": backbone.config,
-              "image_size": size}
+    config = FeaturesConfig(dataset=task.name, root=_root_config(task), split=task.split_config(), backbone=backbone.config,
+                            image_size=size)
 
     def compute(workdir: Path) -> dict:
         model = backbones.load(backbone, devices.runtime(task.profile))
@@ -136,23 +175,22 @@ def finetune(task: ImageTask, features_record: Record, method: str, lr: float) -
     """TL, SVD or WIN on the frozen features, one run per seed (0 … n_runs − 1)."""
     cfg = task.cfg
     seeds = list(range(cfg.n_runs))
-    config = {"features": features_record.config, "method": method, "lr": float(lr), "optimizer": "adam",
-              "epochs": cfg.finetune_epochs, "patience": cfg.finetune_patience, "batch_size": cfg.finetune_batch_size,
-              "seeds": seeds, "rank": 2, "alpha": 0.5, "eps_rel": task.profile.win_adult.fisher_eps_rel,
-              "head_init": "seeded random Linear(d, 2) per run", "selection": "best epoch by validation weighted F1"}
+    config = ImageHeadsConfig(features=features_record.config, method=method, lr=float(lr), epochs=cfg.finetune_epochs,
+                              patience=cfg.finetune_patience, batch_size=cfg.finetune_batch_size, seeds=tuple(seeds),
+                              eps_rel=task.profile.win_adult.fisher_eps_rel)
 
     def compute(workdir: Path) -> dict:
         data = head_data(features_record)
         dimension = data.features["train"].shape[1]
         weights, biases = random_heads(dimension, seeds)
         seed_everything(0)
-        head, result = finetune_heads(data, method, weights, biases, seeds, lr=lr, optimizer="adam",
-                                      epochs=config["epochs"], patience=config["patience"], batch_size=config["batch_size"],
-                                      alphas=[0.5] * len(seeds), rank=2, eps_rel=config["eps_rel"],
+        head, result = finetune_heads(data, method, weights, biases, seeds, lr=config.lr, optimizer=config.optimizer,
+                                      epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
+                                      alphas=[config.alpha] * len(seeds), rank=config.rank, eps_rel=config.eps_rel,
                                       desc=f"{task.name} {method} lr={lr}", runtime=devices.runtime(task.profile))
         test, val = reports(head, *data.split("test")), reports(head, *data.split("val"))
         runs = [{"seed": sd, "best_epoch": int(e), "test": t, "val": v}
                 for sd, e, t, v in zip(seeds, result.best_epoch, test, val)]
-        return {"runs": runs, "trainable_parameters": trainable_parameters(method, dimension, rank=2)}
+        return {"runs": runs, "trainable_parameters": trainable_parameters(method, dimension, rank=config.rank)}
 
     return task.registry.get_or_compute(HEADS, config, compute)

@@ -35,6 +35,9 @@ METHODS = ("tl", "svd", "win")
 METHOD_LABELS = {"tl": "TL", "svd": "SVD", "win": "OURS (WIN)"}
 
 
+#: how a fine-tuning run's reported epoch is chosen (:func:`finetune_heads`, and the Adult retraining runs)
+SELECTION = "best_epoch_by_val_weighted_f1"
+
 def group_fisher(features: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Empirical Fisher diagonal of the paper's ``W`` (``d × k``), averaged over the given samples.
 
