@@ -135,6 +135,31 @@ def default_html_dir(profile: str) -> Path:
     return paths.build_root() / ("html" if profile == DEFAULT_PROFILE else f"{profile}/html")
 
 
+#: written into every HTML folder a build fills: a later build may replace a folder only if it holds this file
+BOOK_MARKER = ".fairlab-book"
+
+
+class HtmlDirRefused(ValueError):
+    """The HTML folder asked for holds something other than an earlier fairlab book."""
+
+
+def check_html_dir(final: Path, default: Path) -> None:
+    """Refuse, before anything runs, an HTML folder that a build would have to delete and that is not ours.
+
+    A build replaces its HTML folder whole. That is safe for the default folder (under ``_build/``), an
+    empty or new folder, or an earlier fairlab book (:data:`BOOK_MARKER`); anything else would be lost.
+    """
+    final = Path(final)
+    if final.resolve() == Path(default).resolve() or not final.exists():
+        return
+    if not final.is_dir():
+        raise HtmlDirRefused(f"{final}: --html-dir is a file; expected a folder for the HTML book (new, empty, or an "
+                             f"earlier fairlab book)")
+    if any(final.iterdir()) and not (final / BOOK_MARKER).is_file():
+        raise HtmlDirRefused(f"{final}: --html-dir holds files that are not a fairlab book (no {BOOK_MARKER} marker), "
+                             f"and a build replaces its HTML folder whole; choose a new or empty folder")
+
+
 def execution_log_path(profile: str) -> Path:
     return paths.build_root() / profile / "executions.json"
 
@@ -482,6 +507,8 @@ def build_book(profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *,
     from fairlab.plans import plan_text
 
     overrides = dict(overrides or {})
+    final = Path(html_dir) if html_dir else default_html_dir(profile)
+    check_html_dir(final, default_html_dir(profile))
     announce(plan_text(load_profile(profile, overrides)))
     pages = toc_pages()
     notebooks = [p for p in pages if p.is_notebook]
@@ -499,7 +526,9 @@ def build_book(profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *,
             executed[page.docname] = Path(entry["executed"])
     announce("building the HTML book (Jupyter Book, warnings as errors)")
     html = run_jupyter_book(stage(profile, pages, executed))
-    final = Path(html_dir) if html_dir else default_html_dir(profile)
+    (html / BOOK_MARKER).write_text(json.dumps({"profile": profile, "built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                               time.gmtime())}) + "\n")
+    check_html_dir(final, default_html_dir(profile))  # again: the folder may have been filled while the book ran
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
         old = final.with_name(f".{final.name}.old")

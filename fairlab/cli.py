@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from fairlab.profiles import DEFAULT_PROFILE, ProfileError, load_profile, parse_override, valid_keys
 
@@ -40,8 +41,18 @@ def _overrides(profile: str, params: list[str] | None) -> dict:
     return overrides
 
 
+def _say(label: str, style: str, message: str) -> None:
+    """``label`` in ``style``, then ``message`` verbatim: never read as Rich markup, which would eat anything in
+    square brackets (``[np.float64(0.0), ...]``, a traceback's subscripts) or fail on ``[/...]``."""
+    console.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True)
+
+
+def _announce(message: str) -> None:
+    console.print(Text(message), highlight=False, soft_wrap=True)
+
+
 def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    _say("error:", "bold red", message)
     raise typer.Exit(code)
 
 
@@ -55,13 +66,13 @@ def book(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None,
 
     try:
         html = build_book(profile, _overrides(profile, param), fresh=fresh, block_network=not allow_network,
-                          html_dir=html_dir, log_output=log_output, announce=lambda m: console.print(m, highlight=False, soft_wrap=True),
+                          html_dir=html_dir, log_output=log_output, announce=_announce,
                           jobs=_jobs(jobs, profile, param), address=address)
     except ProfileError as exc:
         _fail(str(exc), 2)
     except (NotebookFailed, BookBuildFailed, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
-    console.print(f"[green]book built:[/] {html / 'index.html'}")
+    _say("book built:", "green", str(html / "index.html"))
 
 
 @app.command()
@@ -80,14 +91,14 @@ def run(notebook: Annotated[str, typer.Argument(help="a notebook path or name, e
         overrides = _overrides(profile, param)
         fresh_since = time.time() if fresh else None
         precompute(source.stem, profile, overrides, jobs=_jobs(jobs, profile, param), address=address, fresh_since=fresh_since,
-                   announce=lambda m: console.print(m, highlight=False, soft_wrap=True))
+                   announce=_announce)
         entry = run_notebook(source, profile, overrides, output=output, fresh_since=fresh_since,
                              block_network=not allow_network, log_output=log_output)
     except ProfileError as exc:
         _fail(str(exc), 2)
     except (NotebookFailed, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
-    console.print(f"[green]executed[/] {entry['notebook']} in {entry['seconds']:.1f} s -> {entry['executed']}")
+    _say("executed", "green", f"{entry['notebook']} in {entry['seconds']:.1f} s -> {entry['executed']}")
 
 
 @app.command()
@@ -114,11 +125,12 @@ def results(profile: ProfileOption = DEFAULT_PROFILE,
         return
     from rich.table import Table
 
-    table = Table(title=f"results/{profile}: {len(records)} records")
+    table = Table(title=Text(f"results/{profile}: {len(records)} records"))
     for column in ("experiment", "config hash", "created", "seconds"):
         table.add_column(column)
     for record in records:
-        table.add_row(record.experiment, record.config_hash, str(record.env.get("time_utc")), str(record.env.get("seconds")))
+        table.add_row(*(Text(str(v)) for v in (record.experiment, record.config_hash, record.env.get("time_utc"),
+                                                record.env.get("seconds"))))
     Console().print(table)
 
 
@@ -170,7 +182,7 @@ def data_subset(dataset: Annotated[str, typer.Option(help="celeba, utkface or lf
     out.parent.mkdir(parents=True, exist_ok=True)
     chosen.reset_index()[["image_id", "path", "target", "protected", "group"]].to_csv(out, index=False)
     counts = group_counts(chosen)
-    console.print(f"wrote {len(chosen)} images to {out}", highlight=False)
+    _announce(f"wrote {len(chosen)} images to {out}")
     for group, count in counts.items():
         typer.echo(f"  ({group[0]},{group[2]})  {target}={group[0]} {protected}={group[2]}: {count}")
 
@@ -203,8 +215,7 @@ def faceworld_make(format: Annotated[str, typer.Option("--format", help="celeba,
 
     started = time.time()
     make(format, domain, n, seed, out, size=size)
-    console.print(f"[green]wrote[/] {n} FaceWorld images ({format}, {domain}, {size} px) to {out} "
-                  f"in {time.time() - started:.1f} s", highlight=False)
+    _say("wrote", "green", f"{n} FaceWorld images ({format}, {domain}, {size} px) to {out} in {time.time() - started:.1f} s")
 
 
 if __name__ == "__main__":

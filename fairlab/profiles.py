@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
@@ -19,6 +19,11 @@ from fairlab import paths
 
 PROFILE_NAMES = ("smoke", "mini", "paper")
 DEFAULT_PROFILE = "mini"
+#: what a profile is, set in its file only: an override of these would file a run's records under another name
+#: (``name`` picks the results folder) or present smoke numbers as results (``reportable``)
+IDENTITY_KEYS = ("name", "description", "reportable")
+#: ResNet-18's named parameter tensors, the most SMG's k can select
+RESNET18_TENSORS = 62
 
 
 class ProfileError(ValueError):
@@ -26,7 +31,8 @@ class ProfileError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a boolean is not an integer and a string is not a number; no infinity or NaN anywhere
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class TrainRecipe(_Strict):
@@ -41,7 +47,8 @@ class TrainRecipe(_Strict):
 class WinAdultSection(_Strict):
     """Notebook 04 on UCI Adult (weight importance neutralization, arXiv 2403.00625)."""
 
-    n_runs: PositiveInt = Field(description="runs per configuration (the paper: 10), seeds 0..n_runs-1")
+    n_runs: int = Field(ge=2, description="runs per configuration (the paper: 10), seeds 0..n_runs-1; at least 2, "
+                                          "as every table reports the spread over runs")
     pretrain: TrainRecipe = Field(description="recipe of every pre-training (unfair, fair, MLP-3/4/5)")
     finetune_epochs: PositiveInt = Field(description="most fine-tuning epochs; the best epoch is chosen on validation")
     finetune_patience: PositiveInt = Field(description="a run stops after this many epochs without a better validation score")
@@ -49,10 +56,12 @@ class WinAdultSection(_Strict):
     finetune_optimizer: Literal["adam", "sgd"] = "adam"
     lr_grid: list[PositiveFloat] = Field(min_length=1, description="learning rates tried; chosen on validation")
     rank: PositiveInt = Field(2, description="rank r of the factorised head (46 parameters need r = 2)")
-    alphas: list[float] = Field(min_length=1, description="Figure 5 group weights alpha in [1/2, 1)")
+    alphas: list[Annotated[float, Field(ge=0.5, lt=1)]] = Field(min_length=1, description="Figure 5 group weights "
+                                                                                              "alpha in [1/2, 1)")
     lambdas: list[PositiveFloat] = Field(min_length=1, description="regulariser intensities of Tables 2 and 3")
     regularizer: Literal["soft_rate", "zafar"] = Field("soft_rate", description="form of the EO/DP regulariser")
-    mlp_depths: list[int] = Field(min_length=1, description="numbers of linear layers for Table 4")
+    mlp_depths: list[Annotated[int, Field(ge=2)]] = Field(min_length=1, description="numbers of linear layers for "
+                                                                                       "Table 4 (an MLP has at least 2)")
     hidden: PositiveInt = 20
     fisher_eps_rel: PositiveFloat = 1e-6
     pca_points: PositiveInt = Field(description="points per group drawn in Figure 1")
@@ -106,7 +115,7 @@ class BackboneSection(_Strict):
 class WinImagesSection(_Strict):
     """The neutralization paper's image rows: CelebA Wavy_Hair/Male and LFW+a Male/Heavy_Makeup."""
 
-    n_runs: PositiveInt
+    n_runs: int = Field(ge=2, description="runs per method and rate; at least 2, as the tables report the spread")
     celeba_val: PositiveInt = Field(description="the paper: 4,000")
     celeba_test: PositiveInt = Field(description="the paper: 8,000")
     lfwa_val: PositiveInt = Field(description="the paper: 1,000")
@@ -186,7 +195,8 @@ class AimfairSection(_Strict):
     finetune_lrs: list[PositiveFloat] = Field([0.04, 0.05, 0.06], min_length=1,
                                               description="fine-tuning rates, the best on validation kept (the paper: "
                                                           "{0.04, 0.05, 0.06}; the published launcher: 0.06)")
-    top_k: int = Field(55, ge=1, description="SMG's k: tensors in each of the two rankings (the paper: 55 of ResNet-18's 62)")
+    top_k: int = Field(55, ge=1, le=RESNET18_TENSORS,
+                       description="SMG's k: tensors in each of the two rankings (the paper: 55 of ResNet-18's 62)")
 
 
 class ComputeSection(_Strict):
@@ -205,7 +215,8 @@ class ComputeSection(_Strict):
 
 
 class Profile(_Strict):
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+                      description="names the results and build folders: letters, digits, '_' and '-'")
     description: str
     reportable: bool = Field(description="false for smoke: its numbers are never presented as results")
     data_root: str | None = Field(None, description="root of the real datasets (paper profile)")
@@ -256,6 +267,9 @@ def load_profile(name: str = DEFAULT_PROFILE, overrides: dict[str, Any] | None =
     if not isinstance(raw, dict):
         raise ProfileError(f"{path}: expected a mapping of profile keys, got {type(raw).__name__}")
     for key, value in (overrides or {}).items():
+        if key in IDENTITY_KEYS:
+            raise ProfileError(f"override {key!r} ({path.name}): {key!r} is part of what the profile is and is set in "
+                               f"its file; write a profile file of your own to change it")
         _set_dotted(raw, key, value, source=path)
     try:
         return Profile.model_validate(raw)
@@ -290,12 +304,12 @@ def _model_at(parts: list[str]) -> type[BaseModel]:
 
 def _set_dotted(raw: dict, key: str, value: Any, source: Path) -> None:
     parts = key.split(".")
-    model: type[BaseModel] | None = Profile
+    model: type[BaseModel] = Profile
     node = raw
     for depth, part in enumerate(parts):
-        if model is None or part not in model.model_fields:
+        if part not in model.model_fields:
             where = ".".join(parts[:depth]) or "the top level"
-            options = ", ".join(model.model_fields) if model else "(none: it is a value, not a section)"
+            options = ", ".join(model.model_fields)
             raise ProfileError(f"override {key!r} ({source.name}): unknown key {part!r} in {where}; valid keys: {options}")
         field_model = _submodel(model.model_fields[part].annotation)
         if depth == len(parts) - 1:
@@ -305,6 +319,10 @@ def _set_dotted(raw: dict, key: str, value: Any, source: Path) -> None:
                     + ", ".join(f"{key}.{k}" for k in field_model.model_fields)
                 )
             node[part] = value
+        elif field_model is None:
+            raise ProfileError(f"override {key!r} ({source.name}): {'.'.join(parts[:depth + 1])!r} is a value, not a "
+                               f"section, so it has no key {parts[depth + 1]!r}; set it as "
+                               f"{'.'.join(parts[:depth + 1])}=VALUE")
         else:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):

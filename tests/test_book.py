@@ -77,6 +77,49 @@ def test_a_bad_override_is_refused_before_anything_runs(command):
     assert not (paths.build_root() / "smoke" / "executions.json").exists()
 
 
+def _nothing_may_run(monkeypatch):
+    from fairlab import book
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a notebook ran although the HTML folder was refused")
+
+    monkeypatch.setattr(book, "_execute_chapter", refuse)
+    monkeypatch.setattr(book, "_execute_chapters_at_once", refuse)
+
+
+def test_an_html_folder_holding_other_files_is_refused_before_anything_runs_and_keeps_its_files(tmp_path, monkeypatch):
+    _nothing_may_run(monkeypatch)
+    folder = tmp_path / "thesis"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "thesis.tex").write_text("\\documentclass{article}")
+    (folder / "sub" / "data.csv").write_text("a,b\n1,2\n")
+    result = CliRunner().invoke(app, ["book", "--profile", "smoke", "--html-dir", str(folder), "--jobs", "1"])
+    assert result.exit_code == 1
+    assert f"{folder}: --html-dir holds files that are not a fairlab book" in result.output
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == ["sub", "sub/data.csv", "thesis.tex"]
+
+
+def test_an_html_folder_that_is_a_file_is_refused(tmp_path, monkeypatch):
+    _nothing_may_run(monkeypatch)
+    target = tmp_path / "book.html"
+    target.write_text("mine")
+    result = CliRunner().invoke(app, ["book", "--profile", "smoke", "--html-dir", str(target), "--jobs", "1"])
+    assert result.exit_code == 1 and "--html-dir is a file" in result.output and target.read_text() == "mine"
+
+
+def test_an_earlier_fairlab_book_or_an_empty_folder_may_be_replaced(tmp_path):
+    from fairlab.book import BOOK_MARKER, check_html_dir
+
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "index.html").write_text("<html></html>")
+    (earlier / BOOK_MARKER).write_text("{}")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for folder in (earlier, empty, tmp_path / "new"):
+        check_html_dir(folder, default=tmp_path / "default")
+
+
 def test_a_bad_override_value_names_the_key():
     result = CliRunner().invoke(app, ["run", "03", "--profile", "smoke", "-p", "win_adult.n_runs=many"])
     assert result.exit_code == 2 and "win_adult.n_runs" in result.output

@@ -70,3 +70,43 @@ def test_valid_keys_are_dotted_paths():
 def test_keys_that_need_each_other_are_checked_when_the_profile_loads(profile, overrides, message):
     with pytest.raises(ProfileError, match=message):
         load_profile(profile, overrides)
+
+
+@pytest.mark.parametrize("key, value", [("name", "../../x"), ("reportable", True), ("description", "mine")])
+def test_what_a_profile_is_cannot_be_overridden_for_a_run(key, value):
+    with pytest.raises(ProfileError, match=rf"override '{key}'.*set in its file"):
+        load_profile("smoke", {key: value})
+
+
+def test_a_profile_file_whose_name_would_leave_the_results_folder_is_refused(tmp_path):
+    text = (paths.profiles_dir() / "smoke.yml").read_text()
+    bad = tmp_path / "escape.yml"
+    bad.write_text(text.replace("name: smoke", "name: ../../x", 1))
+    with pytest.raises(ProfileError, match=r"name: String should match pattern"):
+        load_profile(str(bad))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"win_adult.n_runs": 1}, r"win_adult\.n_runs: Input should be greater than or equal to 2 \(got 1\)"),
+    ({"win_images.n_runs": 1}, r"win_images\.n_runs: Input should be greater than or equal to 2"),
+    ({"win_adult.pretrain.lr": float("inf")}, r"win_adult\.pretrain\.lr: Input should be a finite number"),
+    ({"win_adult.alphas": [2.5, -1]}, r"win_adult\.alphas\.0: Input should be less than 1 \(got 2\.5\)"),
+    ({"win_adult.alphas": [0.5, -1]}, r"win_adult\.alphas\.1: Input should be greater than or equal to 0\.5"),
+    ({"win_adult.mlp_depths": [-1, 0]}, r"win_adult\.mlp_depths\.0: Input should be greater than or equal to 2"),
+    ({"aimfair.top_k": 1000}, r"aimfair\.top_k: Input should be less than or equal to 62 \(got 1000\)"),
+    ({"win_adult.n_runs": True}, r"win_adult\.n_runs: Input should be a valid integer \(got True\)"),
+    ({"aimfair.epochs": "3"}, r"aimfair\.epochs: Input should be a valid integer \(got '3'\)"),
+])
+def test_values_that_would_crash_later_or_mean_nothing_are_refused_at_load_with_the_valid_range(overrides, message):
+    with pytest.raises(ProfileError, match=message):
+        load_profile("smoke", overrides)
+
+
+def test_a_key_below_a_value_names_the_value_and_how_to_set_it():
+    with pytest.raises(ProfileError, match=r"'win_adult\.n_runs' is a value, not a section, so it has no key 'x'; "
+                                           r"set it as win_adult\.n_runs=VALUE"):
+        load_profile("smoke", {"win_adult.n_runs.x": 3})
+
+
+def test_an_integer_is_still_a_valid_float():
+    assert load_profile("smoke", {"win_adult.pretrain.lr": 1}).win_adult.pretrain.lr == 1.0
