@@ -1,7 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -19,8 +21,8 @@
 # status, the profile and the machine; below it, the versions of the key packages.
 
 # %% tags=["parameters", "remove-cell"]
-profile = "mini"
-overrides = {}
+profile: str = "mini"  # smoke, mini or paper, or the path of a profile file
+overrides: dict = {}  # profile keys to change, e.g. {"win_adult.n_runs": 3}
 
 # %% tags=["hide-input"]
 from fairlab import book, notebook

@@ -121,7 +121,7 @@ def find_notebook(name: str, root: Path | None = None) -> Path:
     root = root or paths.project_root()
     candidate = Path(name)
     if candidate.is_file():
-        return candidate.resolve()
+        return check_notebook_file(candidate.resolve())
     matches = sorted(p for folder in ("notebooks", "book") for p in (root / folder).glob(f"{candidate.stem}*.py"))
     if len(matches) == 1:
         return matches[0]
@@ -129,6 +129,25 @@ def find_notebook(name: str, root: Path | None = None) -> Path:
     if not matches:
         raise FileNotFoundError(f"no notebook matches {name!r}; notebooks: {known}")
     raise FileNotFoundError(f"{name!r} matches several notebooks ({', '.join(p.stem for p in matches)}); be more specific")
+
+
+def check_notebook_file(path: Path) -> Path:
+    """``path`` itself, if it is a text notebook (a ``.py`` file in jupytext's percent format); an error otherwise."""
+    if path.suffix != ".py" or "format_name: percent" not in path.read_text(errors="replace")[:2000]:
+        raise ValueError(f"{path}: not a notebook of this book; expected a jupytext percent-format .py file such as "
+                         f"notebooks/04_weight_importance_neutralization.py")
+    return path
+
+
+def check_output(output: Path | None) -> None:
+    """Refuse, before a notebook runs, an ``--output`` that cannot receive the executed notebook."""
+    if output is None:
+        return
+    output = Path(output)
+    if output.is_dir():
+        raise ValueError(f"{output}: --output is a folder; expected the path of the executed .ipynb file")
+    if output.suffix != ".ipynb":
+        raise ValueError(f"{output}: --output must end in .ipynb (the executed notebook)")
 
 
 def default_html_dir(profile: str) -> Path:
@@ -232,7 +251,8 @@ def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict |
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    source = Path(source).resolve()
+    source = check_notebook_file(Path(source).resolve())
+    check_output(output)
     overrides = dict(overrides or {})
     load_profile(profile, overrides)  # fail here, with the key named, rather than inside the kernel
     name = source.stem

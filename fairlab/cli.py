@@ -84,10 +84,11 @@ def run(notebook: Annotated[str, typer.Argument(help="a notebook path or name, e
     """Execute one notebook with papermill, the same way the book does."""
     import time
 
-    from fairlab.book import NotebookFailed, find_notebook, precompute, run_notebook
+    from fairlab.book import NotebookFailed, check_output, find_notebook, precompute, run_notebook
 
     try:
         source = find_notebook(notebook)
+        check_output(output)
         overrides = _overrides(profile, param)
         fresh_since = time.time() if fresh else None
         precompute(source.stem, profile, overrides, jobs=_jobs(jobs, profile, param), address=address, fresh_since=fresh_since,

@@ -1,7 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -28,9 +30,9 @@
 # compares that with every training strategy of the paper's Tables 3 and 4.
 
 # %% tags=["parameters", "remove-cell"]
-profile = "mini"
-overrides = {}
-settings = None  # None: the settings this profile's budget covers (the paper profile: all three)
+profile: str = "mini"  # smoke, mini or paper, or the path of a profile file
+overrides: dict = {}  # profile keys to change, e.g. {"win_adult.n_runs": 3}
+settings: list | None = None  # None: the settings this profile's budget covers (the paper profile: all three)
 
 # %% tags=["hide-input"]
 from fairlab import figures, notebook

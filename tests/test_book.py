@@ -77,6 +77,22 @@ def test_a_bad_override_is_refused_before_anything_runs(command):
     assert not (paths.build_root() / "smoke" / "executions.json").exists()
 
 
+def test_a_file_that_is_not_a_notebook_is_refused_and_logs_no_execution():
+    log = paths.build_root() / "smoke" / "executions.json"
+    before = log.read_text() if log.exists() else None
+    result = CliRunner().invoke(app, ["run", str(paths.project_root() / "README.md"), "--profile", "smoke", "--jobs", "1"])
+    assert result.exit_code == 1 and "README.md: not a notebook of this book" in result.output
+    assert (log.read_text() if log.exists() else None) == before
+
+
+def test_an_output_that_is_a_folder_is_refused_before_the_notebook_runs(tmp_path, monkeypatch):
+    from fairlab import book
+
+    monkeypatch.setattr(book, "precompute", lambda *a, **k: (_ for _ in ()).throw(AssertionError("it ran")))
+    result = CliRunner().invoke(app, ["run", "04", "--profile", "smoke", "--output", str(tmp_path), "--jobs", "1"])
+    assert result.exit_code == 1 and f"{tmp_path}: --output is a folder" in result.output
+
+
 def _nothing_may_run(monkeypatch):
     from fairlab import book
 

@@ -25,10 +25,25 @@ def test_notebook_has_one_literal_parameters_cell(path):
     tree = ast.parse(cells[0].source)
     names = {}
     for node in tree.body:
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name), \
-            f"{path.name}: the parameters cell may only assign literals"
-        names[node.targets[0].id] = ast.literal_eval(node.value)
+        # papermill reads the type hints (papermill --help-notebook) and injects literal values after the cell
+        assert isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None, \
+            f"{path.name}: the parameters cell may only assign literals, each with a type hint"
+        names[node.target.id] = ast.literal_eval(node.value)
     assert names.get("profile") == "mini" and names.get("overrides") == {}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_saving_a_notebook_in_jupyterlab_leaves_its_text_file_unchanged(path):
+    """What JupyterLab's jupytext contents manager writes on save: the notebook (with the kernel's language_info,
+    which the kernel adds) back to percent-format text."""
+    from jupytext.config import load_jupytext_config
+
+    text = path.read_text()
+    nb = jupytext.reads(text, fmt="py:percent")
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.9", "file_extension": ".py"}
+    config = load_jupytext_config(str(path))
+    assert config is not None, "jupytext.toml is not found from the notebook's folder"
+    assert jupytext.writes(nb, fmt="py:percent", config=config) == text
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
