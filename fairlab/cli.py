@@ -120,19 +120,28 @@ def results(profile: ProfileOption = DEFAULT_PROFILE,
     """List the stored results of PROFILE (experiment, config hash, metrics)."""
     from fairlab.results import Registry
 
-    records = Registry(profile).records()
+    try:
+        profile = load_profile(profile).name
+    except ProfileError as exc:
+        _fail(str(exc), 2)
+
+    records, unreadable = Registry(profile).scan()
+    for message in unreadable:
+        _say("unreadable record:", "bold red", message)
     if as_json:
         typer.echo(json.dumps([r.summary() for r in records], indent=2))
-        return
-    from rich.table import Table
+    else:
+        from rich.table import Table
 
-    table = Table(title=Text(f"results/{profile}: {len(records)} records"))
-    for column in ("experiment", "config hash", "created", "seconds"):
-        table.add_column(column)
-    for record in records:
-        table.add_row(*(Text(str(v)) for v in (record.experiment, record.config_hash, record.env.get("time_utc"),
-                                                record.env.get("seconds"))))
-    Console().print(table)
+        table = Table(title=Text(f"results/{profile}: {len(records)} records"))
+        for column in ("experiment", "config hash", "created", "seconds"):
+            table.add_column(column)
+        for record in records:
+            table.add_row(*(Text(str(v)) for v in (record.experiment, record.config_hash, record.env.get("time_utc"),
+                                                    record.env.get("seconds"))))
+        Console().print(table)
+    if unreadable:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -189,12 +198,27 @@ def data_subset(dataset: Annotated[str, typer.Option(help="celeba, utkface or lf
 
 
 @data_app.command("check")
-def data_check(data_root: Annotated[Path, typer.Option("--data-root", help="folder holding celeba/, utkface/, lfwa/")]):
-    """Say, per dataset, whether it is found under DATA_ROOT, and the expected layout of those that are not."""
-    from fairlab.data.sources import check_data_root
+def data_check(data_root: Annotated[Optional[Path], typer.Option("--data-root", help="folder holding celeba/, utkface/, "
+                                                                   "lfwa/ (default: the profile's data_root)")] = None,
+               profile: Annotated[str, typer.Option("--profile", help="the profile to check for (default: paper)")] = "paper",
+               param: OverrideOption = None):
+    """The pre-flight check of PROFILE: data root, datasets, weight files, diffusion pipeline, prompt backend, device.
 
-    for line in check_data_root(data_root):
-        typer.echo(line)
+    Exits 1 when something the profile needs is missing (the expected layout is printed).
+    """
+    from fairlab.preflight import check
+
+    try:
+        loaded = load_profile(profile, _overrides(profile, param))
+    except ProfileError as exc:
+        _fail(str(exc), 2)
+    checks = check(loaded, data_root)
+    for item in checks:
+        typer.echo(item.line())
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        _fail(f"profile {loaded.name!r} cannot run here yet: {', '.join(failed)}")
+    _say("ready:", "green", f"everything profile {loaded.name!r} needs is here")
 
 
 @faceworld_app.command("make")

@@ -245,17 +245,25 @@ class Registry:
         return [json.loads(line) for line in self.computations_log.read_text().splitlines() if line.strip()]
 
     def records(self) -> list[Record]:
-        """Every complete record of this profile, sorted by experiment and creation time."""
-        found = []
+        """Every complete, readable record of this profile, sorted by experiment and creation time."""
+        return self.scan()[0]
+
+    def scan(self) -> tuple[list[Record], list[str]]:
+        """Every complete record of this profile (sorted by experiment and creation time), and one message per
+        record folder whose files cannot be read: one damaged record hides none of the others."""
+        found, unreadable = [], []
         if not self.root.is_dir():
-            return found
+            return found, unreadable
         for config_file in self.root.rglob("config.json"):
             path = config_file.parent
             if path.name.startswith(".") or not all((path / f).is_file() for f in _RECORD_FILES):
                 continue
             experiment = path.parent.relative_to(self.root).as_posix()
-            found.append(Record.read(path, self.profile, experiment))
-        return sorted(found, key=lambda r: (r.experiment, r.env.get("time_utc") or ""))
+            try:
+                found.append(Record.read(path, self.profile, experiment))
+            except RecordMissing as exc:
+                unreadable.append(str(exc))
+        return sorted(found, key=lambda r: (r.experiment, r.env.get("time_utc") or "")), sorted(unreadable)
 
 
 def computed_on(runtimes: list) -> dict:

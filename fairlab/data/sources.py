@@ -42,17 +42,3 @@ def _signature(root: Path) -> tuple:
     except OSError:
         return ()
 
-
-def check_data_root(data_root: str | Path) -> list[str]:
-    """One line per dataset: found (with its size) or missing (with the expected layout under ``<data root>/<name>``)."""
-    lines = []
-    for name in LOADERS:
-        root = Path(data_root) / name
-        try:
-            frame = load_dataset(name, root)
-            lines.append(f"{name}: found at {root} ({len(frame)} images)")
-        except DataError as exc:
-            layout = LAYOUTS[name].replace("<root>", str(root))
-            lines.append(f"{name}: missing or incomplete at {root}: {str(exc).splitlines()[0]}\n  expected:\n    "
-                         + layout.replace("\n", "\n    "))
-    return lines
