@@ -171,26 +171,38 @@ def data_subset(dataset: Annotated[str, typer.Option(help="celeba, utkface or lf
                 root: Annotated[Path, typer.Option(help="the dataset's root folder")],
                 target: Annotated[str, typer.Option(help="target attribute, e.g. Smiling")],
                 protected: Annotated[str, typer.Option(help="protected attribute, e.g. Male")],
-                size: Annotated[int, typer.Option(help="number of images, e.g. 20000")],
+                size: Annotated[int, typer.Option(min=1, help="number of images, e.g. 20000")],
                 out: Annotated[Path, typer.Option(help="CSV file to write")],
                 rule: Annotated[str, typer.Option(help="first (the reference code's deterministic rule) or random")] = "first",
                 seed: Annotated[int, typer.Option(help="seed of the random rule")] = 0,
-                minority_share: Annotated[float, typer.Option(help="protected minority within each class (0.1 = 90/10)")] = 0.1):
+                minority_share: Annotated[float, typer.Option(min=0.0, max=0.5, help="protected minority within each "
+                                                              "class (0.1 = 90/10)")] = 0.1,
+                verify: Annotated[bool, typer.Option("--verify", help="decode every chosen image first (slow): a "
+                                                     "truncated or corrupt file is named before anything is written")] = False):
     """Write the biased training subset (each class 50/50, protected 90/10 inside it) and print its group counts."""
+    from fairlab.atomic import write_atomic
     from fairlab.data import DataError
+    from fairlab.data.images import verify_images
     from fairlab.data.sources import load_dataset
     from fairlab.data.subsets import biased_subset, group_counts
 
     if dataset not in DATASETS:
         _fail(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}", 2)
+    if out.is_dir():
+        _fail(f"{out}: --out is a folder; expected the path of the CSV file to write", 2)
     try:
         frame = load_dataset(dataset, root)
         pool = frame[frame["partition"] == "train"] if "partition" in frame.columns else frame
         chosen = biased_subset(pool, target, protected, size, minority_share=minority_share, rule=rule, seed=seed)
+        if verify:
+            verify_images(chosen["path"].tolist())
     except (DataError, ValueError) as exc:
         _fail(str(exc), 2)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    chosen.reset_index()[["image_id", "path", "target", "protected", "group"]].to_csv(out, index=False)
+    table = chosen.reset_index()[["image_id", "path", "target", "protected", "group"]]
+    try:
+        write_atomic(out, lambda tmp: table.to_csv(tmp, index=False))
+    except OSError as exc:
+        _fail(f"{out}: could not write the subset ({exc.strerror or exc}); nothing was written")
     counts = group_counts(chosen)
     _announce(f"wrote {len(chosen)} images to {out}")
     for group, count in counts.items():

@@ -9,12 +9,13 @@ call to a paper's item on the status page.
 from __future__ import annotations
 
 import functools
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+
+from fairlab.atomic import write_atomic
 
 GROUP_COLOURS = {"Female": "#1f77b4", "Male": "#ff7f0e"}  # the neutralization paper's blue / orange
 METHOD_COLOURS = {"TL": "#8c8c8c", "SVD": "#5b8db8", "OURS (WIN)": "#d1495b"}
@@ -46,9 +47,7 @@ def _title(fig: plt.Figure, fallback: str) -> str:
 
 
 def _save_atomic(fig: plt.Figure, path, format: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, format=format, bbox_inches="tight")
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format=format, bbox_inches="tight"))
 
 
 def _publish(fig: plt.Figure, fallback: str) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fairlab import paths, reported
+from fairlab.atomic import write_atomic
 from fairlab.data import GROUPS
 from fairlab.metrics.intervals import aggregate_seeds, mean_difference
 from fairlab.results import NOTEBOOK_ENV, write_json_atomic
@@ -50,11 +51,8 @@ def link_html(anchor: str, files: dict[str, str]) -> str:
 
 
 def write_csv_atomic(path: Path, frame: pd.DataFrame) -> None:
-    """Write ``frame`` (without its index) to ``path`` through a temporary file, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    """Write ``frame`` (without its index) to ``path`` whole or not at all (:func:`fairlab.atomic.write_atomic`)."""
+    write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 class Sentence(str):

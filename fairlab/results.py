@@ -36,6 +36,7 @@ from filelock import FileLock
 
 from fairlab import device as devices
 from fairlab import environment, paths
+from fairlab.atomic import write_text_atomic
 
 FRESH_SINCE_ENV = "FAIRLAB_FRESH_SINCE"
 #: set by the book builder to the notebook being executed (recorded with every record it computes)
@@ -79,14 +80,8 @@ def config_hash(config: Any, code_version: str | None = None, module: str | None
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write JSON to ``path`` whole or not at all (:func:`fairlab.atomic.write_atomic`)."""
+    write_text_atomic(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -79,3 +81,73 @@ def test_the_preflight_check_finds_each_dataset_weight_file_and_pipeline_it_need
     assert not checks[f"weights {vit.ARCH}"].ok and vit.WEIGHT_FILES[0] in checks[f"weights {vit.ARCH}"].detail
     assert checks["diffusion pipeline"].ok and checks["device"].ok
     assert checks["prompt backend"].ok and "local-model" in checks["prompt backend"].detail
+
+
+def _celeba(root, n_per_group=6):
+    """A CelebA folder in the official format: ``n_per_group`` images of each (Smiling, Male) group."""
+    import numpy as np
+    from PIL import Image
+
+    attrs = ["Male", "Smiling"]
+    names, rows = [], []
+    for i, (smiling, male) in enumerate([(s, m) for s in (0, 1) for m in (0, 1) for _ in range(n_per_group)]):
+        name = f"{i + 1:06d}.jpg"
+        (root / "img_align_celeba").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((12, 10, 3), 100, np.uint8)).save(root / "img_align_celeba" / name, format="JPEG")
+        names.append(name)
+        rows.append(f"{name} {2 * male - 1:2d} {2 * smiling - 1:2d}")
+    (root / "list_attr_celeba.txt").write_text("\n".join([str(len(names)), " ".join(attrs), *rows]) + "\n")
+    (root / "list_eval_partition.txt").write_text("".join(f"{n} 0\n" for n in names))
+    return names
+
+
+def _subset(root, out, *extra):
+    return CliRunner().invoke(app, ["data", "subset", "--dataset", "celeba", "--root", str(root), "--target", "Smiling",
+                                    "--protected", "Male", "--size", "8", "--out", str(out), *extra])
+
+
+@pytest.mark.parametrize("size", ["-10", "0"])
+def test_a_subset_size_below_one_is_refused_and_writes_nothing(tmp_path, size):
+    _celeba(tmp_path / "celeba")
+    out = tmp_path / "subset.csv"
+    result = CliRunner().invoke(app, ["data", "subset", "--dataset", "celeba", "--root", str(tmp_path / "celeba"),
+                                      "--target", "Smiling", "--protected", "Male", "--size", size, "--out", str(out)])
+    assert result.exit_code == 2 and "--size" in result.output and not out.exists()
+
+
+def test_a_subset_out_that_is_a_folder_is_refused(tmp_path):
+    _celeba(tmp_path / "celeba")
+    result = _subset(tmp_path / "celeba", tmp_path)
+    assert result.exit_code == 2 and f"{tmp_path}: --out is a folder" in result.output
+
+
+def test_a_full_disk_while_writing_a_subset_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch):
+    import errno
+
+    import pandas as pd
+
+    _celeba(tmp_path / "celeba")
+    out = tmp_path / "subset.csv"
+    out.write_text("the previous subset\n")
+
+    def full_disk(self, path, *args, **kwargs):
+        open(path, "w").write("image_id,pa")  # part of a file, as a disk filling up leaves it
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
+    result = _subset(tmp_path / "celeba", out)
+    assert result.exit_code == 1 and "No space left on device" in result.output and "nothing was written" in result.output
+    assert out.read_text() == "the previous subset\n" and sorted(p.name for p in tmp_path.iterdir()) == ["celeba", "subset.csv"]
+
+
+def test_verify_names_a_corrupt_image_of_the_subset_before_writing_it(tmp_path):
+    import pandas as pd
+
+    _celeba(tmp_path / "celeba")
+    out = tmp_path / "subset.csv"
+    assert _subset(tmp_path / "celeba", out).exit_code == 0
+    broken = Path(pd.read_csv(out)["path"].iloc[0])
+    out.unlink()
+    broken.write_bytes(broken.read_bytes()[:40])  # a truncated download
+    result = _subset(tmp_path / "celeba", out, "--verify")
+    assert result.exit_code == 2 and f"{broken}: corrupt or unreadable image" in result.output and not out.exists()

@@ -69,6 +69,26 @@ def test_celeba_missing_files_name_the_file_and_the_layout(tmp_path):
         load_celeba(tmp_path)
 
 
+@pytest.mark.parametrize("csv", [False, True])
+def test_a_truncated_attribute_value_names_the_file_the_line_the_image_and_the_attribute(tmp_path, csv):
+    celeba_folder(tmp_path, [(1, 1), (0, 0), (1, 0)], csv=csv)
+    path = tmp_path / ("list_attr_celeba.csv" if csv else "list_attr_celeba.txt")
+    lines = path.read_text().splitlines()
+    row = 2 if csv else 3  # 0-based: the second image's row
+    if csv:
+        cells = lines[row].split(",")
+        cells[ATTRS.index("Male") + 1] = "-"
+        lines[row] = ",".join(cells)
+    else:
+        cells = lines[row].split()
+        cells[ATTRS.index("Male") + 1] = "-"
+        lines[row] = " ".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=rf"{path.name}: line {row + 1}, image '000002.jpg', attribute 'Male': "
+                                        r"expected -1 or 1, got '-'"):
+        load_celeba(tmp_path)
+
+
 def test_unknown_attribute_is_named_with_the_valid_ones(tmp_path):
     celeba_folder(tmp_path, [(1, 0)] * 4)
     with pytest.raises(DataError, match=r"unknown attribute 'Smilling'; valid attributes: .*Smiling"):

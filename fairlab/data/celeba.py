@@ -44,16 +44,31 @@ def _read_attribute_txt(path: Path) -> pd.DataFrame:
     bad = next((r for r in rows if len(r) != len(names) + 1), None)
     if bad is not None:
         raise DataError(f"{path}: row {bad[0]!r} has {len(bad) - 1} values for {len(names)} attributes")
-    frame = pd.DataFrame([r[1:] for r in rows], columns=names, index=[r[0] for r in rows]).astype(int)
+    frame = pd.DataFrame([r[1:] for r in rows], columns=names, index=[r[0] for r in rows])
     frame.index.name = "image_id"
-    return frame
+    return _attribute_values(frame, path, first_line=3)
 
 
 def _read_attribute_csv(path: Path) -> pd.DataFrame:
     frame = pd.read_csv(path)
     if "image_id" not in frame.columns:
         raise DataError(f"{path}: expected an 'image_id' column first, got {list(frame.columns[:3])}")
-    return frame.set_index("image_id").astype(int)
+    return _attribute_values(frame.set_index("image_id"), path, first_line=2)
+
+
+def _attribute_values(frame: pd.DataFrame, path: Path, first_line: int) -> pd.DataFrame:
+    """The ±1 attribute table as integers; a value that is not -1 or 1 is an error naming the file, the line,
+    the image and the attribute (a truncated download leaves values such as ``-``)."""
+    try:
+        values = frame.astype(int)
+        ok = values.isin([-1, 1]).to_numpy()
+    except (ValueError, TypeError):
+        values, ok = None, frame.astype(str).apply(lambda column: column.str.strip()).isin(["-1", "1"]).to_numpy()
+    if not ok.all():
+        row, column = np.argwhere(~ok)[0]
+        raise DataError(f"{path}: line {first_line + row}, image {frame.index[row]!r}, attribute {frame.columns[column]!r}: "
+                        f"expected -1 or 1, got {str(frame.iat[row, column])!r}")
+    return values
 
 
 def _read_partition(root: Path) -> pd.Series:

@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import os
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
@@ -30,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.ops import roi_align
 from tqdm import tqdm
 
+from fairlab.atomic import write_atomic
 from fairlab import paths
 from fairlab.data import DataError
 
@@ -49,6 +49,25 @@ def _decode(path: str, size: tuple[int, int]) -> np.ndarray:
         raise DataError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DataError(f"{path}: corrupt or unreadable image ({exc}); expected a JPEG or PNG") from None
+
+
+def verify_images(files: Sequence[str], progress: bool = True) -> None:
+    """Decode every image in full (without keeping it): the first missing, truncated or corrupt file is a
+    :class:`~fairlab.data.DataError` naming it."""
+
+    def check(path: str) -> None:
+        try:
+            with Image.open(path) as image:
+                image.load()  # the whole file: a truncated JPEG fails here, not at open
+        except FileNotFoundError:
+            raise DataError(f"{path}: image file not found") from None
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise DataError(f"{path}: corrupt or unreadable image ({exc}); expected a JPEG or PNG") from None
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for _ in tqdm(pool.map(check, [str(f) for f in files], chunksize=64), total=len(files), desc="verifying images",
+                      disable=not progress, leave=False):
+            pass
 
 
 def cache_key(files: Sequence[str], size: tuple[int, int]) -> str:
@@ -76,10 +95,7 @@ def load_images(files: Sequence[str], size: tuple[int, int], *, use_cache: bool 
             out[i] = image
     tensor = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
     if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        torch.save(tensor, tmp)
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp: torch.save(tensor, tmp))
     return tensor
 
 
