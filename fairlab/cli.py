@@ -236,22 +236,28 @@ def data_check(data_root: Annotated[Optional[Path], typer.Option("--data-root", 
 @faceworld_app.command("make")
 def faceworld_make(format: Annotated[str, typer.Option("--format", help="celeba, utkface or lfwa")],
                    domain: Annotated[str, typer.Option(help="photo (plays the real data) or studio (the synthetic look)")],
-                   n: Annotated[int, typer.Option(help="number of images")],
-                   out: Annotated[Path, typer.Option(help="folder to write the dataset to")],
+                   n: Annotated[int, typer.Option(min=1, help="number of images")],
+                   out: Annotated[Path, typer.Option(help="folder to write the dataset to (new or empty)")],
                    seed: Annotated[int, typer.Option(help="seed of the scenes")] = 0,
-                   size: Annotated[int, typer.Option(help="image width in pixels")] = 32):
+                   size: Annotated[int, typer.Option(min=8, help="image width in pixels (at least 8)")] = 32,
+                   overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a dataset already in --out")] = False):
     """Render a FaceWorld dataset in a real dataset's format (readable by that dataset's loader)."""
-    from fairlab.faceworld.formats import FORMATS, make
+    import time
+
+    from fairlab.faceworld.formats import FORMATS, make_folder
     from fairlab.faceworld.render import DOMAINS
 
     if format not in FORMATS:
         _fail(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}", 2)
     if domain not in DOMAINS:
         _fail(f"unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}", 2)
-    import time
-
     started = time.time()
-    make(format, domain, n, seed, out, size=size)
+    try:
+        make_folder(format, domain, n, seed, out, size=size, overwrite=overwrite)
+    except (FileExistsError, ValueError) as exc:
+        _fail(str(exc), 2)
+    except OSError as exc:
+        _fail(f"{out}: could not write the dataset ({exc.strerror or exc}); nothing was left behind")
     _say("wrote", "green", f"{n} FaceWorld images ({format}, {domain}, {size} px) to {out} in {time.time() - started:.1f} s")
 
 

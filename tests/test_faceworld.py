@@ -120,3 +120,48 @@ def test_celeba_format_keeps_the_official_partition_order_and_proportions(tmp_pa
     sizes = frame["partition"].value_counts().to_dict()
     assert sizes == formats.celeba_partition_sizes(500) == {"train": 402, "val": 49, "test": 49}
     assert list(frame["partition"].iloc[[0, 401, 402, 451, 499]]) == ["train", "train", "val", "test", "test"]
+
+
+def _make(out, *extra, n="12"):
+    return CliRunner().invoke(app, ["faceworld", "make", "--format", "utkface", "--domain", "photo", "--n", n,
+                                    "--out", str(out), "--size", "16", *extra])
+
+
+@pytest.mark.parametrize("extra, n, message", [((), "-5", "--n"), (("--size", "0"), "5", "--size"),
+                                               (("--size", "-3"), "5", "--size")])
+def test_faceworld_make_refuses_a_count_or_size_that_cannot_be_rendered(tmp_path, extra, n, message):
+    result = _make(tmp_path / "out", *extra, n=n)
+    assert result.exit_code == 2 and message in result.output and not (tmp_path / "out").exists()
+
+
+def test_faceworld_make_refuses_a_file_or_a_folder_holding_a_dataset_and_overwrite_replaces_it(tmp_path):
+    from fairlab.data.sources import load_dataset
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    result = _make(a_file)
+    assert result.exit_code == 2 and f"{a_file}: --out is a file" in result.output and a_file.read_text() == "mine"
+    out = tmp_path / "utk"
+    assert _make(out, n="20").exit_code == 0
+    result = _make(out)
+    assert result.exit_code == 2 and "the folder is not empty" in result.output and len(load_dataset("utkface", out)) == 20
+    assert _make(out, "--overwrite").exit_code == 0
+    assert len(load_dataset("utkface", out)) == 12  # replaced, not mixed with the 20 before
+
+
+def test_an_interrupted_faceworld_make_leaves_the_previous_dataset_and_no_half_written_one(tmp_path, monkeypatch):
+    from fairlab.data.sources import load_dataset
+
+    out = tmp_path / "utk"
+    assert _make(out, n="20").exit_code == 0
+    real_render = formats.render_files
+
+    def interrupted(scenes, folder, *args, **kwargs):
+        real_render(scenes.iloc[:5], folder, *args, **kwargs)  # some images written, then the process is stopped
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(formats, "render_files", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        formats.make_folder("utkface", "photo", 12, 0, out, size=16, overwrite=True, progress=False)
+    assert len(load_dataset("utkface", out)) == 20
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["utk"]

@@ -18,6 +18,9 @@ attributes, age, race, skin tone, head pose and seed, from which any image can b
 from __future__ import annotations
 
 import multiprocessing
+import os
+import shutil
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -149,11 +152,45 @@ def _write_lfwa_labels(scenes: pd.DataFrame, out: Path, seed: int) -> None:
     (out / ATTRIBUTE_FILE).write_text("\n".join(lines) + "\n")
 
 
+#: the narrowest image the renderer draws a face in (the book renders at 32 px; the papers' data at 178)
+MIN_SIZE = 8
+
+
+def make_folder(fmt: str, domain: str, n: int, seed: int, out: str | Path, size: int = 32, overwrite: bool = False,
+                progress: bool = True) -> pd.DataFrame:
+    """:func:`make` into ``out`` as a whole: rendered into a hidden sibling folder and renamed into place, so an
+    interrupted run leaves no half dataset and old and new images never mix. A non-empty ``out`` is refused
+    unless ``overwrite`` (then it is replaced, not added to)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out}: --out is a file; expected a folder for the dataset")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out}: the folder is not empty; choose another or pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        scenes = make(fmt, domain, n, seed, partial, size=size, progress=progress)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(out, old)
+            os.replace(partial, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(partial, out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return scenes
+
+
 def make(fmt: str, domain: str, n: int, seed: int, out: str | Path, size: int = 32, workers: int | None = None,
          progress: bool = True) -> pd.DataFrame:
     """Write a FaceWorld dataset of ``n`` images to ``out``; returns the scenes (the oracle)."""
     if domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; expected one of {DOMAINS}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a whole number of images, at least 1; got {n!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < MIN_SIZE:
+        raise ValueError(f"size must be a whole number of pixels, at least {MIN_SIZE}; got {size!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     scenes = scenes_for(fmt, n, seed)
