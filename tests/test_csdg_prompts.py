@@ -67,6 +67,11 @@ class FakeChatServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
                 reply = outer.replies.pop(0) if len(outer.replies) > 1 else outer.replies[0]
+                if isinstance(reply, tuple):  # (status, reason phrase): a reason may echo the request's header
+                    code, reason = reply
+                    self.send_response(code, reason.format(auth=self.headers.get("Authorization")))
+                    self.end_headers()
+                    return
                 if isinstance(reply, int):
                     self.send_response(reply)
                     self.end_headers()
@@ -138,3 +143,42 @@ def test_the_chat_backend_explains_missing_settings(monkeypatch):
     monkeypatch.delenv(P.BASE_URL_ENV, raising=False)
     with pytest.raises(P.PromptError, match="FAIRLAB_LLM_BASE_URL"):
         P.ChatCompletionsBackend.from_environment()
+
+
+def test_an_error_never_shows_the_key_or_the_urls_secrets_and_a_refused_key_is_asked_once():
+    server = FakeChatServer([(401, "Unauthorized: {auth}")])
+    url = server.url + "?api_key=qs-secret-456"
+    try:
+        with pytest.raises(P.PromptError) as info:
+            P.collect(P.ChatCompletionsBackend(url, "fake", api_key=server.key), SM, 3, max_requests=5)
+    finally:
+        server.close()
+    message = str(info.value)
+    assert "HTTP 401" in message and "api_key=***" in message
+    assert server.key not in message and "qs-secret-456" not in message
+    assert len(server.requests) == 1  # a refused key is refused again: not retried
+
+
+def test_credentials_in_the_endpoint_url_are_kept_out_of_messages_and_provenance():
+    backend = P.ChatCompletionsBackend("https://me:pw-secret@llm.example/v1?token=t-secret", "m", api_key="sk-k")
+    assert P.redact_url(backend.base_url) == "https://***@llm.example/v1?token=***"
+    assert backend.provenance()["base_url"] == "https://***@llm.example/v1?token=***"
+    shown = backend._redact(f"failed for {backend.base_url} with Bearer sk-k and pw-secret")
+    assert "pw-secret" not in shown and "t-secret" not in shown and "sk-k" not in shown
+
+
+def test_a_hosted_endpoint_blocked_offline_says_to_allow_the_network_and_is_not_retried(monkeypatch):
+    import urllib.error
+
+    from fairlab.offline import NetworkBlocked
+
+    calls = []
+
+    def blocked(*args, **kwargs):
+        calls.append(1)
+        raise urllib.error.URLError(NetworkBlocked("fairlab runs offline: blocked a connection to llm.example:443"))
+
+    monkeypatch.setattr(P.urllib.request, "urlopen", blocked)
+    with pytest.raises(P.PromptError, match="--allow-network"):
+        P.collect(P.ChatCompletionsBackend("https://llm.example/v1", "m"), SM, 3, max_requests=5)
+    assert len(calls) == 1

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -50,7 +51,29 @@ CELEBA_CONTEXT = (
 
 
 class PromptError(RuntimeError):
-    """A backend failed, or kept returning too few valid prompts."""
+    """A prompt backend failed or answered something unusable.
+
+    ``permanent``: asking again cannot help (the network is blocked, the endpoint refuses the key or has no such
+    model), so :func:`collect` stops at once instead of spending its requests.
+    """
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+#: HTTP answers that a repeated request gets again
+PERMANENT_HTTP = {400, 401, 403, 404, 405, 410, 422}
+
+
+def redact_url(url: str) -> str:
+    """``url`` without the secrets a URL can carry: the user and password, and every query value."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(f"{k}=***" for k, _ in urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def group_words(setting: Setting, t: int, s: int) -> str:
@@ -129,29 +152,50 @@ class ChatCompletionsBackend:
         key = next((os.environ[k] for k in API_KEY_ENV if os.environ.get(k)), None)
         return cls(base_url, model, key)
 
+    @property
+    def shown_url(self) -> str:
+        """The endpoint as messages and records show it: no credentials (:func:`redact_url`)."""
+        return redact_url(self.base_url)
+
     def provenance(self) -> dict:
-        return {"backend": self.name, "model": self.model, "base_url": self.base_url}
+        return {"backend": self.name, "model": self.model, "base_url": self.shown_url}
+
+    def _redact(self, text: str) -> str:
+        """``text`` (a server's reason phrase, an error) with the key and the URL's secrets blanked out."""
+        for secret in filter(None, (self._api_key, urllib.parse.urlsplit(self.base_url).password,
+                                    *(v for _, v in urllib.parse.parse_qsl(urllib.parse.urlsplit(self.base_url).query)))):
+            text = text.replace(secret, "***")
+        return text.replace(self.base_url, self.shown_url)
 
     def complete(self, request: PromptRequest, attempt: int) -> str:
+        from fairlab.offline import NetworkBlocked
+
         body = json.dumps({"model": self.model, "temperature": self.temperature, "seed": request.seed + attempt,
                            "messages": [{"role": "user", "content": request.text}]}).encode()
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         http = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST")
+        where = f"{self.shown_url}/chat/completions"
         try:
             with urllib.request.urlopen(http, timeout=self.timeout) as response:
                 payload = json.loads(response.read().decode())
         except urllib.error.HTTPError as exc:
-            raise PromptError(f"{self.base_url}/chat/completions answered HTTP {exc.code} ({exc.reason})") from None
+            raise PromptError(f"{where} answered HTTP {exc.code} ({self._redact(str(exc.reason))})",
+                              permanent=exc.code in PERMANENT_HTTP) from None
         except (urllib.error.URLError, OSError) as exc:
-            raise PromptError(f"{self.base_url}/chat/completions could not be reached: {exc}") from None
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, NetworkBlocked) or isinstance(exc, NetworkBlocked):
+                raise PromptError(f"{where} is not on this machine and the kernels run offline; start the build with "
+                                  f"--allow-network to reach a hosted endpoint, or serve a model on localhost",
+                                  permanent=True) from None
+            raise PromptError(f"{where} could not be reached: {self._redact(str(reason))}") from None
         except json.JSONDecodeError:
-            raise PromptError(f"{self.base_url}/chat/completions did not answer with JSON") from None
+            raise PromptError(f"{where} did not answer with JSON") from None
         try:
             return payload["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise PromptError(f"{self.base_url}/chat/completions answered without choices[0].message.content") from None
+            raise PromptError(f"{where} answered without choices[0].message.content") from None
 
 
 class TransformersBackend:
@@ -176,7 +220,8 @@ class TransformersBackend:
                 self._model = AutoModelForCausalLM.from_pretrained(self.model_name, local_files_only=self.local_only).eval()
                 self._model.to(self.device)
             except OSError as exc:
-                raise PromptError(f"cannot load the language model {self.model_name!r} locally: {exc}") from None
+                raise PromptError(f"cannot load the language model {self.model_name!r} locally: {exc}",
+                                  permanent=True) from None
         return self._model, self._tokenizer
 
     def complete(self, request: PromptRequest, attempt: int) -> str:
@@ -293,6 +338,8 @@ def collect(backend, setting: Setting, n: int, head_poses: bool = True, seed: in
             try:
                 answer = backend.complete(request, attempt)
             except PromptError as exc:  # a malformed or failed answer counts as a request; ask again
+                if exc.permanent:
+                    raise
                 failures.append(str(exc))
                 continue
             for prompt in parse_prompts(answer):
