@@ -36,7 +36,7 @@ from pathlib import Path
 import yaml
 
 from fairlab import environment, offline, paths
-from fairlab.profiles import DEFAULT_PROFILE, load_profile
+from fairlab.profiles import DEFAULT_PROFILE, load_profile, profile_name, resolve_profile
 from fairlab.reports import NOTEBOOK_ENV
 from fairlab.results import FRESH_SINCE_ENV, write_json_atomic
 
@@ -151,7 +151,8 @@ def check_output(output: Path | None) -> None:
 
 
 def default_html_dir(profile: str) -> Path:
-    return paths.build_root() / ("html" if profile == DEFAULT_PROFILE else f"{profile}/html")
+    name = profile_name(profile)
+    return paths.build_root() / ("html" if name == DEFAULT_PROFILE else f"{name}/html")
 
 
 #: written into every HTML folder a build fills: a later build may replace a folder only if it holds this file
@@ -180,7 +181,7 @@ def check_html_dir(final: Path, default: Path) -> None:
 
 
 def execution_log_path(profile: str) -> Path:
-    return paths.build_root() / profile / "executions.json"
+    return paths.build_root() / profile_name(profile) / "executions.json"
 
 
 def read_execution_log(profile: str) -> dict:
@@ -253,10 +254,11 @@ def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict |
 
     source = check_notebook_file(Path(source).resolve())
     check_output(output)
+    profile = resolve_profile(profile)
     overrides = dict(overrides or {})
     load_profile(profile, overrides)  # fail here, with the key named, rather than inside the kernel
     name = source.stem
-    output = Path(output) if output else paths.build_root() / profile / "executed" / f"{name}.ipynb"
+    output = Path(output) if output else paths.build_root() / profile_name(profile) / "executed" / f"{name}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
     running = output.with_name(f".{name}.running.ipynb")
     started = time.time()
@@ -276,7 +278,7 @@ def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict |
                 cwd=str(paths.project_root()), execution_timeout=timeout,
             )
     except PapermillExecutionError as exc:
-        failed = paths.build_root() / profile / "failed" / f"{name}.ipynb"
+        failed = paths.build_root() / profile_name(profile) / "failed" / f"{name}.ipynb"
         failed.parent.mkdir(parents=True, exist_ok=True)
         if running.exists():
             os.replace(running, failed)
@@ -329,7 +331,7 @@ def records_frame(profile: str):
     from fairlab.results import Registry
 
     lines = []
-    for record in Registry(profile).records():
+    for record in Registry(profile_name(profile)).records():
         on = record.env.get("computed_on") or {}
         device = on.get("gpu") or on.get("type") or "?"
         lines.append({"experiment": record.experiment, "record": record.config_hash, "notebook": record.env.get("notebook") or "—",
@@ -382,7 +384,7 @@ def _staged_config(profile: str, reportable: bool) -> dict:
 def stage(profile: str, pages: list[Page], executed: dict[str, Path]) -> Path:
     """Lay out a buildable book for ``profile`` in ``_build/<profile>/source``."""
     root = paths.project_root()
-    staging = paths.build_root() / profile / "source"
+    staging = paths.build_root() / profile_name(profile) / "source"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -390,7 +392,7 @@ def stage(profile: str, pages: list[Page], executed: dict[str, Path]) -> Path:
     # the tables and figures the pages wrote as files, served at the HTML root for their download links
     extra = staging / "_extra"
     for kind in ("tables", "figures"):
-        written = paths.build_root() / profile / kind
+        written = paths.build_root() / profile_name(profile) / kind
         if written.is_dir():
             shutil.copytree(written, extra / kind)
     config = _staged_config(profile, reportable)
@@ -527,6 +529,7 @@ def build_book(profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *,
     from fairlab.plans import plan_text
 
     overrides = dict(overrides or {})
+    profile = resolve_profile(profile)
     final = Path(html_dir) if html_dir else default_html_dir(profile)
     check_html_dir(final, default_html_dir(profile))
     announce(plan_text(load_profile(profile, overrides)))

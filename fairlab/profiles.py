@@ -238,6 +238,23 @@ def profile_path(name: str) -> Path:
     return paths.profiles_dir() / f"{name}.yml"
 
 
+def resolve_profile(profile: str) -> str:
+    """A profile argument as kernels and workers get it: a shipped name as it is, a profile file as its absolute path
+    (a relative path means nothing in a kernel started elsewhere)."""
+    candidate = Path(profile).expanduser()
+    if candidate.suffix in {".yml", ".yaml"}:
+        if not candidate.is_file():
+            raise ProfileError(f"{candidate}: profile file not found")
+        return str(candidate.resolve())
+    return profile
+
+
+def profile_name(profile: str) -> str:
+    """The validated name of a profile given by name or by path: what its results and build folders are called
+    (never the path itself)."""
+    return load_profile(profile).name
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """``"win_adult.n_runs=3"`` -> ``("win_adult.n_runs", 3)``; the value is read as YAML."""
     key, sep, raw = text.partition("=")

@@ -77,6 +77,20 @@ def test_a_bad_override_is_refused_before_anything_runs(command):
     assert not (paths.build_root() / "smoke" / "executions.json").exists()
 
 
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
+def test_a_profile_given_as_a_path_reaches_the_kernel_and_names_its_folders(tmp_path, monkeypatch, relative):
+    text = (paths.profiles_dir() / "smoke.yml").read_text().replace("name: smoke", "name: mine", 1)
+    (tmp_path / "mine.yml").write_text(text)
+    source = write_notebook(tmp_path, "# %%\nfrom pathlib import Path\nfrom fairlab.profiles import load_profile\n"
+                                      "assert Path(profile).is_absolute() and load_profile(profile).name == 'mine', profile\n")
+    if relative:
+        monkeypatch.chdir(tmp_path)
+    entry = run_notebook(source, "mine.yml" if relative else str(tmp_path / "mine.yml"), progress=False)
+    assert entry["status"] == "ok"
+    assert (paths.build_root() / "mine" / "executed" / "probe.ipynb").is_file()
+    assert (paths.build_root() / "mine" / "executions.json").is_file()
+
+
 def test_a_file_that_is_not_a_notebook_is_refused_and_logs_no_execution():
     log = paths.build_root() / "smoke" / "executions.json"
     before = log.read_text() if log.exists() else None
