@@ -9,6 +9,7 @@ was and no temporary behind.
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -30,4 +31,24 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
-__all__ = ["write_atomic", "write_text_atomic"]
+def owner_tag() -> str:
+    """``<host>.<pid>``, put in the names of a process's temporaries so that a later run can tell a dead
+    process's leftovers (a kernel killed by the out-of-memory killer cleans nothing up) from a live one's."""
+    return f"{socket.gethostname()}.{os.getpid()}"
+
+
+def owner_is_dead(tag: str) -> bool:
+    """Whether the process of an :func:`owner_tag` is gone; another machine's tag (a shared folder) never is."""
+    host, _, pid = tag.rpartition(".")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+__all__ = ["write_atomic", "write_text_atomic", "owner_tag", "owner_is_dead"]

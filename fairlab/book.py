@@ -36,6 +36,7 @@ from pathlib import Path
 import yaml
 
 from fairlab import environment, offline, paths
+from fairlab.atomic import owner_is_dead, owner_tag
 from fairlab.profiles import DEFAULT_PROFILE, load_profile, profile_name, resolve_profile
 from fairlab.reports import NOTEBOOK_ENV
 from fairlab.results import FRESH_SINCE_ENV, write_json_atomic
@@ -65,6 +66,45 @@ class NotebookFailed(RuntimeError):
         if self.saved:
             lines += ["", f"the failed notebook is saved at {self.saved}"]
         return "\n".join(lines)
+
+
+class NotebookInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped a notebook; carries the notebook, the cell it was in and the saved partial copy."""
+
+    def __init__(self, notebook: str, cell_index: int | None, saved: Path | None):
+        self.notebook, self.cell_index, self.saved = notebook, cell_index, saved
+        super().__init__(str(self))
+
+    def __reduce__(self):
+        return type(self), (self.notebook, self.cell_index, self.saved)
+
+    def __str__(self) -> str:
+        where = f" in cell {self.cell_index}" if self.cell_index is not None else ""
+        kept = f"; the partial notebook is saved at {self.saved}" if self.saved else ""
+        return f"interrupted: notebook {self.notebook}{where}{kept}"
+
+
+def _last_cell_started(path: Path) -> tuple[int | None, str]:
+    """The index and source of the last cell papermill started in a partial notebook (its per-cell status)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # a notebook half-written as the process died: no cell to name
+        return None, ""
+    started = [i for i, cell in enumerate(nb.cells)
+               if cell.get("metadata", {}).get("papermill", {}).get("status") in ("running", "completed")
+               or cell.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return None, ""
+    return started[-1], nb.cells[started[-1]].source
+
+
+def _kernel_death(exc: BaseException) -> str:
+    """What a dead kernel's error says, in words: the likely cause first (the out-of-memory killer sends SIGKILL)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (f"the kernel died ({text}); it was killed by a signal (SIGKILL from the out-of-memory killer is the usual "
+            f"cause: check `dmesg` or the job's memory limit) or it crashed")
 
 
 class BookBuildFailed(RuntimeError):
@@ -250,7 +290,10 @@ def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict |
     only if every cell succeeded; a failed run is saved under ``_build/<profile>/failed/``.
     """
     import papermill
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
+
+    from fairlab.results import Registry
 
     source = check_notebook_file(Path(source).resolve())
     check_output(output)
@@ -260,7 +303,9 @@ def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict |
     name = source.stem
     output = Path(output) if output else paths.build_root() / profile_name(profile) / "executed" / f"{name}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
-    running = output.with_name(f".{name}.running.ipynb")
+    clean_stale_temporaries(output.parent)
+    Registry(profile_name(profile)).clean_stale()
+    running = output.with_name(f".{name}.running-{owner_tag()}.ipynb")
     started = time.time()
     entry = {
         "notebook": name, "source": source.relative_to(paths.project_root()).as_posix() if source.is_relative_to(paths.project_root()) else str(source),
@@ -278,14 +323,24 @@ def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict |
                 cwd=str(paths.project_root()), execution_timeout=timeout,
             )
     except PapermillExecutionError as exc:
-        failed = paths.build_root() / profile_name(profile) / "failed" / f"{name}.ipynb"
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        if running.exists():
-            os.replace(running, failed)
+        failed = _keep_failed(running, profile, name)
         _log_execution(profile, entry | {"status": "failed", "seconds": round(time.time() - started, 1),
                                          "error": f"{exc.ename}: {exc.evalue}"})
         raise NotebookFailed(name, exc.cell_index, exc.source, exc.ename, exc.evalue,
-                             _ANSI.sub("", "\n".join(exc.traceback)), failed if failed.exists() else None) from None
+                             _ANSI.sub("", "\n".join(exc.traceback)), failed) from None
+    except DeadKernelError as exc:
+        cell, cell_source = _last_cell_started(running) if running.exists() else (None, "")
+        failed = _keep_failed(running, profile, name)
+        message = _kernel_death(exc)
+        _log_execution(profile, entry | {"status": "failed", "seconds": round(time.time() - started, 1),
+                                         "error": f"DeadKernelError: {message}"})
+        raise NotebookFailed(name, cell, cell_source, "DeadKernelError", message, "", failed) from None
+    except KeyboardInterrupt:
+        cell, _ = _last_cell_started(running) if running.exists() else (None, "")
+        failed = _keep_failed(running, profile, name)
+        _log_execution(profile, entry | {"status": "interrupted", "seconds": round(time.time() - started, 1),
+                                         "error": "interrupted (Ctrl-C)"})
+        raise NotebookInterrupted(name, cell, failed) from None
     except BaseException as exc:
         running.unlink(missing_ok=True)
         _log_execution(profile, entry | {"status": "failed", "seconds": round(time.time() - started, 1),
@@ -296,6 +351,30 @@ def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict |
     entry |= {"status": "ok", "seconds": round(time.time() - started, 1), "executed": str(output)}
     _log_execution(profile, entry)
     return entry
+
+
+def _keep_failed(running: Path, profile: str, name: str) -> Path | None:
+    """Move a run's partial notebook to ``_build/<profile>/failed/<name>.ipynb`` (None when nothing was written)."""
+    if not running.exists():
+        return None
+    failed = paths.build_root() / profile_name(profile) / "failed" / f"{name}.ipynb"
+    failed.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(running, failed)
+    return failed
+
+
+def clean_stale_temporaries(*folders: Path) -> list[Path]:
+    """Delete the running notebooks (``.<name>.running-<host>.<pid>.ipynb``) and record work folders
+    (``.tmp-<hash>-<host>.<pid>-<id>``) that a process of this machine left when it died; returns what went."""
+    removed = []
+    for folder in folders:
+        if not Path(folder).is_dir():
+            continue
+        for path in Path(folder).glob(".*.running-*.ipynb"):
+            if owner_is_dead(path.name.rsplit(".running-", 1)[1].removesuffix(".ipynb")):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def _collapse_injected_parameters(path: Path) -> None:

@@ -62,7 +62,7 @@ def book(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None,
          html_dir: Annotated[Optional[Path], typer.Option(help="where to put the HTML (default: _build/html for mini, _build/<profile>/html otherwise)")] = None,
          jobs: JobsOption = None, address: AddressOption = None):
     """Execute every notebook of the book with PROFILE and build the HTML book."""
-    from fairlab.book import BookBuildFailed, NotebookFailed, build_book
+    from fairlab.book import BookBuildFailed, NotebookFailed, NotebookInterrupted, build_book
 
     try:
         html = build_book(profile, _overrides(profile, param), fresh=fresh, block_network=not allow_network,
@@ -72,6 +72,8 @@ def book(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None,
         _fail(str(exc), 2)
     except (NotebookFailed, BookBuildFailed, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    except NotebookInterrupted as exc:
+        _fail(str(exc), 130)
     _say("book built:", "green", str(html / "index.html"))
 
 
@@ -84,7 +86,7 @@ def run(notebook: Annotated[str, typer.Argument(help="a notebook path or name, e
     """Execute one notebook with papermill, the same way the book does."""
     import time
 
-    from fairlab.book import NotebookFailed, check_output, find_notebook, precompute, run_notebook
+    from fairlab.book import NotebookFailed, NotebookInterrupted, check_output, find_notebook, precompute, run_notebook
 
     try:
         source = find_notebook(notebook)
@@ -99,6 +101,8 @@ def run(notebook: Annotated[str, typer.Argument(help="a notebook path or name, e
         _fail(str(exc), 2)
     except (NotebookFailed, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    except NotebookInterrupted as exc:
+        _fail(str(exc), 130)
     _say("executed", "green", f"{entry['notebook']} in {entry['seconds']:.1f} s -> {entry['executed']}")
 
 

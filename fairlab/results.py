@@ -36,12 +36,16 @@ from filelock import FileLock
 
 from fairlab import device as devices
 from fairlab import environment, paths
-from fairlab.atomic import write_text_atomic
+from fairlab.atomic import owner_is_dead, owner_tag, write_text_atomic
 
 FRESH_SINCE_ENV = "FAIRLAB_FRESH_SINCE"
 #: set by the book builder to the notebook being executed (recorded with every record it computes)
 NOTEBOOK_ENV = "FAIRLAB_NOTEBOOK"
 _RECORD_FILES = ("config.json", "metrics.json", "env.json")
+
+
+#: a record is computed in ``<experiment>/.tmp-<hash>-<host>.<pid>-<id>`` and renamed into place when complete
+_WORK_PREFIX = ".tmp-"
 
 
 class RecordMissing(LookupError):
@@ -198,7 +202,7 @@ class Registry:
 
     def _compute(self, experiment: str, config: Any, compute: Callable[[Path], dict], module: str | None,
                  final: Path) -> Record:
-        work = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+        work = final.parent / f"{_WORK_PREFIX}{final.name}-{owner_tag()}-{uuid.uuid4().hex[:8]}"
         work.mkdir()
         started = time.time()
         try:
@@ -220,6 +224,21 @@ class Registry:
             raise
         self._log_computation(experiment, final.name, env)
         return Record.read(final, self.profile, experiment)
+
+    def clean_stale(self) -> list[Path]:
+        """Delete the work folders of records whose computing process (on this machine) died before it finished:
+        ``.tmp-<hash>-<host>.<pid>-<id>``. A live computation's folder, or another machine's, is left alone."""
+        removed = []
+        if not self.root.is_dir():
+            return removed
+        for work in self.root.rglob(f"{_WORK_PREFIX}*"):
+            middle = work.name[len(_WORK_PREFIX):]
+            # <12-hex hash>-<host>.<pid>-<8-hex id>
+            tag = middle[13:-9] if len(middle) > 22 and middle[12] == "-" and middle[-9] == "-" else ""
+            if work.is_dir() and tag and owner_is_dead(tag):
+                shutil.rmtree(work, ignore_errors=True)
+                removed.append(work)
+        return removed
 
     @property
     def computations_log(self) -> Path:

@@ -91,6 +91,57 @@ def test_a_profile_given_as_a_path_reaches_the_kernel_and_names_its_folders(tmp_
     assert (paths.build_root() / "mine" / "executions.json").is_file()
 
 
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_killed_kernel_names_the_notebook_and_cell_keeps_the_partial_notebook_and_leaves_no_temporaries(tmp_path):
+    import socket
+
+    from fairlab.results import Registry
+
+    executed = paths.build_root() / "smoke" / "executed"
+    executed.mkdir(parents=True, exist_ok=True)
+    dead = f"{socket.gethostname()}.{_dead_pid()}"
+    stale_notebook = executed / f".probe.running-{dead}.ipynb"
+    stale_notebook.write_text("{}")
+    stale_record = Registry("smoke").root / "demo" / "exp" / f".tmp-0123456789ab-{dead}-0badc0de"
+    stale_record.mkdir(parents=True)
+    source = write_notebook(tmp_path, "# %%\nx = 1\n\n# %%\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    with pytest.raises(NotebookFailed) as info:
+        run_notebook(source, "smoke", progress=False)
+    message = str(info.value)
+    assert "notebook probe failed in cell" in message and "the kernel died" in message and "killed by a signal" in message
+    assert "os.kill(os.getpid(), signal.SIGKILL)" in message
+    assert info.value.saved == paths.build_root() / "smoke" / "failed" / "probe.ipynb" and info.value.saved.is_file()
+    assert not stale_notebook.exists() and not stale_record.exists()
+    assert not list(executed.glob(".*.running-*"))
+
+
+def test_ctrl_c_says_interrupted_and_names_the_notebook_and_cell(tmp_path):
+    import _thread
+    import threading
+
+    from fairlab.book import NotebookInterrupted
+
+    source = write_notebook(tmp_path, "# %%\nx = 1\n\n# %%\nimport time\ntime.sleep(60)\n")
+    timer = threading.Timer(8.0, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(NotebookInterrupted) as info:
+            run_notebook(source, "smoke", progress=False)
+    finally:
+        timer.cancel()
+    # the cell is named once the kernel has started one (on a loaded machine the interrupt may come earlier)
+    assert str(info.value).startswith("interrupted: notebook probe")
+    assert read_execution_log("smoke")["probe"]["status"] == "interrupted"
+
+
 def test_a_file_that_is_not_a_notebook_is_refused_and_logs_no_execution():
     log = paths.build_root() / "smoke" / "executions.json"
     before = log.read_text() if log.exists() else None
