@@ -259,8 +259,9 @@ def _kernel_environment(notebook: str, fresh_since: float | None, block_network:
         os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
         if fresh_since is not None:
             os.environ[FRESH_SINCE_ENV] = repr(fresh_since)
-        if block_network:
+        if block_network:  # the kernel, and every process it starts
             os.environ["IPYTHONDIR"] = str(offline.ipython_dir_with_guard(Path(ipython_dir)))
+            os.environ.update(offline.child_environment(Path(ipython_dir) / "site"))
         try:
             yield
         finally:

@@ -168,8 +168,14 @@ class ChatCompletionsBackend:
         return text.replace(self.base_url, self.shown_url)
 
     def complete(self, request: PromptRequest, attempt: int) -> str:
+        from fairlab import offline
         from fairlab.offline import NetworkBlocked
 
+        host = urllib.parse.urlsplit(self.base_url).hostname
+        if offline.is_offline() and not offline.is_local_host(host):
+            raise PromptError(f"{self.shown_url} is not on this machine and the kernels run offline; start the build "
+                              f"with --allow-network to reach a hosted endpoint, or serve a model on localhost",
+                              permanent=True)
         body = json.dumps({"model": self.model, "temperature": self.temperature, "seed": request.seed + attempt,
                            "messages": [{"role": "user", "content": request.text}]}).encode()
         headers = {"Content-Type": "application/json"}
