@@ -7,6 +7,7 @@ on that: every path is resolved here, from the package location or an environmen
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -42,7 +43,11 @@ def build_root() -> Path:
 
 
 def profiles_dir() -> Path:
-    return project_root() / "profiles"
+    """The shipped profiles: ``profiles/`` of the checkout, or where a wheel installs them (``<prefix>/share/fairlab``)."""
+    checkout = project_root() / "profiles"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "fairlab" / "profiles"
 
 
 def data_root(configured: str | os.PathLike | None = None) -> Path:

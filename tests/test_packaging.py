@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
+from pathlib import Path
 
 import yaml
 
@@ -60,3 +62,39 @@ def test_the_license_is_an_spdx_expression_with_its_file():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_a_wheel_installed_outside_the_checkout_finds_its_profiles_statistics_and_data(tmp_path):
+    """Build the wheel, install it into a fresh virtual environment (the dependencies lent from this one, fairlab
+    only from the wheel) and use it from a folder that is not a checkout."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    wheels, venv, elsewhere = tmp_path / "wheels", tmp_path / "venv", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
+                    str(ROOT)], check=True, capture_output=True, timeout=600)
+    wheel = next(wheels.glob("fairlab-*.whl"))
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(venv), str(wheel)],
+                   check=True, capture_output=True, timeout=600)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    (site / "_lent_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # after the venv's own
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+
+    def run(*args):
+        return subprocess.run([str(python), *args], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+
+    where = run("-c", "import fairlab, fairlab.paths as p; print(fairlab.__file__); print(p.profiles_dir())")
+    assert where.returncode == 0, where.stderr
+    package, profiles = where.stdout.split()
+    assert package.startswith(str(venv)) and profiles == str(venv / "share" / "fairlab" / "profiles")
+    shown = run("-m", "fairlab.cli", "profile", "mini")
+    assert shown.returncode == 0 and "name: mini" in shown.stdout, shown.stderr
+    smoke = run("-c", "from fairlab.faceworld import world; from fairlab.data.adult import load_adult; "
+                      "from fairlab import reported; print(len(world.celeba_scenes(50, 0)), len(load_adult().train.y) > 0, "
+                      "len(reported.load('aimfair').tables) > 0)")
+    assert smoke.returncode == 0 and smoke.stdout.split() == ["50", "True", "True"], smoke.stderr

@@ -1,0 +1,405 @@
+"""What each notebook computes, as stages of independent units for :func:`fairlab.parallel.run`.
+
+A plan lists the records a notebook will ask for, grouped into stages: the units of one stage do
+not depend on each other, and a stage starts when the previous one is done. ``fairlab book
+--jobs N`` computes a notebook's plan on N workers before executing the notebook, which then
+finds every record stored. A record the plan misses is still computed, by the notebook itself:
+a plan can only save time, never change a result.
+"""
+
+from __future__ import annotations
+
+from fairlab.parallel import Unit
+from fairlab.profiles import Profile
+from fairlab.study import Study
+
+Stage = list[Unit]
+
+
+def _aimfair_entries(notebook: str, profile: Profile) -> dict[str, list]:
+    """Setting → the table entries (strategies and Baselines) the notebook reads on it."""
+    from fairlab.aimfair import tables
+
+    if notebook == "02_smg_sft":
+        entries = {}
+        for label in tables.settings_for(profile):
+            chosen = list(tables.TABLE3.values())
+            for candidates in tables.table4_candidates(profile).values():
+                chosen += list(candidates.values())
+            chosen += [tables.AimFair("cosine"), tables.AIM]
+            entries[label] = chosen
+        return entries
+    if notebook == "03_ablations":
+        main = tables.DEFAULT_SETTINGS[0]
+        chosen = [tables.Baseline(), *tables.TABLE3.values()]
+        chosen += [tables.S("selective", k=k) for k in tables.TOP_KS]
+        chosen += [tables.S("full")] + [tables.S("selective", k=profile.aimfair.top_k, s1=r) for r in tables.S1_RATIOS]
+        chosen += list(tables.s2_entries(profile, "{:g}").values()) + list(tables.TABLE8.values()) + list(tables.TABLE9.values())
+        chosen += [tables.S("freeze", block=b) for b in tables.BLOCKS]
+        return {main: chosen,
+                "UTK F/W": [tables.Baseline(), *tables.s2_entries(profile, "{:.1f}").values()],
+                "CelebA M/Y": list(tables.TABLE11.values())}
+    return {}
+
+
+def _pretrain_and_masks(profile: Profile, label: str, seed: int, entries: list) -> None:
+    """The Baselines of a (setting, seed) and the SMG gradients its entries' masks need."""
+    from fairlab.aimfair import smg_sft
+
+    study = Study.of(profile)
+    for arch in sorted({smg_sft.resolve(profile, e).arch for e in entries}):
+        smg_sft.pretrained(study, label, seed, arch)
+    for entry in entries:
+        strategy = smg_sft.resolve(profile, entry)
+        if isinstance(strategy, smg_sft.Strategy) and strategy.kind == "selective":
+            smg_sft.gradients(study, label, seed, strategy.s1, strategy.s2, strategy.arch)
+
+
+def _strategy(profile: Profile, label: str, seed: int, strategy) -> None:
+    from fairlab.aimfair import smg_sft
+
+    smg_sft.run(Study.of(profile), label, seed, strategy)
+
+
+def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
+    """Stage 1: per (setting, seed), the Baseline and SMG's gradients; stage 2: every strategy run."""
+    from fairlab.aimfair import smg_sft
+
+    first, second, seen = [], [], set()
+    for label, entries in _aimfair_entries(notebook, profile).items():
+        for seed in profile.aimfair.seeds:
+            first.append(Unit(f"{label} seed {seed}: Baselines and SMG gradients", _pretrain_and_masks,
+                              (profile, label, seed, entries)))
+            for entry in entries:
+                strategy = smg_sft.resolve(profile, entry)
+                if not isinstance(strategy, smg_sft.Strategy) or (label, seed, strategy) in seen:
+                    continue
+                seen.add((label, seed, strategy))
+                second.append(Unit(f"{label} seed {seed}: {strategy.kind} {strategy.as_config()}", _strategy,
+                                   (profile, label, seed, strategy)))
+    return [stage for stage in (first, second) if stage]
+
+
+# ---------------------------------------------------------------------------------------------
+# chapter 00: FaceWorld's datasets and its attribute probe, then the stand-in backbones
+
+
+def _faceworld_dataset(profile: Profile, fmt: str) -> None:
+    from fairlab.faceworld import datasets
+
+    datasets.dataset(Study.of(profile), fmt)
+
+
+def _attribute_probe(profile: Profile) -> None:
+    from fairlab.faceworld import datasets
+
+    datasets.attribute_probe(Study.of(profile))
+
+
+def _backbone(profile: Profile, arch: str) -> None:
+    from fairlab import backbones
+
+    backbones.backbone(Study.of(profile), arch)
+
+
+def data_plan(notebook: str, profile: Profile) -> list[Stage]:
+    """Stage 1: every FaceWorld dataset (where the profile renders them) and the attribute probe; stage 2: the
+    FaceWorld-pretrained backbones (where the profile uses them)."""
+    from fairlab import backbones
+
+    first = [Unit(f"FaceWorld {fmt}", _faceworld_dataset, (profile, fmt))
+             for fmt in ("celeba", "utkface", "lfwa") if profile.data.source == "faceworld"]
+    first.append(Unit("the attribute probe", _attribute_probe, (profile,)))
+    second = [Unit(f"backbone {arch}", _backbone, (profile, arch)) for arch in backbones.ARCHITECTURES
+              if profile.backbones.weights == "faceworld"]
+    return [stage for stage in (first, second) if stage]
+
+
+# ---------------------------------------------------------------------------------------------
+# chapter 01: the miniature model, then every pool, then every Table 5 run
+
+
+def _t2i(profile: Profile) -> None:
+    from fairlab.aimfair import csdg
+
+    csdg.mini_t2i(Study.of(profile))
+
+
+def _pool(profile: Profile, label: str, family: str | None) -> None:
+    """A setting's contextual pool (``family=None``), a Table 5 pool, or (``family="reference"``) FaceWorld's diversity."""
+    from fairlab.aimfair import csdg
+    from fairlab.aimfair.settings import SETTINGS
+
+    study = Study.of(profile)
+    if family is None:
+        csdg.pool(study, label, csdg.contextual_family(SETTINGS[label]), profile.csdg.pool_per_group)
+    elif family == "reference":
+        csdg.reference_diversity(study, label)
+    else:
+        csdg.table5_pool(study, label, family)
+
+
+def _table5_run(profile: Profile, label: str, family: str, seed: int) -> None:
+    from fairlab.aimfair import csdg
+
+    csdg.table5_run(Study.of(profile), label, family, seed)
+
+
+def _synthetic_sets(profile: Profile, label: str) -> None:
+    from fairlab.aimfair import csdg
+
+    csdg.synthetic_sets(Study.of(profile), label)
+
+
+def csdg_plan(notebook: str, profile: Profile) -> list[Stage]:
+    """Stage 1: the miniature model (where it generates); stage 2: every pool; stage 3: Table 5's runs and the
+    synthetic sets of the next chapter."""
+    from fairlab.aimfair import csdg
+    from fairlab.aimfair.settings import SETTINGS
+    from fairlab.aimfair.tables import TABLE5_FAMILIES
+
+    first = [Unit("the miniature text-to-image model", _t2i, (profile,))] if profile.csdg.generation.pipeline == "mini" else []
+    pools = [Unit(f"{label}: contextual pool", _pool, (profile, label, None)) for label in SETTINGS]
+    pools += [Unit(f"{label}: Table 5 pool {family}", _pool, (profile, label, family))
+              for label in csdg.TABLE5_SETTINGS for family in TABLE5_FAMILIES]
+    if csdg.has_judge(profile):
+        pools += [Unit(f"{label}: FaceWorld's own diversity", _pool, (profile, label, "reference")) for label in csdg.TABLE5_SETTINGS]
+    third = [Unit(f"{label}: Table 5 {family} seed {seed}", _table5_run, (profile, label, family, seed))
+             for label in csdg.TABLE5_SETTINGS for family in TABLE5_FAMILIES for seed in profile.aimfair.seeds]
+    third += [Unit(f"{label}: synthetic sets S1, S2", _synthetic_sets, (profile, label)) for label in SETTINGS]
+    return [stage for stage in (first, pools, third) if stage]
+
+
+# ---------------------------------------------------------------------------------------------
+# chapter 04: every pre-trained model, then every fine-tuning and retraining run over the lr grid
+
+
+def _win_pretrain(profile: Profile, constraint: str | None, depth: int) -> None:
+    from fairlab.win import adult
+
+    task = adult.open_task(Study.of(profile))
+    lambdas = tuple(task.cfg.lambdas) if constraint else (0.0,)
+    adult.pretrain(task, constraint=constraint, lambdas=lambdas, depth=depth)
+
+
+def _win_image_features(profile: Profile, dataset: str, arch: str) -> None:
+    from fairlab import backbones
+    from fairlab.win import images
+
+    study = Study.of(profile)
+    task = images.open_task(dataset, study)
+    images.features(task, backbones.backbone(study, arch))
+
+
+def _win_head(profile: Profile, source: tuple, method: str, lr: float) -> None:
+    """A head fine-tuned from the pre-trained model ``source`` = (constraint, depth) as the page asks for it."""
+    from fairlab.win import adult
+
+    task = adult.open_task(Study.of(profile))
+    constraint, depth = source
+    lambdas = tuple(task.cfg.lambdas) if constraint else (0.0,)
+    record = adult.pretrain(task, constraint=constraint, lambdas=lambdas, depth=depth)
+    if constraint:  # Table 2: every λ's replica
+        adult.finetune_head(task, lr=lr, pretrained=record, method=method, replicas=tuple(range(len(lambdas))))
+    else:
+        adult.finetune_head(task, lr=lr, pretrained=record, method=method)
+
+
+def _win_retrain(profile: Profile, constraint: str, lr: float) -> None:
+    from fairlab.win import adult
+
+    task = adult.open_task(Study.of(profile))
+    adult.retrain(task, lr=lr, pretrained=adult.pretrain(task), constraint=constraint, lambdas=tuple(task.cfg.lambdas),
+                  replica=0)
+
+
+def _win_image_head(profile: Profile, dataset: str, arch: str, method: str, lr: float) -> None:
+    from fairlab import backbones
+    from fairlab.win import images
+
+    study = Study.of(profile)
+    task = images.open_task(dataset, study)
+    images.finetune(task, images.features(task, backbones.backbone(study, arch)), method, lr)
+
+
+def win_plan(notebook: str, profile: Profile) -> list[Stage]:
+    """Stage 1: the pre-trained models and the image features; stage 2: every head and retraining run over the
+    learning-rate grid (the α sweep, at the rate chosen on validation, is left to the notebook)."""
+    w, wi = profile.win_adult, profile.win_images
+    sources = [(None, 2), ("eo", 2), ("dp", 2)] + [(None, d) for d in w.mlp_depths if d != 2]
+    archs = {"resnet18": ("tl", "svd", "win"), "resnet50": ("win",), "densenet121": ("win",)}
+    first = [Unit(f"Adult: pre-training {c or 'unfair'}, MLP-{d}", _win_pretrain, (profile, c, d)) for c, d in sources]
+    first += [Unit(f"{dataset}: {arch} features", _win_image_features, (profile, dataset, arch))
+              for dataset in ("celeba", "lfwa") for arch in archs]
+    second = []
+    for lr in w.lr_grid:
+        second += [Unit(f"Adult: {m} head, lr {lr:g}", _win_head, (profile, (None, 2), m, lr)) for m in ("tl", "svd", "win")]
+        second += [Unit(f"Adult: TL head from the {c} model, lr {lr:g}", _win_head, (profile, (c, 2), "tl", lr)) for c in ("eo", "dp")]
+        second += [Unit(f"Adult: WIN head on MLP-{d}, lr {lr:g}", _win_head, (profile, (None, d), "win", lr))
+                   for d in w.mlp_depths if d != 2]
+        second += [Unit(f"Adult: Retrain+{c.upper()}, lr {lr:g}", _win_retrain, (profile, c, lr)) for c in ("eo", "dp")]
+    second += [Unit(f"{dataset}: {arch} {m} head, lr {lr:g}", _win_image_head, (profile, dataset, arch, m, lr))
+               for dataset in ("celeba", "lfwa") for arch, methods in archs.items() for m in methods for lr in wi.lr_grid]
+    return [first, second]
+
+
+PLANS = {"00_data": data_plan, "01_csdg": csdg_plan, "02_smg_sft": aimfair_plan, "03_ablations": aimfair_plan,
+         "04_weight_importance_neutralization": win_plan}
+
+#: notebook → the notebooks whose records it reads: ``fairlab book --jobs N`` starts a notebook once
+#: these are done, so the neutralization chapter runs beside AIM-Fair's (both read only 00's data
+#: and backbones). A notebook not listed waits for every one before it.
+READS = {
+    "00_data": set(),
+    "01_csdg": {"00_data"},
+    "02_smg_sft": {"00_data", "01_csdg"},
+    "03_ablations": {"00_data", "01_csdg", "02_smg_sft"},
+    "04_weight_importance_neutralization": {"00_data"},
+}
+
+
+def plan(notebook: str, profile: Profile) -> list[Stage]:
+    """The stages of ``notebook`` (its file stem); empty for a notebook without a plan (it computes as it runs)."""
+    builder = PLANS.get(notebook)
+    return builder(notebook, profile) if builder else []
+
+
+def plan_text(profile: Profile) -> str:
+    """The estimate as a plain-text table with a total line (what ``fairlab plan`` and ``fairlab book`` print)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(estimate(profile))
+    measured_on = frame["measured_on"].iloc[0]
+    shown = frame.drop(columns="measured_on").set_index("notebook")
+    shown.loc["total"] = shown.sum(numeric_only=True)
+    shown = shown.drop(columns="ram_gb").astype({"trainings": int, "images_to_generate": int, "training_images": int})
+    lines = [f"plan for profile {profile.name!r} on {profile.compute.device} "
+             f"(image store: {profile.data.image_store}, {len(profile.aimfair.seeds)} seeds)",
+             shown.round(2).to_string(),
+             f"peak RAM about {frame['ram_gb'].max():.1f} GB (4 GB for the process and its models, plus the images "
+             f"the {profile.data.image_store} store holds)",
+             f"device-hours from the training and generation throughput measured on {measured_on}; training images "
+             f"count each image of each epoch (validation passes at a third, ResNet-18 units); generation at the "
+             f"miniature model's rate is a lower bound for Stable Diffusion at 512 px; not counted: rendering "
+             f"FaceWorld and the neutralization chapter's small heads"]
+    return "\n".join(lines)
+
+
+__all__ = ["plan", "aimfair_plan", "data_plan", "csdg_plan", "win_plan", "PLANS", "READS", "Stage", "estimate", "plan_text", "measured_throughput"]
+
+
+# ---------------------------------------------------------------------------------------------
+# what a build costs, before it runs
+
+
+#: bytes of one stored ResNet-18 state (model.pt) and of one stored mean gradient (float32)
+RESNET18_BYTES = 11_200_000 * 4
+#: a generated 224-px PNG (measured on FaceWorld-style renders: 60–90 kB) and a 32-px one
+PNG_BYTES = {224: 80_000, 32: 2_500}
+
+
+#: training-set size of a strategy trained from the backbone, in units of N_R (repairing and LTGC: real + top-up)
+FROM_BACKBONE_SIZE = {"synthetic": 1.0, "supplementation": 2.0, "repairing": 1.8, "ltgc": 1.8}
+#: a training image of each backbone in ResNet-18 units (forward FLOPs: 1.8, 4.1 and 2.9 GFLOPs at 224 px)
+BACKBONE_COST = {"resnet18": 1.0, "resnet50": 2.3, "densenet121": 1.6}
+#: an evaluation pass costs about a third of a training pass per image (no backward)
+EVALUATION_WEIGHT = 1 / 3
+
+
+def _validation_images(profile: Profile) -> int:
+    """CelebA's official validation split (19,867 images), or FaceWorld's at the same share."""
+    return 19_867 if profile.data.source == "real" else round(profile.faceworld.celeba_n * 19_867 / 202_599)
+
+
+def _trainings_aimfair_chapter(notebook: str, profile: Profile) -> tuple[int, float]:
+    """(trainings, training-image passes, validation passes weighted by :data:`EVALUATION_WEIGHT`) of a chapter's plan."""
+    a = profile.aimfair
+    n_real, val = profile.data.aimfair_subset_size, _validation_images(profile) * EVALUATION_WEIGHT
+    stages = aimfair_plan(notebook, profile)
+    baselines = stages[0] if stages else []
+    strategies = stages[1] if len(stages) > 1 else []
+    seen = len(baselines) * a.epochs * (n_real + val)
+    for unit in strategies:
+        strategy = unit.args[3]
+        if strategy.fine_tunes:
+            seen += len(a.finetune_lrs) * a.finetune_epochs * (n_real + val)
+        else:
+            seen += a.epochs * (FROM_BACKBONE_SIZE[strategy.kind] * n_real + val)
+    return len(baselines) + len(strategies), seen
+
+
+def estimate(profile: Profile, throughput: dict | None = None) -> list[dict]:
+    """Per notebook, before anything runs: trainings, images to generate, device-hours, disk and RAM.
+
+    ``throughput``: images per second of ResNet-18 training at the profile's resolution and of
+    generation, with the device they were measured on (default: :func:`measured_throughput`).
+    """
+    if throughput is None:
+        try:
+            throughput = measured_throughput(profile)
+        except FileNotFoundError:
+            throughput = {"train_images_per_s": float("nan"), "generate_images_per_s": float("nan"),
+                          "device": "not measured (run make bench)"}
+    a, c, d, fw = profile.aimfair, profile.csdg, profile.data, profile.faceworld
+    size = a.image_size
+    image_bytes = 3 * size * size
+    rows = []
+    # the FaceWorld sets are rendered only where the profile uses them; the attribute probe's renders always
+    renders = 2 * (fw.probe_train + fw.probe_test)
+    if d.source == "faceworld":
+        renders += fw.celeba_n + fw.utkface_n + fw.lfwa_n + fw.studio_n
+    b = profile.backbones
+    backbone_passes = sum(getattr(b, arch).images * getattr(b, arch).epochs * cost
+                          for arch, cost in BACKBONE_COST.items()) if b.weights == "faceworld" else 0
+    rows.append({"notebook": "00_data", "trainings": 3 + 3 * (b.weights == "faceworld"),
+                 "images_to_generate": renders, "training_images": backbone_passes + 2 * fw.probe_epochs * fw.probe_train,
+                 "disk_gb": renders * 3 * fw.size * fw.size * 1.25 / 1e9})
+    n_real = d.aimfair_subset_size
+    pool_images = 4 * c.pool_per_group * 5 + 4 * c.table5_per_group * 3 * 2
+    table5 = 4 * 2 * len(a.seeds)
+    rows.append({"notebook": "01_csdg", "trainings": table5 + (c.generation.pipeline == "mini"),
+                 "images_to_generate": pool_images,
+                 "training_images": table5 * a.epochs * (4 * c.table5_per_group + _validation_images(profile) * EVALUATION_WEIGHT),
+                 "disk_gb": (pool_images * PNG_BYTES.get(c.generation.out_size, 3 * c.generation.out_size ** 2 // 2)
+                             + table5 * RESNET18_BYTES) / 1e9})
+    for notebook in ("02_smg_sft", "03_ablations"):
+        trainings, seen = _trainings_aimfair_chapter(notebook, profile)
+        rows.append({"notebook": notebook, "trainings": trainings, "images_to_generate": 0, "training_images": seen,
+                     "disk_gb": trainings * RESNET18_BYTES * 1.1 / 1e9})
+    w = profile.win_adult
+    heads = w.n_runs * (len(w.lr_grid) * (3 + len(w.alphas)) + len(w.lambdas) * 4 + len(w.mlp_depths) * 3)
+    rows.append({"notebook": "04_weight_importance_neutralization", "trainings": heads, "images_to_generate": 0,
+                 "training_images": 0, "disk_gb": 0.05})
+    for row in rows:
+        seconds = row["training_images"] / throughput["train_images_per_s"] + \
+            row["images_to_generate"] / throughput["generate_images_per_s"] * (row["notebook"] == "01_csdg")
+        row["device_hours"] = seconds / 3600
+        # the memory store holds each split decoded; the stream store a few batches
+        row["ram_gb"] = (4 + (a.batch_size * image_bytes * 4 * 6 if d.image_store == "stream"
+                              else (n_real + 2 * _validation_images(profile)) * 3 * 218 * 178 * 2) / 1e9)
+        row["measured_on"] = throughput["device"]
+    return rows
+
+
+def measured_throughput(profile: Profile) -> dict:
+    """Training and generation throughput from ``make bench``'s stored results, preferring a GPU measurement.
+
+    Training: the input-path benchmark at the profile's resolution (224 px or 32 px). Generation:
+    the generation benchmark (the miniature model; Stable Diffusion at 512 px is far slower per
+    image, so the paper profile's generation hours are a lower bound, and the table says so).
+    """
+    import json
+
+    from fairlab import paths
+
+    folder = paths.project_root() / "benchmarks" / "results"
+    found = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")} if folder.is_dir() else {}
+    size = "224px" if profile.aimfair.image_size >= 128 else "32px"
+    train = found.get(f"input_path_{size}_cuda") or found.get(f"input_path_{size}")
+    generate = found.get("generation_cuda") or found.get("generation")
+    if train is None:
+        raise FileNotFoundError(f"no measured throughput in {folder}: run `make bench` (or make bench BENCH_DEVICE=cuda) first")
+    per_s = train["details"]["images"] / train["fairlab_seconds"]
+    gen = (generate["details"]["images"] / generate["fairlab_seconds"]) if generate else float("nan")
+    return {"train_images_per_s": per_s, "generate_images_per_s": gen,
+            "device": f"{train['device']} ({train['time_utc'][:10]})"}
