@@ -76,10 +76,12 @@ def test_a_wheel_installed_outside_the_checkout_finds_its_profiles_statistics_an
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
                     str(ROOT)], check=True, capture_output=True, timeout=600)
     wheel = next(wheels.glob("fairlab-*.whl"))
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(venv), str(wheel)],
-                   check=True, capture_output=True, timeout=600)
+    # the new environment's own pip (ensurepip, offline): pip run from this environment would uninstall this
+    # environment's fairlab before installing the wheel elsewhere
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                   check=True, capture_output=True, timeout=600)
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                check=True, capture_output=True, text=True).stdout.strip())
     (site / "_lent_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # after the venv's own
