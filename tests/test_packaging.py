@@ -15,7 +15,7 @@ ROOT = paths.project_root()
 
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    wanted = set(project["dependencies"]).union(*project["optional-dependencies"].values())
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert set(pip) - {"-e ."} == wanted
@@ -32,7 +32,7 @@ def _requirements() -> list:
     from packaging.requirements import Requirement
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]]
+    return [Requirement(r) for r in project["dependencies"] + sum(project["optional-dependencies"].values(), [])]
 
 
 def test_the_torch_pin_admits_no_release_without_the_fused_cpu_adam_the_engine_uses():
@@ -100,3 +100,44 @@ def test_a_wheel_installed_outside_the_checkout_finds_its_profiles_statistics_an
                       "from fairlab import reported; print(len(world.celeba_scenes(50, 0)), len(load_adult().train.y) > 0, "
                       "len(reported.load('aimfair').tables) > 0)")
     assert smoke.returncode == 0 and smoke.stdout.split() == ["50", "True", "True"], smoke.stderr
+
+
+#: the packages only the extras bring ([book], [diffusion], [test])
+EXTRAS_ONLY = ("diffusers", "transformers", "tokenizers", "accelerate", "peft", "timm", "matplotlib", "seaborn",
+               "jupyter_book", "sphinx", "papermill", "jupytext", "ipykernel", "nbformat", "dask", "distributed",
+               "IPython", "nbclient", "fairlearn", "pytest", "playwright", "bs4")
+#: what `pip install fairlab` (the core) must make importable: the methods, the data loaders, the engine, the CLI
+CORE_MODULES = ("fairlab.metrics", "fairlab.aimfair.selective", "fairlab.aimfair.smg_sft", "fairlab.win.neutralize",
+                "fairlab.win.regularisers", "fairlab.win.adult", "fairlab.data.sources", "fairlab.data.subsets",
+                "fairlab.data.adult", "fairlab.train", "fairlab.models", "fairlab.backbones", "fairlab.results",
+                "fairlab.study", "fairlab.profiles", "fairlab.faceworld.world", "fairlab.faceworld.render", "fairlab.cli")
+
+
+def test_the_core_install_imports_the_methods_without_any_extra():
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import importlib, importlib.abc, sys
+        class NotInstalled(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] in {EXTRAS_ONLY!r}:
+                    raise ModuleNotFoundError(f"No module named {{name!r}} (an extra)")
+        sys.meta_path.insert(0, NotInstalled())
+        for module in {CORE_MODULES!r}:
+            importlib.import_module(module)
+        from fairlab.aimfair import selective
+        from fairlab.win import neutralize
+        import torch, torchvision
+        selective.linear_probe(torchvision.models.resnet18(num_classes=1))  # a method on "your own" model
+        neutralize.fisher_weighted_svd(torch.randn(2, 8), None, rank=2)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+def test_make_install_takes_every_extra():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert set(project["optional-dependencies"]) == {"book", "diffusion", "test"}
+    assert '-e ".[book,diffusion,test]"' in (ROOT / "Makefile").read_text()
