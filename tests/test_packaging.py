@@ -71,10 +71,18 @@ def test_a_wheel_installed_outside_the_checkout_finds_its_profiles_statistics_an
     import sys
     import sysconfig
 
-    wheels, venv, elsewhere = tmp_path / "wheels", tmp_path / "venv", tmp_path / "elsewhere"
+    import shutil
+
+    wheels, venv, elsewhere, source = (tmp_path / name for name in ("wheels", "venv", "elsewhere", "source"))
     elsewhere.mkdir()
+    # built from a copy of what the wheel is made of: setuptools writes build/ and *.egg-info/ next to the sources
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, source / name)
+    for folder in ("fairlab", "profiles"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
-                    str(ROOT)], check=True, capture_output=True, timeout=600)
+                    str(source)], check=True, capture_output=True, timeout=600)
     wheel = next(wheels.glob("fairlab-*.whl"))
     # the new environment's own pip (ensurepip, offline): pip run from this environment would uninstall this
     # environment's fairlab before installing the wheel elsewhere
