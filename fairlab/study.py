@@ -27,4 +27,18 @@ class Study:
         return cls(profile, Registry(profile.name, root))
 
 
-__all__ = ["Study"]
+class InStudy:
+    """For a task object with a ``study`` field: its profile and registry as attributes of its own."""
+
+    study: Study
+
+    @property
+    def profile(self) -> Profile:
+        return self.study.profile
+
+    @property
+    def registry(self) -> Registry:
+        return self.study.registry
+
+
+__all__ = ["Study", "InStudy"]

@@ -26,11 +26,11 @@ from fairlab import device as devices
 from fairlab.data.adult import AdultSplits, load_adult
 from fairlab.evaluation import reports, weighted_f1_scorer
 from fairlab.models import ReplicaMLP, count_parameters, replicate
-from fairlab.profiles import Profile, TrainRecipe
-from fairlab.results import Record, Registry
-from fairlab.study import Study
+from fairlab.profiles import TrainRecipe
+from fairlab.results import Record
+from fairlab.study import InStudy, Study
 from fairlab.train import ReplicaBatches, fit, make_optimizer, seed_everything
-from fairlab.win.neutralize import SELECTION, HeadData, finetune_heads, trainable_parameters
+from fairlab.win.neutralize import FineTuning, HeadData, finetune_heads, trainable_parameters
 from fairlab.win.regularisers import fairness_penalty
 
 PRETRAIN = "win/adult_pretrain"
@@ -74,14 +74,8 @@ class FinetuneHeadConfig:
     method: str
     alphas: tuple[float, ...]
     rank: int
-    optimizer: str
-    lr: float
-    epochs: int
-    patience: int
-    batch_size: int
-    seeds: tuple[int, ...]
     eps_rel: float
-    selection: str = SELECTION
+    training: FineTuning
 
 
 @dataclass(frozen=True)
@@ -93,29 +87,21 @@ class RetrainConfig:
     constraint: str | None
     lambdas: tuple[float, ...]
     regularizer: str | None
-    optimizer: str
-    lr: float
-    epochs: int
-    patience: int
-    batch_size: int
-    seeds: tuple[int, ...]
-    selection: str = SELECTION
+    training: FineTuning
 
 
 @dataclass
-class AdultTask:
+class AdultTask(InStudy):
     """The Adult splits as tensors in a study (the profile and the registry), loaded once per notebook."""
 
     study: Study
     splits: AdultSplits
 
-    @property
-    def profile(self) -> Profile:
-        return self.study.profile
-
-    @property
-    def registry(self) -> Registry:
-        return self.study.registry
+    def fine_tuning(self, lr: float, optimizer: str | None = None) -> FineTuning:
+        """The profile's fine-tuning recipe at rate ``lr`` (and, for a head, optionally another optimizer)."""
+        cfg = self.cfg
+        return FineTuning(optimizer=optimizer or cfg.finetune_optimizer, lr=float(lr), epochs=cfg.finetune_epochs,
+                          patience=cfg.finetune_patience, batch_size=cfg.finetune_batch_size, seeds=tuple(self.seeds))
 
     @property
     def cfg(self):
@@ -221,13 +207,11 @@ def finetune_head(task: AdultTask, pretrained: Record, method: str, lr: float, *
     config = FinetuneHeadConfig(
         pretrain=pretrained.config, pretrain_replicas=tuple(replicas), method=method,
         alphas=tuple(float(a) for a in alphas) if method == "win" else (0.5,), rank=rank or cfg.rank,
-        optimizer=optimizer or cfg.finetune_optimizer, lr=float(lr), epochs=cfg.finetune_epochs,
-        patience=cfg.finetune_patience, batch_size=cfg.finetune_batch_size, seeds=tuple(task.seeds),
-        eps_rel=cfg.fisher_eps_rel,
+        eps_rel=cfg.fisher_eps_rel, training=task.fine_tuning(lr, optimizer),
     )
 
     def compute(workdir):
-        grid = list(itertools.product(config.pretrain_replicas, config.alphas, config.seeds))
+        grid = list(itertools.product(config.pretrain_replicas, config.alphas, config.training.seeds))
         extractor = task.runtime.prepare(load_pretrained(pretrained))
         pick = torch.tensor([p for p, _, _ in grid])
         shared = len(config.pretrain_replicas) == 1
@@ -240,8 +224,8 @@ def finetune_head(task: AdultTask, pretrained: Record, method: str, lr: float, *
         seed_everything(0)
         head, result = finetune_heads(
             data, method, extractor.head.weight.detach().cpu()[pick], extractor.head.bias.detach().cpu()[pick],
-            [sd for _, _, sd in grid], lr=config.lr, optimizer=config.optimizer, epochs=config.epochs,
-            patience=config.patience, batch_size=config.batch_size, alphas=[a for _, a, _ in grid],
+            [sd for _, _, sd in grid], lr=config.training.lr, optimizer=config.training.optimizer, epochs=config.training.epochs,
+            patience=config.training.patience, batch_size=config.training.batch_size, alphas=[a for _, a, _ in grid],
             rank=config.rank, eps_rel=config.eps_rel, progress=task.progress, runtime=task.runtime,
         )
         torch.save(devices.cpu_state(head), workdir / "head.pt")
@@ -266,23 +250,22 @@ def retrain(task: AdultTask, pretrained: Record, lr: float, constraint: str | No
     config = RetrainConfig(
         pretrain=pretrained.config, pretrain_replica=replica, constraint=constraint,
         lambdas=tuple(float(v) for v in lambdas), regularizer=cfg.regularizer if constraint else None,
-        optimizer=cfg.finetune_optimizer, lr=float(lr), epochs=cfg.finetune_epochs, patience=cfg.finetune_patience,
-        batch_size=cfg.finetune_batch_size, seeds=tuple(task.seeds),
+        training=task.fine_tuning(lr),
     )
 
     def compute(workdir):
-        grid = list(itertools.product(config.lambdas, config.seeds))
+        grid = list(itertools.product(config.lambdas, config.training.seeds))
         rt = task.runtime
         model = rt.prepare(replicate(load_pretrained(pretrained), [replica] * len(grid)))
         lam = rt.put(torch.tensor([lam_r for lam_r, _ in grid]))
         x, y, s = task.tensors["train"]
         seed_everything(0)
         result = fit(
-            model, make_optimizer(config.optimizer, model.parameters(), config.lr),
-            ReplicaBatches((x, y, s), config.batch_size, seeds=[sd for _, sd in grid], device=rt.device),
+            model, make_optimizer(config.training.optimizer, model.parameters(), config.training.lr),
+            ReplicaBatches((x, y, s), config.training.batch_size, seeds=[sd for _, sd in grid], device=rt.device),
             lambda m, b: penalised_loss(m(b[0]), b[1], b[2], constraint, lam, config.regularizer),
-            config.epochs, evaluate=weighted_f1_scorer(task.tensors["val"][0], task.tensors["val"][1]),
-            patience=config.patience, desc=f"retrain {constraint or 'CE'} lr={lr}", progress=task.progress,
+            config.training.epochs, evaluate=weighted_f1_scorer(task.tensors["val"][0], task.tensors["val"][1]),
+            patience=config.training.patience, desc=f"retrain {constraint or 'CE'} lr={lr}", progress=task.progress,
             runtime=rt,
         )
         torch.save(devices.cpu_state(model), workdir / "model.pt")

@@ -26,11 +26,10 @@ from fairlab.data.sources import load_dataset
 from fairlab.data.subsets import random_split, with_groups
 from fairlab.evaluation import reports
 from fairlab.faceworld.datasets import dataset_root
-from fairlab.profiles import Profile
-from fairlab.results import Record, Registry
-from fairlab.study import Study
+from fairlab.results import Record
+from fairlab.study import InStudy, Study
 from fairlab.train import seed_everything
-from fairlab.win.neutralize import SELECTION, HeadData, finetune_heads, trainable_parameters
+from fairlab.win.neutralize import FineTuning, HeadData, finetune_heads, trainable_parameters
 
 FEATURES = "win/image_features"
 HEADS = "win/image_heads"
@@ -52,40 +51,26 @@ class FeaturesConfig:
 
 @dataclass(frozen=True)
 class ImageHeadsConfig:
-    """TL, SVD or WIN on the stored ``features``: one seeded random ``Linear(d, 2)`` head per seed, fine-tuned with
-    ``optimizer`` at ``lr``; SVD and WIN keep ``rank`` and WIN neutralizes with ``alpha``."""
+    """TL, SVD or WIN on the stored ``features``: one seeded random ``Linear(d, 2)`` head per seed, fine-tuned as
+    ``training`` says; SVD and WIN keep ``rank`` and WIN neutralizes with ``alpha``."""
 
     features: dict
     method: str
-    lr: float
-    epochs: int
-    patience: int
-    batch_size: int
-    seeds: tuple[int, ...]
     eps_rel: float
-    optimizer: str = "adam"
+    training: FineTuning
     rank: int = 2
     alpha: float = 0.5
     head_init: str = "seeded_random_linear_per_run"
-    selection: str = SELECTION
 
 
 @dataclass
-class ImageTask:
+class ImageTask(InStudy):
     """One dataset's target, sensitive attribute and split, in a study (the profile and the registry)."""
 
     name: str
     study: Study
     root: Path
     splits: dict
-
-    @property
-    def profile(self) -> Profile:
-        return self.study.profile
-
-    @property
-    def registry(self) -> Registry:
-        return self.study.registry
 
     @property
     def cfg(self):
@@ -175,17 +160,18 @@ def finetune(task: ImageTask, features_record: Record, method: str, lr: float) -
     """TL, SVD or WIN on the frozen features, one run per seed (0 … n_runs − 1)."""
     cfg = task.cfg
     seeds = list(range(cfg.n_runs))
-    config = ImageHeadsConfig(features=features_record.config, method=method, lr=float(lr), epochs=cfg.finetune_epochs,
-                              patience=cfg.finetune_patience, batch_size=cfg.finetune_batch_size, seeds=tuple(seeds),
-                              eps_rel=task.profile.win_adult.fisher_eps_rel)
+    training = FineTuning(optimizer="adam", lr=float(lr), epochs=cfg.finetune_epochs, patience=cfg.finetune_patience,
+                          batch_size=cfg.finetune_batch_size, seeds=tuple(seeds))
+    config = ImageHeadsConfig(features=features_record.config, method=method, eps_rel=task.profile.win_adult.fisher_eps_rel,
+                              training=training)
 
     def compute(workdir: Path) -> dict:
         data = head_data(features_record)
         dimension = data.features["train"].shape[1]
         weights, biases = random_heads(dimension, seeds)
         seed_everything(0)
-        head, result = finetune_heads(data, method, weights, biases, seeds, lr=config.lr, optimizer=config.optimizer,
-                                      epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
+        head, result = finetune_heads(data, method, weights, biases, seeds, lr=training.lr, optimizer=training.optimizer,
+                                      epochs=training.epochs, patience=training.patience, batch_size=training.batch_size,
                                       alphas=[config.alpha] * len(seeds), rank=config.rank, eps_rel=config.eps_rel,
                                       desc=f"{task.name} {method} lr={lr}", runtime=devices.runtime(task.profile))
         test, val = reports(head, *data.split("test")), reports(head, *data.split("val"))

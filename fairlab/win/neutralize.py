@@ -38,6 +38,21 @@ METHOD_LABELS = {"tl": "TL", "svd": "SVD", "win": "OURS (WIN)"}
 #: how a fine-tuning run's reported epoch is chosen (:func:`finetune_heads`, and the Adult retraining runs)
 SELECTION = "best_epoch_by_val_weighted_f1"
 
+
+@dataclass(frozen=True)
+class FineTuning:
+    """How the neutralization paper's runs fine-tune (part of their configs): ``optimizer`` at ``lr``, batches of
+    ``batch_size``, at most ``epochs`` and stopping after ``patience`` epochs without a better validation score,
+    one run per seed of ``seeds``, each reporting the epoch :data:`SELECTION` picks."""
+
+    optimizer: str
+    lr: float
+    epochs: int
+    patience: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    selection: str = SELECTION
+
 def group_fisher(features: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Empirical Fisher diagonal of the paper's ``W`` (``d × k``), averaged over the given samples.
 
