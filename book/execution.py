@@ -27,7 +27,8 @@ overrides: dict = {}  # profile keys to change, e.g. {"win_adult.n_runs": 3}
 # %% tags=["hide-input"]
 from fairlab import book, notebook
 
-prof = notebook.start(profile, overrides)
+study = notebook.start(profile, overrides)  # the profile and the registry of its records
+prof = study.profile
 
 # %%
 book.execution_frame(prof.name)

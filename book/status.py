@@ -34,7 +34,8 @@ overrides: dict = {}  # profile keys to change, e.g. {"win_adult.n_runs": 3}
 # %% tags=["hide-input"]
 from fairlab import notebook, reports
 
-prof = notebook.start(profile, overrides)
+study = notebook.start(profile, overrides)  # the profile and the registry of its records
+prof = study.profile
 
 # %%
 status = reports.status_table(prof.name)
