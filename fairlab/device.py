@@ -8,7 +8,7 @@ profile moves all of them at once (``compute.device: auto`` is CUDA when present
   cache and the batch augmentation on the GPU, pinned host memory for whatever crosses over.
 * On the CPU: float32 (bf16 autocast measured 26× *slower* on the AVX2 machines without native
   bf16), the exact small-map convolution path (:mod:`fairlab.small_maps`) and channels-last
-  inference (:func:`inference`).
+  convolutions for training and inference (:func:`inference`).
 
 Random draws (shuffling, crop boxes, flips) always come from CPU generators, so a seed gives the
 same batches and crops on either device.
@@ -80,15 +80,18 @@ class Runtime:
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
     def prepare(self, model: nn.Module) -> nn.Module:
-        """Move ``model`` to the device (channels-last on CUDA); on the CPU, swap in the small-map convolutions."""
+        """Move ``model`` to the device, its convolutions channels-last; on the CPU, swap in the small-map convolutions.
+
+        Channels-last trains faster on the CPU too (measured per step on the 2-core machine: ResNet-18 at 32 px
+        5 %, ResNet-50 10 %, DenseNet-121 19 %, the miniature model's U-Net 8 %).
+        """
         from fairlab.small_maps import use_small_map_convs
 
-        if self.is_cuda:
-            model = model.to(self.device)
-            if _has_conv(model):
-                model = model.to(memory_format=torch.channels_last)
-        else:
-            model = use_small_map_convs(model.to(self.device))
+        model = model.to(self.device)
+        if _has_conv(model):
+            model = model.to(memory_format=torch.channels_last)
+        if not self.is_cuda:
+            model = use_small_map_convs(model)
         model._fairlab_runtime = self  # what inference() and the evaluation helpers run with
         return model
 
@@ -198,7 +201,8 @@ def inference(model: nn.Module) -> Iterator[Runtime]:
     """
     rt = runtime_of(model)
     was_training = model.training
-    convolutional = _has_conv(model) and not rt.is_cuda
+    # a prepared model is channels-last already; any other is re-laid for the block and restored after it
+    convolutional = _has_conv(model) and not rt.is_cuda and not _channels_last(model)
     model.eval()
     # the weights are re-laid outside inference mode even when a caller is inside it (the engine
     # evaluates under inference_mode): weights made there could never be trained again
@@ -223,6 +227,12 @@ def images_in(rt: Runtime, x: torch.Tensor) -> torch.Tensor:
 
 def _has_conv(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def _channels_last(model: nn.Module) -> bool:
+    """Whether every convolution kernel wider than 1 × 1 is laid out channels-last (a 1 × 1 kernel is both layouts)."""
+    kernels = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d) and m.weight.shape[-2:] != (1, 1)]
+    return bool(kernels) and all(w.is_contiguous(memory_format=torch.channels_last) for w in kernels)
 
 
 def pin_threads(threads: int | None = None) -> int:

@@ -5,16 +5,20 @@ blocks likewise), and oneDNN handles those shapes badly: the backward pass of la
 3 × 3 convolutions alone was 38.5 % of a training step on the 2-core CPU.
 
 On an ``H × W`` input a convolution is a linear map from the ``C·H·W`` input values to the
-``O·H'·W'`` output values, so it is exactly one matrix product
+``O·H'·W'`` output values, so it is exactly one matrix product. With the pixels outermost (the
+memory order of a channels-last tensor, so neither the input nor the output is copied)
 
-    y.flatten(1) = x.flatten(1) @ M,   M[(c, h, w), (o, i, j)] = K[o, c, h − i·s + p, w − j·s + p]
+    y[n, (q, o)] = Σ_(p, c) x[n, (p, c)] · M[(q, o), (p, c)],   M[(q, o), (p, c)] = K[o, c, tap(p, q)]
 
-(zero where the tap falls outside the kernel), with ``M`` gathered from the kernel ``K`` through a
-fixed 0/1 tensor ``T[a, b, h, w, i, j]`` of which taps meet which pixels. Every entry of ``M`` is
-one kernel value or zero, so building it is exact; autograd carries the gradient back to ``K``.
-For maps of at most :data:`MAX_PIXELS` pixels ``M`` is small (layer3: 1,024 × 1,024) and the
-product is much faster than the convolution. Larger maps (every map at 224 px) and non-CPU
-tensors take the stock kernel, so the path is a no-op wherever it would not help.
+where ``tap(p, q)`` is the kernel tap through which output pixel ``q`` reads input pixel ``p``
+(no tap: zero). ``M`` is gathered from the kernel ``K`` by one matrix product with a fixed 0/1
+tensor ``T[tap, p, q]`` — ``G = K.reshape(O·C, taps) @ T`` — whose every column holds at most one
+1, so every entry of ``M`` is one kernel value or zero and building it is exact; the gradient
+flows back to ``K`` through the same product (``dK = dG @ Tᵀ``), already in the kernel's layout.
+For maps of at most :data:`MAX_PIXELS` pixels ``M`` is small (layer3: 1,024 × 1,024; layer4 on
+1 × 1 maps: the kernel's centre tap, 512 × 512) and the product is much faster than the
+convolution. Larger maps (every map at 224 px) and non-CPU tensors take the stock kernel, so the
+path is a no-op wherever it would not help.
 """
 
 from __future__ import annotations
@@ -62,16 +66,18 @@ class SmallMapConv2d(nn.Conv2d):
         if not self._eligible(x):
             return super().forward(x)
         n, c, height, width = x.shape
-        taps = self._tap_tensor(height, width, x.dtype)
+        taps = self._tap_tensor(height, width, x.dtype)  # [tap, p, q]
+        n_taps, pixels_in, pixels_out = taps.shape
         out_h = (height + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
-        out_w = (width + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
-        weight = self.weight.to(x.dtype).reshape(self.out_channels, c, -1)
-        # M[c, hw, o, ij] = sum over taps t of K[o, c, t] T[t, hw, ij]: one nonzero term at most
-        matrix = torch.einsum("oct,tpq->cpoq", weight, taps).reshape(c * height * width, -1)
-        y = x.reshape(n, -1) @ matrix
+        out_w = pixels_out // out_h
+        o = self.out_channels
+        gathered = self.weight.to(x.dtype).reshape(o * c, n_taps) @ taps.reshape(n_taps, -1)  # [(o, c), (p, q)]
+        matrix = gathered.view(o, c, pixels_in, pixels_out).permute(3, 0, 2, 1).reshape(pixels_out * o, pixels_in * c)
+        pixels_first = x.permute(0, 2, 3, 1).reshape(n, pixels_in * c)  # a view when x is channels-last
+        y = pixels_first @ matrix.t()
         if self.bias is not None:
-            y = (y.view(n, self.out_channels, -1) + self.bias.to(x.dtype)[:, None]).view(n, -1)
-        return y.view(n, self.out_channels, out_h, out_w)
+            y = (y.view(n, pixels_out, o) + self.bias.to(x.dtype)).view(n, -1)
+        return y.view(n, out_h, out_w, o).permute(0, 3, 1, 2)  # channels-last memory, NCHW shape
 
     def _tap_tensor(self, height: int, width: int, dtype: torch.dtype) -> torch.Tensor:
         cache = self.__dict__.setdefault("_taps_cache", {})

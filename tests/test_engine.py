@@ -94,13 +94,21 @@ def test_auto_is_the_cpu_in_float32_without_a_gpu():
     assert rt.device.type == "cpu" and rt.precision == "float32" and rt.autocast_dtype is None
 
 
-def test_inference_restores_training_mode_and_memory_format():
+def test_a_prepared_model_trains_and_evaluates_channels_last_and_inference_restores_its_training_mode():
     model = devices.CPU.prepare(torchvision.models.resnet18(num_classes=1)).train()
+    assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     with devices.inference(model):
         assert not model.training and torch.is_inference_mode_enabled()
         assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert model.training
-    assert model.conv1.weight.is_contiguous()
+    assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_inference_relays_a_model_that_was_not_prepared_and_restores_its_memory_format():
+    model = torchvision.models.resnet18(num_classes=1).train()
+    with devices.inference(model):
+        assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert model.training and model.conv1.weight.is_contiguous()
 
 
 def test_fit_sums_the_loss_on_the_device_and_reports_the_epoch_mean():
