@@ -84,6 +84,25 @@ class NotebookInterrupted(KeyboardInterrupt):
         return f"interrupted: notebook {self.notebook}{where}{kept}"
 
 
+class ChaptersInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a build whose chapters ran at once (``--jobs N``); carries what each running chapter said."""
+
+    def __init__(self, stopped: list[NotebookInterrupted], finished: list[str] | None = None):
+        self.stopped, self.finished = list(stopped), list(finished or [])
+        super().__init__(str(self))
+
+    def __reduce__(self):
+        return type(self), (self.stopped, self.finished)
+
+    def __str__(self) -> str:
+        lines = [f"interrupted: {len(self.stopped)} chapter{'s' if len(self.stopped) != 1 else ''} "
+                 f"{'were' if len(self.stopped) != 1 else 'was'} running"]
+        lines += [f"  {stop}" for stop in self.stopped]
+        if self.finished:
+            lines.append(f"  finished before the interruption: {', '.join(self.finished)}")
+        return "\n".join(lines)
+
+
 def _last_cell_started(path: Path) -> tuple[int | None, str]:
     """The index and source of the last cell papermill started in a partial notebook (its per-cell status)."""
     import nbformat
@@ -169,6 +188,12 @@ def find_notebook(name: str, root: Path | None = None) -> Path:
     if not matches:
         raise FileNotFoundError(f"no notebook matches {name!r}; notebooks: {known}")
     raise FileNotFoundError(f"{name!r} matches several notebooks ({', '.join(p.stem for p in matches)}); be more specific")
+
+
+def shown_path(path: Path) -> str:
+    """A path as messages and logs show it: relative to the project when it lies inside it."""
+    root = paths.project_root()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
 def check_notebook_file(path: Path) -> Path:
@@ -309,7 +334,7 @@ def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict |
     running = output.with_name(f".{name}.running-{owner_tag()}.ipynb")
     started = time.time()
     entry = {
-        "notebook": name, "source": source.relative_to(paths.project_root()).as_posix() if source.is_relative_to(paths.project_root()) else str(source),
+        "notebook": name, "source": shown_path(source),
         "profile": profile, "overrides": overrides,
         "started_utc": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         "python": sys.version.split()[0], "packages": environment.package_versions(),
@@ -520,11 +545,16 @@ def precompute(notebook: str, profile: str = DEFAULT_PROFILE, overrides: dict | 
     loaded = load_profile(profile, dict(overrides or {}))
     stages = plans.plan(notebook, loaded)
     done = []
-    with _kernel_environment(notebook, fresh_since, block_network=False):
-        for number, stage in enumerate(stages, 1):
-            announce(f"      plan stage {number}/{len(stages)}: {len(stage)} independent units on "
-                     f"{address or f'{min(jobs, len(stage))} workers'}")
-            done += parallel.run(stage, jobs=jobs, address=address, announce=announce, threads=loaded.compute.threads)
+    try:
+        with _kernel_environment(notebook, fresh_since, block_network=False):
+            for number, stage in enumerate(stages, 1):
+                announce(f"      plan stage {number}/{len(stages)}: {len(stage)} independent units on "
+                         f"{address or f'{min(jobs, len(stage))} workers'}")
+                done += parallel.run(stage, jobs=jobs, address=address, announce=announce, threads=loaded.compute.threads)
+    except NotebookInterrupted:
+        raise
+    except KeyboardInterrupt:  # stored records are whole (written atomically); the notebook never started
+        raise NotebookInterrupted(notebook, None, None) from None
     return done
 
 
@@ -550,6 +580,78 @@ def _execute_chapter(source: Path, profile: str, overrides: dict, jobs: int, add
                         log_output=log_output, progress=progress)
 
 
+#: set in a chapter's process while it executes its chapter, and once a SIGINT reached it (see
+#: :func:`_chapter_process_signals`)
+_CHAPTER_RUNNING = False
+_CHAPTER_INTERRUPTED = False
+
+
+def _chapter_process_signals() -> None:
+    """In a chapter's process: the first SIGINT stops the chapter it runs (a ``KeyboardInterrupt`` there) and later
+    ones are ignored; one that reaches a process before its chapter started (still importing, say) stops that chapter
+    as it starts. Ctrl-C in a terminal reaches every process of the build, and the build forwards it once more to
+    each chapter (for a SIGINT sent to the build's process alone): one request each."""
+    import signal
+
+    def interrupt_once(signum, frame):
+        global _CHAPTER_INTERRUPTED
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _CHAPTER_INTERRUPTED = True
+        if _CHAPTER_RUNNING:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt_once)
+
+
+def _chapter_in_own_process(source: Path, *args) -> dict:
+    """:func:`_execute_chapter` in a chapter's process; an interruption while its plan computes names the notebook too."""
+    global _CHAPTER_RUNNING
+    _CHAPTER_RUNNING = True
+    try:
+        if _CHAPTER_INTERRUPTED:
+            raise KeyboardInterrupt
+        return _execute_chapter(source, *args)
+    except NotebookInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise NotebookInterrupted(source.stem, None, None) from None
+    finally:
+        _CHAPTER_RUNNING = False
+
+
+def _stop_chapters(pool, running: dict, finished: list[str], grace: float = 120.0) -> ChaptersInterrupted:
+    """After Ctrl-C in the build's process: pass the interruption on to every chapter's process, wait (at most
+    ``grace`` seconds) for each running chapter to keep its partial notebook and log its run, start nothing new."""
+    import signal
+    from concurrent.futures import wait
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+    try:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGINT)
+        done, not_done = wait(running, timeout=grace)
+        stopped = []
+        for future, page in running.items():
+            if future in not_done:
+                stopped.append(NotebookInterrupted(page.name, None, None))
+                continue
+            try:
+                future.result()
+                finished.append(page.name)
+            except NotebookInterrupted as exc:
+                stopped.append(exc)
+            except BaseException:  # noqa: BLE001 — it failed as it was being stopped: it was running all the same
+                stopped.append(NotebookInterrupted(page.name, None, None))
+        for process in list(getattr(pool, "_processes", {}).values()):
+            if process.is_alive():
+                process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        return ChaptersInterrupted(stopped, finished)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _execute_chapters_at_once(notebooks: list[Page], profile: str, overrides: dict, jobs: int, address: str | None,
                               fresh_since: float | None, block_network: bool, log_output: bool, progress: bool,
                               announce) -> dict[str, Path]:
@@ -560,40 +662,59 @@ def _execute_chapters_at_once(notebooks: list[Page], profile: str, overrides: di
     chapters ask for is computed by one and loaded by the other.
     """
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor
 
     inputs = chapter_inputs(notebooks)
-    pending, running, done, executed = list(notebooks), {}, set(), {}
+    pending, running, done, executed, finished = list(notebooks), {}, set(), {}, []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_chapter_process_signals) as pool:
+        try:
+            _schedule_chapters(pool, pending, running, done, executed, finished, inputs, jobs, len(notebooks), profile,
+                               overrides, address, fresh_since, block_network, log_output, progress, announce)
+        except ChaptersInterrupted:
+            raise
+        except KeyboardInterrupt:
+            raise _stop_chapters(pool, running, finished) from None
+    return executed
+
+
+def _schedule_chapters(pool, pending: list, running: dict, done: set, executed: dict, finished: list, inputs: dict,
+                       jobs: int, total: int, profile: str, overrides: dict, address: str | None, fresh_since: float | None,
+                       block_network: bool, log_output: bool, progress: bool, announce) -> None:
+    """Start each chapter once its inputs are done, while slots are free; raise the first failure once the rest stopped."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
     failure = None
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        while running or (pending and failure is None):
-            free = jobs - len(running)
-            startable = [p for p in pending if inputs[p.name] <= done][:free] if failure is None else []
-            for page in startable:
-                workers = max(1, free // len(startable))  # the free slots, shared by the chapters starting now
-                announce(f"[{len(done) + len(running) + 1}/{len(notebooks)}] executing "
-                         f"{page.source.relative_to(paths.project_root())} ({profile}, {workers} plan workers, "
-                         f"{len(running)} other chapters running)")
-                future = pool.submit(_execute_chapter, page.source, profile, overrides, workers, address, fresh_since,
-                                     block_network, log_output, progress)
-                running[future] = page
-                pending.remove(page)
-            if not running:
-                break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                page = running.pop(future)
-                try:
-                    entry = future.result()
-                except BaseException as exc:  # let the running chapters finish, start no new one, then raise
-                    failure = failure or exc
-                    continue
-                announce(f"      {page.name} done in {entry['seconds']:.1f} s")
-                done.add(page.name)
-                executed[page.docname] = Path(entry["executed"])
+    while running or (pending and failure is None):
+        free = jobs - len(running)
+        startable = [p for p in pending if inputs[p.name] <= done][:free] if failure is None else []
+        for page in startable:
+            workers = max(1, free // len(startable))  # the free slots, shared by the chapters starting now
+            announce(f"[{len(done) + len(running) + 1}/{total}] executing "
+                     f"{shown_path(page.source)} ({profile}, {workers} plan workers, "
+                     f"{len(running)} other chapters running)")
+            future = pool.submit(_chapter_in_own_process, page.source, profile, overrides, workers, address, fresh_since,
+                                 block_network, log_output, progress)
+            running[future] = page
+            pending.remove(page)
+        if not running:
+            break
+        # a short timeout: Ctrl-C can land on another thread of this process, and the main thread only sees it
+        # between waits (a wait without one sleeps through it until some chapter ends)
+        completed, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
+        for future in completed:
+            page = running.pop(future)
+            try:
+                entry = future.result()
+            except BaseException as exc:  # let the running chapters finish, start no new one, then raise
+                failure = failure or exc
+                continue
+            announce(f"      {page.name} done in {entry['seconds']:.1f} s")
+            done.add(page.name)
+            finished.append(page.name)
+            executed[page.docname] = Path(entry["executed"])
     if failure is not None:
         raise failure
-    return executed
 
 
 def build_book(profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *, fresh: bool = False,
@@ -622,7 +743,7 @@ def build_book(profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *,
     else:
         executed = {}
         for number, page in enumerate(notebooks, 1):
-            announce(f"[{number}/{len(notebooks)}] executing {page.source.relative_to(paths.project_root())} ({profile})")
+            announce(f"[{number}/{len(notebooks)}] executing {shown_path(page.source)} ({profile})")
             entry = _execute_chapter(page.source, profile, overrides, jobs, address, fresh_since, block_network,
                                      log_output, progress, announce)
             announce(f"      done in {entry['seconds']:.1f} s")

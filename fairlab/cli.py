@@ -62,7 +62,7 @@ def book(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None,
          html_dir: Annotated[Optional[Path], typer.Option(help="where to put the HTML (default: _build/html for mini, _build/<profile>/html otherwise)")] = None,
          jobs: JobsOption = None, address: AddressOption = None):
     """Execute every notebook of the book with PROFILE and build the HTML book."""
-    from fairlab.book import BookBuildFailed, NotebookFailed, NotebookInterrupted, build_book
+    from fairlab.book import BookBuildFailed, ChaptersInterrupted, NotebookFailed, NotebookInterrupted, build_book
 
     try:
         html = build_book(profile, _overrides(profile, param), fresh=fresh, block_network=not allow_network,
@@ -72,7 +72,7 @@ def book(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None,
         _fail(str(exc), 2)
     except (NotebookFailed, BookBuildFailed, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
-    except NotebookInterrupted as exc:
+    except (NotebookInterrupted, ChaptersInterrupted) as exc:
         _fail(str(exc), 130)
     _say("book built:", "green", str(html / "index.html"))
 

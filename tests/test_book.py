@@ -260,3 +260,46 @@ def test_every_table_and_figure_of_the_smoke_book_is_a_file_linked_from_its_page
     # the execution page runs after the status page: its own tables are the only files the status page cannot know
     assert {p for p in written - linked if p.parent.name != "execution"} == set()
     assert {"aimfair", "win", "02_smg_sft"} <= {p.parent.name for p in written}
+
+
+def test_ctrl_c_in_a_build_with_chapters_at_once_names_every_running_chapter_and_keeps_their_partial_notebooks(
+        tmp_path, monkeypatch):
+    import _thread
+    import threading
+    import time
+
+    from fairlab import plans
+    from fairlab.book import ChaptersInterrupted, Page, _execute_chapters_at_once
+
+    pages = []
+    for name in ("probe_a", "probe_b"):
+        source = tmp_path / f"{name}.py"
+        source.write_text(HEADER + "# %%\nx = 1\n\n# %%\nimport time\ntime.sleep(120)\n")
+        pages.append(Page(name, source))
+    monkeypatch.setattr(plans, "READS", {"probe_a": set(), "probe_b": set()})  # neither waits for the other
+    executed = paths.build_root() / "smoke" / "executed"
+
+    def interrupt_once_both_chapters_run():
+        # Ctrl-C reaching the build's process alone (as `kill -INT`): it passes the interruption on to each chapter
+        deadline = time.time() + 90
+        while len(list(executed.glob(".probe_*.running-*.ipynb"))) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # the kernels are in their cells by now
+        _thread.interrupt_main()
+
+    timer = threading.Thread(target=interrupt_once_both_chapters_run, daemon=True)
+    timer.start()
+    started = time.time()
+    try:
+        with pytest.raises(ChaptersInterrupted) as info:
+            _execute_chapters_at_once(pages, "smoke", {}, 2, None, None, True, False, False, lambda message: None)
+    finally:
+        timer.join()
+    assert time.time() - started < 110  # neither chapter's two-minute cell ran to its end
+    message = str(info.value)
+    assert message.startswith("interrupted: 2 chapters were running")
+    assert "notebook probe_a" in message and "notebook probe_b" in message
+    log = read_execution_log("smoke")
+    assert log["probe_a"]["status"] == log["probe_b"]["status"] == "interrupted"
+    failed = paths.build_root() / "smoke" / "failed"
+    assert (failed / "probe_a.ipynb").is_file() and (failed / "probe_b.ipynb").is_file()
