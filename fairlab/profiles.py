@@ -8,6 +8,7 @@ expected (for an unknown key, the valid keys at that level).
 
 from __future__ import annotations
 
+import functools
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -251,8 +252,18 @@ def resolve_profile(profile: str) -> str:
 
 def profile_name(profile: str) -> str:
     """The validated name of a profile given by name or by path: what its results and build folders are called
-    (never the path itself)."""
-    return load_profile(profile).name
+    (never the path itself). Read and validated once per file version: a build asks for it many times."""
+    path = profile_path(profile).expanduser().resolve()
+    try:
+        version = path.stat().st_mtime_ns
+    except OSError:
+        version = None  # load_profile says the file is missing
+    return _validated_name(str(path), version)
+
+
+@functools.lru_cache(maxsize=32)
+def _validated_name(path: str, version: int | None) -> str:
+    return load_profile(path).name
 
 
 def parse_override(text: str) -> tuple[str, Any]:
