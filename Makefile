@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test test-parallel bench install clean
+.PHONY: book test test-parallel test-py312 bench install clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ test: $(STAMP)
 # record with the sequential build; CI runs it after make test (it takes about as long as the book).
 test-parallel: $(STAMP)
 	$(BIN)/python -m pytest -m parallel_book
+
+# The wheel installed with its core dependencies into a fresh Python 3.12 environment (downloads torch: a few GB
+# and minutes); CI runs it. Skipped where no python3.12 is found (PATH or pyenv).
+test-py312: $(STAMP)
+	$(BIN)/python -m pytest -m python312
 
 # Each benchmark times a fairlab path against its reference in the same run, prints the ratio and
 # the device, and writes benchmarks/results/<name>.json (shown on the book's execution page).

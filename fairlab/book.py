@@ -294,6 +294,29 @@ def _kernel_environment(notebook: str, fresh_since: float | None, block_network:
             os.environ.update(saved)
 
 
+def kernel_log_path(profile: str, notebook: str) -> Path:
+    """Where a notebook's kernel writes its own stderr: ``_build/<profile>/logs/<notebook>.kernel.log``."""
+    return paths.build_root() / profile_name(profile) / "logs" / f"{notebook}.kernel.log"
+
+
+def _kernel_manager_logging_to(log: Path):
+    """A Jupyter kernel manager whose kernel writes its own stderr (ipykernel's log lines, C-level warnings, the
+    traceback a kernel prints when it is shut down in the middle of a cell on Ctrl-C) to ``log`` rather than to the
+    terminal. What the cells print still reaches the notebook: ipykernel captures it."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelManagerWithLog(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):  # jupyter_client's hook for launching differently
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "ab") as stream:
+                stream.write(f"--- kernel started {datetime.now(timezone.utc).isoformat(timespec='seconds')} "
+                             f"by process {os.getpid()}\n".encode())
+                stream.flush()
+                return await super()._async_launch_kernel(kernel_cmd, **kw | {"stderr": stream})
+
+    return KernelManagerWithLog
+
+
 def notebook_node(source: Path):
     """The jupytext notebook as an nbformat node with the ``python3`` kernel; checks the parameters cell."""
     import jupytext
@@ -347,6 +370,7 @@ def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict |
                 notebook_node(source), str(running), parameters={"profile": profile, "overrides": overrides},
                 kernel_name="python3", language="python", progress_bar=progress, log_output=log_output,
                 cwd=str(paths.project_root()), execution_timeout=timeout,
+                kernel_manager_class=_kernel_manager_logging_to(kernel_log_path(profile, name)),
             )
     except PapermillExecutionError as exc:
         failed = _keep_failed(running, profile, name)
@@ -357,7 +381,7 @@ def run_notebook(source: Path, profile: str = DEFAULT_PROFILE, overrides: dict |
     except DeadKernelError as exc:
         cell, cell_source = _last_cell_started(running) if running.exists() else (None, "")
         failed = _keep_failed(running, profile, name)
-        message = _kernel_death(exc)
+        message = f"{_kernel_death(exc)}; the kernel's own log is {shown_path(kernel_log_path(profile, name))}"
         _log_execution(profile, entry | {"status": "failed", "seconds": round(time.time() - started, 1),
                                          "error": f"DeadKernelError: {message}"})
         raise NotebookFailed(name, cell, cell_source, "DeadKernelError", message, "", failed) from None

@@ -122,23 +122,35 @@ def test_a_killed_kernel_names_the_notebook_and_cell_keeps_the_partial_notebook_
     assert not list(executed.glob(".*.running-*"))
 
 
-def test_ctrl_c_says_interrupted_and_names_the_notebook_and_cell(tmp_path):
+def test_ctrl_c_says_interrupted_names_the_notebook_and_cell_and_prints_no_kernel_traceback(tmp_path, capfd):
     import _thread
     import threading
+    import time
 
-    from fairlab.book import NotebookInterrupted
+    from fairlab.book import NotebookInterrupted, kernel_log_path
 
     source = write_notebook(tmp_path, "# %%\nx = 1\n\n# %%\nimport time\ntime.sleep(60)\n")
-    timer = threading.Timer(8.0, _thread.interrupt_main)
+    executed = paths.build_root() / "smoke" / "executed"
+
+    def interrupt_once_the_notebook_runs():
+        deadline = time.time() + 45
+        while not list(executed.glob(".probe.running-*.ipynb")) and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # the kernel is in its sleeping cell by now
+        _thread.interrupt_main()
+
+    timer = threading.Thread(target=interrupt_once_the_notebook_runs, daemon=True)
     timer.start()
     try:
         with pytest.raises(NotebookInterrupted) as info:
             run_notebook(source, "smoke", progress=False)
     finally:
-        timer.cancel()
-    # the cell is named once the kernel has started one (on a loaded machine the interrupt may come earlier)
-    assert str(info.value).startswith("interrupted: notebook probe")
+        timer.join()
+    assert str(info.value).startswith("interrupted: notebook probe in cell 3")
     assert read_execution_log("smoke")["probe"]["status"] == "interrupted"
+    # the kernel, shut down in the middle of a cell, complains on its own stderr: that goes to its log, not the terminal
+    assert "Traceback" not in capfd.readouterr().err
+    assert kernel_log_path("smoke", "probe").is_file()
 
 
 def test_a_file_that_is_not_a_notebook_is_refused_and_logs_no_execution():

@@ -6,6 +6,7 @@ import os
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from fairlab import paths
@@ -64,18 +65,14 @@ def test_the_license_is_an_spdx_expression_with_its_file():
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
 
 
-def test_a_wheel_installed_outside_the_checkout_finds_its_profiles_statistics_and_data(tmp_path):
-    """Build the wheel, install it into a fresh virtual environment (the dependencies lent from this one, fairlab
-    only from the wheel) and use it from a folder that is not a checkout."""
+def _build_wheel(tmp_path: Path) -> Path:
+    """fairlab's wheel, built from a copy of what it is made of (setuptools writes build/ and *.egg-info/ beside
+    the sources)."""
+    import shutil
     import subprocess
     import sys
-    import sysconfig
 
-    import shutil
-
-    wheels, venv, elsewhere, source = (tmp_path / name for name in ("wheels", "venv", "elsewhere", "source"))
-    elsewhere.mkdir()
-    # built from a copy of what the wheel is made of: setuptools writes build/ and *.egg-info/ next to the sources
+    wheels, source = tmp_path / "wheels", tmp_path / "source"
     source.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(ROOT / name, source / name)
@@ -83,16 +80,13 @@ def test_a_wheel_installed_outside_the_checkout_finds_its_profiles_statistics_an
         shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
                     str(source)], check=True, capture_output=True, timeout=600)
-    wheel = next(wheels.glob("fairlab-*.whl"))
-    # the new environment's own pip (ensurepip, offline): pip run from this environment would uninstall this
-    # environment's fairlab before installing the wheel elsewhere
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True, timeout=600)
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
-    (site / "_lent_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # after the venv's own
+    return next(wheels.glob("fairlab-*.whl"))
+
+
+def _use_the_installed_wheel(python: Path, venv: Path, elsewhere: Path) -> None:
+    """From a folder that is not a checkout: fairlab comes from the venv, finds its profiles, statistics and data."""
+    import subprocess
+
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
 
     def run(*args):
@@ -108,6 +102,65 @@ def test_a_wheel_installed_outside_the_checkout_finds_its_profiles_statistics_an
                       "from fairlab import reported; print(len(world.celeba_scenes(50, 0)), len(load_adult().train.y) > 0, "
                       "len(reported.load('aimfair').tables) > 0)")
     assert smoke.returncode == 0 and smoke.stdout.split() == ["50", "True", "True"], smoke.stderr
+
+
+def test_a_wheel_installed_outside_the_checkout_finds_its_profiles_statistics_and_data(tmp_path):
+    """Build the wheel, install it into a fresh virtual environment (the dependencies lent from this one, fairlab
+    only from the wheel) and use it from a folder that is not a checkout."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    wheel = _build_wheel(tmp_path)
+    venv, elsewhere = tmp_path / "venv", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # the new environment's own pip (ensurepip, offline): pip run from this environment would uninstall this
+    # environment's fairlab before installing the wheel elsewhere
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                   check=True, capture_output=True, timeout=600)
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    (site / "_lent_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # after the venv's own
+    _use_the_installed_wheel(python, venv, elsewhere)
+
+
+def python_312() -> Path | None:
+    """A Python 3.12 interpreter: ``python3.12`` on the PATH, or one that pyenv installed."""
+    import glob
+    import shutil
+
+    found = shutil.which("python3.12")
+    candidates = ([found] if found else []) + sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))
+    for candidate in candidates:
+        import subprocess
+
+        version = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
+                                 capture_output=True, text=True)
+        if version.returncode == 0 and version.stdout.strip() == "True":
+            return Path(candidate)
+    return None
+
+
+@pytest.mark.python312
+def test_the_wheel_installs_with_its_dependencies_and_works_on_python_3_12(tmp_path):
+    """`pip install fairlab-*.whl` into a fresh Python 3.12 environment, the core dependencies from the package
+    registry (make test-py312; CI runs it): the same checks as on 3.11, from a folder that is not a checkout."""
+    import subprocess
+
+    interpreter = python_312()
+    if interpreter is None:
+        pytest.skip("no Python 3.12 interpreter here (python3.12 on the PATH or under ~/.pyenv/versions)")
+    wheel = _build_wheel(tmp_path)
+    venv, elsewhere = tmp_path / "venv312", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    subprocess.run([str(interpreter), "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True,
+                               timeout=3000)
+    assert installed.returncode == 0, installed.stderr[-4000:]
+    _use_the_installed_wheel(python, venv, elsewhere)
 
 
 #: the packages only the extras bring ([book], [diffusion], [test])
