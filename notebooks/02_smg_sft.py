@@ -90,6 +90,14 @@ page.mask_summary(study, settings[0])
 rows3 = page.table3(study, settings)
 publish(compare("aimfair", "Table 3", rows3, prof))
 
+# %% [markdown]
+# The training sets of the two data strategies, per group (first seed): supplementation keeps the
+# real set's bias and adds S2's balanced N_R / 4 per group; repairing draws its top-up from the
+# whole contextual pool, so the groups balance wherever the pool holds enough images.
+
+# %%
+page.training_groups(study, settings)
+
 # %%
 notebook.say(page.verdict(study, rows3, settings[0]))
 

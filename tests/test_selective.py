@@ -150,6 +150,31 @@ def test_data_repairing_tops_up_only_the_groups_smaller_than_the_largest():
     assert pd.Series(repaired.groups()).value_counts().to_dict() == {"0_0": 9, "0_1": 9, "1_0": 9, "1_1": 9}
 
 
+def test_data_repairing_from_a_pool_smaller_than_the_need_takes_all_it_has_and_leaves_the_group_short():
+    from fairlab.aimfair import smg_sft
+
+    real_groups = np.array(["0_0"] * 5 + ["0_1"] * 45 + ["1_0"] * 45 + ["1_1"] * 5)
+    pool_groups = np.array(["0_0", "0_1", "1_0", "1_1"] * 25)  # 25 per group against a need of 40
+    picks = smg_sft.repairing_picks(real_groups, pool_groups, seed=1)
+    assert len(set(picks)) == len(picks) == 50
+    assert pd.Series(pool_groups[picks]).value_counts().to_dict() == {"0_0": 25, "1_1": 25}
+    repaired = pd.Series(np.r_[real_groups, pool_groups[picks]]).value_counts().to_dict()
+    assert repaired == {"0_0": 30, "0_1": 45, "1_0": 45, "1_1": 30}
+
+
+def test_data_repairing_draws_its_top_up_from_the_contextual_pool_not_from_s2():
+    """The mini layout (N_R = 1,000 at 90/10, a pool of 500 per group): S2's N_R / 4 = 250 per group could bring a
+    minority group to 300 at most; the pool brings both to the majority's 450."""
+    from fairlab.aimfair import smg_sft
+
+    real_groups = np.array(["0_0"] * 50 + ["0_1"] * 450 + ["1_0"] * 450 + ["1_1"] * 50)
+    pool_groups = np.repeat(["0_0", "0_1", "1_0", "1_1"], 500)
+    picks = smg_sft.repairing_picks(real_groups, pool_groups, seed=0)
+    repaired = pd.Series(np.r_[real_groups, pool_groups[picks]]).value_counts().to_dict()
+    assert repaired == {"0_0": 450, "0_1": 450, "1_0": 450, "1_1": 450}
+    assert np.array_equal(picks, smg_sft.repairing_picks(real_groups, pool_groups, seed=0))  # one draw per seed
+
+
 def test_ltgc_mixup_blends_every_image_with_the_other_source_and_mixes_its_label_alike():
     from fairlab.aimfair import smg_sft
 

@@ -8,8 +8,9 @@ Records (``results/<profile>/aimfair/...``), one per (setting, seed, ...):
 * ``gradients`` — SMG's per-tensor sensitivities from that model, on real R, biased synthetic S1
   and balanced synthetic S2 (``absolute.csv``, ``cosine.csv``);
 * ``strategy`` — one training strategy: trained from the backbone on synthetic data, on real +
-  synthetic (supplementation), on real groups topped up with synthetic (repairing), on that with
-  real and synthetic images mixed (LTGC-style mix-up); or the pre-trained model fine-tuned on S2
+  synthetic (supplementation), on real groups topped up from the contextual pool until they balance
+  (repairing), on that with real and synthetic images mixed (LTGC-style mix-up); or the pre-trained
+  model fine-tuned on S2
   under a mask (linear probe, full, AIM-Fair, cosine, random, one block updated or frozen) or with
   LoRA adapters (ViT-S/32).
 
@@ -154,25 +155,39 @@ def subset(data: recipe.LabelledImages, index: np.ndarray) -> recipe.LabelledIma
     return recipe.LabelledImages(images, data.target[index], data.protected[index])
 
 
-def repairing_top_up(real: recipe.LabelledImages, pool: recipe.LabelledImages, seed: int) -> recipe.LabelledImages:
-    """Synthetic images for every group smaller than the largest real group, until the groups balance.
+def repairing_picks(real_groups: np.ndarray, pool_groups: np.ndarray, seed: int) -> np.ndarray:
+    """Indices into a synthetic pool that top every real group up to the largest one.
 
     With the 90/10 layout this adds (majority − minority) images to each minority group, e.g.
-    8,000 to (0,0) and (1,1) for the paper's 20k subset (``../shared/reference/aimfair.md`` §7).
-    A group asks for at most what the pool holds.
+    8,000 to (0,0) and (1,1) for the paper's 20k subset from its 10,500-per-group contextual pool
+    (``../shared/reference/aimfair.md`` §7). A group asks for at most what the pool holds: a pool
+    smaller than the need leaves that group short (the record's group counts say by how much).
     """
-    real_counts = pd.Series(real.groups()).value_counts()
+    real_counts = pd.Series(real_groups).value_counts()
     largest = int(real_counts.max())
     rng = np.random.default_rng(seed)
-    pool_groups = pool.groups()
     picked = []
     for group in GROUPS:
         need = largest - int(real_counts.get(group, 0))
-        candidates = np.flatnonzero(pool_groups == group)
+        candidates = np.flatnonzero(np.asarray(pool_groups) == group)
         if need > 0 and len(candidates):
             picked.append(np.sort(rng.choice(candidates, min(need, len(candidates)), replace=False)))
-    index = np.concatenate(picked) if picked else np.array([], dtype=np.int64)
-    return subset(pool, index)
+    return np.concatenate(picked) if picked else np.array([], dtype=np.int64)
+
+
+def repairing_top_up(real: recipe.LabelledImages, pool: recipe.LabelledImages, seed: int) -> recipe.LabelledImages:
+    """The synthetic images of ``pool`` that balance ``real``'s groups (:func:`repairing_picks`)."""
+    return subset(pool, repairing_picks(real.groups(), pool.groups(), seed))
+
+
+def contextual_top_up(study: Study, label: str, real: recipe.LabelledImages, seed: int) -> recipe.LabelledImages:
+    """Data repairing's top-up, drawn from the setting's whole contextual pool (not from S2, whose N_R / 4 per group
+    cannot balance a 90/10 set); only the picked images are decoded."""
+    setting = SETTINGS[label]
+    frame = csdg.pool_frame(csdg.pool(study, label, csdg.contextual_family(setting), study.profile.csdg.pool_per_group))
+    picks = repairing_picks(real.groups(), frame["group"].to_numpy(), seed)
+    return recipe.load_synthetic_set(frame.iloc[picks].reset_index(drop=True), study.profile.csdg.generation.out_size,
+                                     study.profile.data.image_store)
 
 
 def ltgc_mix(real: recipe.LabelledImages, synthetic_part: recipe.LabelledImages, seed: int,
@@ -397,14 +412,15 @@ class Strategy:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def _training_set(strategy: Strategy, real: recipe.LabelledImages, s2: recipe.LabelledImages, seed: int):
-    """The training set of a strategy trained from the backbone, and its images per group before any mixing."""
-    if strategy.kind == "synthetic":
-        return s2, s2
-    if strategy.kind == "supplementation":
-        both = concat(real, s2)
-        return both, both
-    top_up = repairing_top_up(real, s2, seed)
+def _training_set(study: Study, label: str, strategy: Strategy, real: recipe.LabelledImages, seed: int):
+    """The training set of a strategy trained from the backbone, and its images per group before any mixing:
+    S2 (synthetic), real + S2 (supplementation), real topped up from the contextual pool until its groups balance
+    (repairing), and that mixed up (LTGC)."""
+    if strategy.kind in ("synthetic", "supplementation"):
+        s2 = synthetic(study, label, seed, f"S2_{strategy.s2}")
+        train = s2 if strategy.kind == "synthetic" else concat(real, s2)
+        return train, train
+    top_up = contextual_top_up(study, label, real, seed)
     repaired = concat(real, top_up)
     if strategy.kind == "repairing":
         return repaired, repaired
@@ -417,9 +433,8 @@ def _train_from_backbone(study: Study, config: StrategyConfig, strategy: Strateg
     label, seed = config.setting, config.seed
     task = recipe.open_task(label, study)
     real, val, test = (task.split(s) for s in ("train", "val", "test"))
-    s2 = synthetic(study, label, seed, f"S2_{strategy.s2}")
     arch, size = strategy.arch, study.profile.aimfair.image_size
-    train, unmixed = _training_set(strategy, real, s2, seed)
+    train, unmixed = _training_set(study, label, strategy, real, seed)
     model = classifier(study, arch, seed)
     result = recipe.train(model, train, val, study.profile, seed, desc=f"{label} seed {seed}: {arch} {strategy.kind}",
                           checkpoint=staging / "fit.pt")
@@ -528,5 +543,5 @@ def _group_counts(data: recipe.LabelledImages) -> dict[str, int]:
 
 
 __all__ = ["Strategy", "pretrained", "load_pretrained", "mean_gradients", "load_mean_gradients", "gradients", "sensitivity_table", "run", "concat",
-           "repairing_top_up", "ltgc_mix", "synthetic", "classifier", "scaled_k", "penultimate", "load_features",
+           "repairing_picks", "repairing_top_up", "contextual_top_up", "ltgc_mix", "synthetic", "classifier", "scaled_k", "penultimate", "load_features",
            "FROM_BACKBONE", "ARCHITECTURES"]
