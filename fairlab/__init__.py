@@ -16,6 +16,20 @@ Data flows one way through the package::
 Beside the flow: fairlab.profiles (smoke, mini, paper), fairlab.metrics (pure metric functions),
 fairlab.plans and fairlab.parallel (what a build computes, on Dask workers), fairlab.cli.
 Nothing here runs on import.
+
+The methods on your own model, without the book: :func:`fairlab.selective_mask` (AIM-Fair's SMG) and
+:func:`fairlab.neutralized_head` (weight importance neutralization), imported when first used.
 """
 
 __version__ = "0.1.0"
+
+#: the public methods, by the module that defines each (imported on first use: ``import fairlab`` stays light)
+_PUBLIC = {"selective_mask": "fairlab.aimfair.selective", "neutralized_head": "fairlab.win.neutralize"}
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'fairlab' has no attribute {name!r}")

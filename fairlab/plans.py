@@ -255,6 +255,7 @@ READS = {
     "02_smg_sft": {"00_data", "01_csdg"},
     "03_ablations": {"00_data", "01_csdg", "02_smg_sft"},
     "04_weight_importance_neutralization": {"00_data"},
+    "06_your_own_model": {"02_smg_sft", "04_weight_importance_neutralization"},
 }
 
 
@@ -370,6 +371,9 @@ def estimate(profile: Profile, throughput: dict | None = None) -> list[dict]:
     heads = w.n_runs * (len(w.lr_grid) * (3 + len(w.alphas)) + len(w.lambdas) * 4 + len(w.mlp_depths) * 3)
     rows.append({"notebook": "04_weight_importance_neutralization", "trainings": heads, "images_to_generate": 0,
                  "training_images": 0, "disk_gb": 0.05})
+    # one pass of mean gradients over R, S1 and S2 (selective_mask on chapter 02's model); nothing stored
+    rows.append({"notebook": "06_your_own_model", "trainings": 0, "images_to_generate": 0,
+                 "training_images": n_real + (c.s1_size or n_real) + n_real, "disk_gb": 0.0})
     for row in rows:
         seconds = row["training_images"] / throughput["train_images_per_s"] + \
             row["images_to_generate"] / throughput["generate_images_per_s"] * (row["notebook"] == "01_csdg")

@@ -222,7 +222,8 @@ def test_smoke_book_builds_every_page(smoke_book):
     html = smoke_book["html"]
     assert (html / "index.html").is_file()
     for page in ("notebooks/00_data", "notebooks/01_csdg", "notebooks/02_smg_sft", "notebooks/03_ablations",
-                 "notebooks/04_weight_importance_neutralization", "book/status", "book/execution", "book/bibliography"):
+                 "notebooks/04_weight_importance_neutralization", "notebooks/06_your_own_model", "book/status",
+                 "book/execution", "book/bibliography"):
         assert (html / f"{page}.html").is_file(), page
     text = (html / "notebooks/04_weight_importance_neutralization.html").read_text()
     assert "SMOKE" in text and "paper vs reproduced" in text
@@ -233,7 +234,7 @@ def test_smoke_notebooks_ran_without_errors(smoke_book):
     log = json.loads((smoke_book["build"] / "smoke" / "executions.json").read_text())
     assert {name: entry["status"] for name, entry in log.items()} == {
         "00_data": "ok", "01_csdg": "ok", "02_smg_sft": "ok", "03_ablations": "ok", "04_weight_importance_neutralization": "ok",
-        "status": "ok", "execution": "ok"}
+        "06_your_own_model": "ok", "status": "ok", "execution": "ok"}
     for path in (smoke_book["build"] / "smoke" / "executed").glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]

@@ -13,8 +13,10 @@ from fairlab.book import toc_pages
 
 ROOT = paths.project_root()
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py")) + sorted((ROOT / "book").glob("*.py"))
-#: the paper sections in reading order: data (00), AIM-Fair (01–03), neutralization (04), the third paper (05)
-SECTION_NAMES = {"01_csdg", "02_smg_sft", "03_ablations", "04_weight_importance_neutralization", "05_dal_adjusted_dft"}
+#: the sections in reading order: data (00), AIM-Fair (01–03), neutralization (04), the third paper (05), then the
+#: methods on one's own model (06)
+SECTION_NAMES = {"01_csdg", "02_smg_sft", "03_ablations", "04_weight_importance_neutralization", "05_dal_adjusted_dft",
+                 "06_your_own_model"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -59,8 +61,8 @@ def test_every_notebook_page_of_the_book_exists_and_section_notebooks_keep_their
     assert sections and all(p.is_notebook for p in sections)
     section_files = {p.stem for p in (ROOT / "notebooks").glob("*.py")}
     assert "04_weight_importance_neutralization" in section_files
-    # the numbers 01–05 are the paper sections' reading order, under their design names
-    numbered = {name for name in section_files if name[:2] in {"01", "02", "03", "04", "05"}}
+    # the numbers 01–06 are the sections' reading order, under their design names
+    numbered = {name for name in section_files if name[:2] in {"01", "02", "03", "04", "05", "06"}}
     assert numbered <= SECTION_NAMES
 
 

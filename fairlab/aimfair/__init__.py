@@ -11,4 +11,10 @@
 
 Each experiment function builds a plain-data configuration, asks the results registry for the
 record and computes it only when it is missing.
+
+For your own model: :func:`selective_mask` (``from fairlab.aimfair import selective_mask``).
 """
+
+from fairlab.aimfair.selective import selective_mask
+
+__all__ = ["selective_mask"]

@@ -180,6 +180,50 @@ def select(model: nn.Module, table: pd.DataFrame, k: int, description: str = "")
     return Mask.of(model, chosen, description or f"selective (top-{k})")
 
 
+def _default_loss(model: nn.Module, batch) -> torch.Tensor:
+    """Binary cross-entropy for a one-logit model (AIM-Fair's classifiers), cross-entropy otherwise."""
+    images, targets = batch[0], batch[1]
+    logits = model(images)
+    if logits.dim() == 2 and logits.shape[1] == 1:
+        return nn.functional.binary_cross_entropy_with_logits(logits.squeeze(1), targets.float())
+    return nn.functional.cross_entropy(logits, targets.long())
+
+
+def selective_mask(model: nn.Module, real: Iterable, biased_synthetic: Iterable, balanced_synthetic: Iterable, k: int,
+                   loss_fn: Callable[[nn.Module, object], torch.Tensor] | None = None,
+                   measure: Measure = "absolute") -> Mask:
+    """AIM-Fair's selective mask generation for your own (biased, pre-trained) model.
+
+    ``real``, ``biased_synthetic`` and ``balanced_synthetic`` are iterables of ``(images, targets)``
+    batches (a ``DataLoader`` each): real training data R, synthetic data S1 with the real data's bias
+    and balanced synthetic data S2. The mean gradients of each (§5.1, on a copy of ``model`` in train
+    mode, so its BatchNorm statistics stay as they are) give every tensor a domain sensitivity Δ1 and a
+    fairness sensitivity Δ2; the mask keeps {k smallest Δ1} ∩ {k largest Δ2} (:func:`select`).
+    ``loss_fn(model, batch)`` defaults to binary cross-entropy for one logit, cross-entropy otherwise.
+    ``mask.apply(model)`` then freezes the rest; fine-tune on the balanced synthetic data (selective
+    fine-tuning) with an optimiser over ``[p for p in model.parameters() if p.requires_grad]``.
+
+    >>> import torch
+    >>> from fairlab.aimfair import selective_mask
+    >>> g = torch.Generator().manual_seed(0)
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    >>> def batches(shift):
+    ...     return [(torch.randn(16, 4, generator=g) + shift, torch.randint(0, 2, (16,), generator=g)) for _ in range(3)]
+    >>> mask = selective_mask(model, batches(0.0), batches(0.5), batches(1.0), k=3)
+    >>> mask.names
+    ('0.weight', '0.bias', '2.weight', '2.bias')
+    >>> model = mask.apply(model)
+    >>> sorted(n for n, p in model.named_parameters() if p.requires_grad) == sorted(mask.selected)
+    True
+    """
+    import copy
+
+    loss_fn = loss_fn or _default_loss
+    gradients = [mean_gradients(copy.deepcopy(model), batches, loss_fn)
+                 for batches in (real, biased_synthetic, balanced_synthetic)]
+    return select(model, sensitivities(*gradients, measure=measure), k)
+
+
 # ---------------------------------------------------------------------------------------------
 # the other partial fine-tuning strategies
 
@@ -220,5 +264,5 @@ def random_share(model: nn.Module, ratio: float, seed: int) -> Mask:
     return Mask.of(model, [names[i] for i in picked], f"random {ratio:.0%}")
 
 
-__all__ = ["Mask", "mean_gradients", "difference", "sensitivities", "select", "everything", "update_block", "freeze_block",
+__all__ = ["Mask", "selective_mask", "mean_gradients", "difference", "sensitivities", "select", "everything", "update_block", "freeze_block",
            "linear_probe", "random_share", "block_of", "kind_of", "RESNET_BLOCKS"]

@@ -155,6 +155,54 @@ def initial_heads(method: str, weights: torch.Tensor, biases: torch.Tensor, *, f
     return factorised_head(factors, biases, dtype=dtype)
 
 
+def neutralized_head(linear: torch.nn.Linear, features: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor,
+                     rank: int, alpha: float = 0.5, privileged=1, eps_rel: float = 1e-6) -> torch.nn.Sequential:
+    """Weight importance neutralization of your own model's last layer: the head to fine-tune instead of it.
+
+    ``linear`` maps features to class logits (``k`` classes, ``k ≥ 2``: softmax, as in the paper);
+    ``features`` ``[N, d]`` are its inputs on the new task's training data, ``labels`` ``[N]`` the
+    class indices, ``groups`` ``[N]`` the sensitive attribute with two values, ``privileged`` the
+    value the paper calls s = 1. Steps 1–4 of this module: group-wise Fisher information of the
+    layer, neutralized as ``Î = α Î_privileged + (1 − α) Î_other``, then the Fisher-weighted SVD of
+    rank ``rank``. Returns ``nn.Sequential(Linear(d → rank, no bias), Linear(rank → k))`` that equals
+    the rank-``rank`` approximation of ``linear``; fine-tune it (only it) with your own loop.
+
+    >>> import torch
+    >>> from fairlab.win import neutralized_head
+    >>> g = torch.Generator().manual_seed(0)
+    >>> layer = torch.nn.Linear(8, 3)
+    >>> x, y, s = torch.randn(200, 8, generator=g), torch.randint(0, 3, (200,), generator=g), torch.arange(200) % 2
+    >>> head = neutralized_head(layer, x, y, s, rank=3)
+    >>> [tuple(m.weight.shape) for m in head]
+    [(3, 8), (3, 3)]
+    >>> bool(torch.allclose(head(x), layer(x), atol=1e-5))  # at full rank the factorisation is exact
+    True
+    """
+    weight, bias = linear.weight.detach().cpu(), linear.bias
+    k, d = weight.shape
+    bias = torch.zeros(k) if bias is None else bias.detach().cpu()
+    features, labels, groups = (torch.as_tensor(t).detach().cpu() for t in (features, labels, groups))
+    if features.dim() != 2 or features.shape[1] != d:
+        raise ValueError(f"features must be [N, {d}] (the layer's inputs), got {list(features.shape)}")
+    if not len(features) == len(labels) == len(groups):
+        raise ValueError(f"features, labels and groups must have one entry per sample: "
+                         f"{len(features)}, {len(labels)}, {len(groups)}")
+    values = set(groups.unique().tolist())
+    if privileged not in values or len(values) != 2:
+        raise ValueError(f"groups must take exactly two values, one of them privileged={privileged!r}; "
+                         f"found {sorted(values)}")
+    s = (groups == privileged).long()
+    importance = neutralized_importance(row_importance(features, labels, s, weight, bias), alpha, eps_rel)
+    factors = fisher_weighted_svd(weight, importance, rank)
+    first = torch.nn.Linear(d, rank, bias=False)
+    second = torch.nn.Linear(rank, k)
+    with torch.no_grad():
+        first.weight.copy_(factors.a.T)
+        second.weight.copy_(factors.b.T)
+        second.bias.copy_(bias)
+    return torch.nn.Sequential(first, second).to(device=linear.weight.device, dtype=linear.weight.dtype)
+
+
 def trainable_parameters(method: str, d: int, k: int = 2, rank: int = 2) -> int:
     """Trainable scalars of the fine-tuned head: ``d k + k`` for TL, ``d r + r k + k`` for SVD and WIN."""
     return d * k + k if method == "tl" else d * rank + rank * k + k
