@@ -155,7 +155,8 @@ publish(check_claims("aimfair", "Figure 2", prof, page.freezing_claims(freezing)
 # number selected over seeds, each dot one seed.
 
 # %%
-figures.block_bars(page.selected_by_block(study, main), title=f"Figure 8: SMG's selection, {main}");
+blocks = page.selected_by_block(study, main)
+figures.block_bars(blocks, title=f"Figure 8: SMG's selection, {main}");
 record_figure("aimfair", "Figure 8", prof, f"{main}, k = {prof.aimfair.top_k}")
 
 # %% [markdown]
@@ -192,5 +193,5 @@ page.spread_table({(f"{table}: {method}", task): r for table, table_rows in rows
 # ## The paper's readings, checked
 
 # %%
-for item, item_claims in page.ablation_claims(rows, sweep, decodability).items():
+for item, item_claims in page.ablation_claims(rows, sweep, decodability, blocks).items():
     display(publish(check_claims("aimfair", item, prof, item_claims)))

@@ -120,3 +120,21 @@ def test_aimfair_table3_accuracy_is_the_count_weighted_mean_of_its_groups(task):
         assert rep["acc"] == pytest.approx(values["acc"], abs=0.02), method
         # a mean of per-seed maxima is at least the maximum of the means (up to rounding of the printed values)
         assert rep["eo_max"] <= values["eo_max"] + 0.03, method
+
+
+def test_shortcut_agreement_is_100_for_a_model_answering_the_protected_attribute_and_matches_counting():
+    from fairlab.metrics.classification import positive_share, shortcut_agreement
+
+    # 90/10 layout aligned with the protected attribute: (0,0) and (1,1) are the large groups
+    y = np.array([0] * 45 + [0] * 5 + [1] * 5 + [1] * 45)
+    s = np.array([0] * 45 + [1] * 5 + [0] * 5 + [1] * 45)
+    report = fairness_report(y, s.copy(), s)  # predicts the protected attribute itself
+    assert shortcut_agreement(report["group_n"], report["group_acc"]) == pytest.approx(100.0)
+    rng = np.random.default_rng(0)
+    yhat = rng.integers(0, 2, y.size)
+    report = fairness_report(y, yhat, s)
+    assert shortcut_agreement(report["group_n"], report["group_acc"]) == pytest.approx(100 * np.mean(yhat == s))
+    assert positive_share(report["group_n"], report["group_acc"]) == pytest.approx(100 * yhat.mean())
+    # the other orientation: the large groups are (0,1) and (1,0), so the shortcut answers 1 − s
+    report = fairness_report(y, 1 - y, 1 - s)
+    assert shortcut_agreement(report["group_n"], report["group_acc"]) == pytest.approx(100 * np.mean((1 - y) == s))

@@ -85,6 +85,34 @@ def weighted_f1(y_true, y_pred) -> float:
     return float(total)
 
 
+def shortcut_agreement(group_n: dict[str, int], group_acc: dict[str, float]) -> float:
+    """Percent of the predictions that equal the protected-attribute shortcut's answer, from a report's group counts
+    and group accuracies (percent).
+
+    The shortcut answers ŷ = s where n(0,0) + n(1,1) ≥ n(0,1) + n(1,0), else ŷ = 1 − s. In a group (t, s) whose target
+    equals the shortcut's answer a prediction agrees with it exactly when it is right:
+    agreement = 100 · [Σ_{t = a(s)} n(t,s) acc(t,s) + Σ_{t ≠ a(s)} n(t,s) (1 − acc(t,s))] / Σ n(t,s), with acc as a
+    fraction and a(s) the shortcut's answer. 100: the model answers from the protected attribute alone.
+    """
+    aligned = group_n["0_0"] + group_n["1_1"] >= group_n["0_1"] + group_n["1_0"]
+    total = agree = 0.0
+    for t in (0, 1):
+        for g in (0, 1):
+            n, acc = group_n[f"{t}_{g}"], group_acc[f"{t}_{g}"] / 100.0
+            answer = g if aligned else 1 - g
+            agree += n * (acc if t == answer else 1.0 - acc)
+            total += n
+    return 100.0 * agree / total
+
+
+def positive_share(group_n: dict[str, int], group_acc: dict[str, float]) -> float:
+    """Percent of the predictions that are 1: 100 · [Σ_s n(1,s) acc(1,s) + Σ_s n(0,s) (1 − acc(0,s))] / Σ n(t,s)."""
+    total = sum(group_n.values())
+    ones = sum(group_n[f"1_{g}"] * group_acc[f"1_{g}"] / 100.0 + group_n[f"0_{g}"] * (1 - group_acc[f"0_{g}"] / 100.0)
+               for g in (0, 1))
+    return 100.0 * ones / total
+
+
 def fairness_report(y_true, y_pred, sensitive) -> dict:
     """Every metric the three papers print, for one model on one test set.
 

@@ -110,14 +110,40 @@ def protected_decodability(features: dict[str, dict], seed: int) -> pd.DataFrame
     return pd.DataFrame(lines)
 
 
-def ablation_claims(rows: dict[str, dict], sweep: pd.DataFrame, decodability: pd.DataFrame) -> dict[str, list[Claim]]:
-    """§4.4 and the supplement's readings of Figure 5, Tables 6–11 and Figure 6, checked on our numbers, by item."""
+#: Figure 8's "early layers": the first half of ResNet-18's blocks (the paper does not say where early ends)
+EARLY_BLOCKS = ("stem", "layer1", "layer2")
+
+
+def _spearman(x, y) -> float:
+    """Spearman's rank correlation of two sequences (ties share their mean rank)."""
+    return float(pd.Series(list(x)).rank().corr(pd.Series(list(y)).rank()))
+
+
+def early_share(blocks: pd.DataFrame) -> float:
+    """Figure 8's reading as a number: the share of the selected tensors that lie in :data:`EARLY_BLOCKS`,
+    Σ_seeds selected(early) / Σ_seeds selected(all), from :func:`selected_by_block`."""
+    return float(blocks.loc[blocks["block"].isin(EARLY_BLOCKS), "selected"].sum() / blocks["selected"].sum())
+
+
+def ablation_claims(rows: dict[str, dict], sweep: pd.DataFrame, decodability: pd.DataFrame,
+                    blocks: pd.DataFrame) -> dict[str, list[Claim]]:
+    """§4.4 and the supplement's readings of Figures 5, 6 and 8 and Tables 6–11, checked on our numbers, by item."""
     out = []
     best = sweep.loc[sweep["EO"].idxmin()]
     out.append(Claim("Figure 5: k = 55 gives the lowest EO of the sweep", int(best["k"]) == 55,
                      {f"EO k={int(k)}": eo for k, eo in zip(sweep["k"], sweep["EO"])}, MEANS,
                      "EO " + ", ".join(f"k = {int(k)}: {eo:.2f} ± {sd:.2f}" for k, eo, sd in zip(sweep["k"], sweep["EO"], sweep["EO sd"]))
                      + " (mean ± sd over seeds)", item="Figure 5"))
+    rho_acc = _spearman(sweep["k"], sweep["ACC"])
+    out.append(Claim("Figure 5: a lower k is more accurate (ACC falls as k grows: Spearman ρ(k, ACC) < 0)", rho_acc < 0,
+                     {"Spearman rho(k, ACC)": rho_acc, **{f"ACC k={int(k)}": a for k, a in zip(sweep["k"], sweep["ACC"])}},
+                     MEANS, f"ρ = {rho_acc:.2f}; ACC " + ", ".join(f"k = {int(k)}: {a:.2f}" for k, a in zip(sweep["k"], sweep["ACC"])),
+                     item="Figure 5"))
+    up_to = sweep[sweep["k"] <= 55]
+    rho_eo = _spearman(up_to["k"], up_to["EO"])
+    out.append(Claim("Figure 5: … and less fair up to k = 55 (EO falls as k grows to 55: Spearman ρ(k, EO) < 0)",
+                     rho_eo < 0, {"Spearman rho(k, EO), k <= 55": rho_eo}, MEANS,
+                     f"ρ = {rho_eo:.2f} over k = {', '.join(str(int(k)) for k in up_to['k'])}", item="Figure 5"))
     t6 = rows["Table 6"]
     aim = {r: t6[(r.replace(":", " : "), "CelebA S/M")]["eo_max"].mean for r in S1_RATIOS}
     fft = t6[("Fully Fine-Tuning", "CelebA S/M")]["eo_max"].mean
@@ -128,9 +154,13 @@ def ablation_claims(rows: dict[str, dict], sweep: pd.DataFrame, decodability: pd
                      {"EO full fine-tuning": fft, **{f"EO {r}": v for r, v in aim.items()}}, item="Table 6"))
     t7 = rows["Table 7"]
     eo7 = {f"{x:g}": t7[(f"{x:g}", "CelebA S/M")]["eo_max"].mean for x in csdg.S2_SCALES}
-    out.append(Claim("Table 7: S2 as large as the real set (1) is fairer than half of it (0.5)", eo7["1"] < eo7["0.5"],
-                     {f"EO ×{k}": v for k, v in eo7.items()}, evidence=", ".join(f"×{k} {v:.2f}" for k, v in eo7.items()),
-                     item="Table 7"))
+    acc7 = {f"{x:g}": t7[(f"{x:g}", "CelebA S/M")]["acc"].mean for x in csdg.S2_SCALES}
+    out.append(Claim("Table 7: S2 as large as the real set (×1) gives the best fairness (lowest EO) of the sizes",
+                     min(eo7, key=eo7.get) == "1", {f"EO ×{k}": v for k, v in eo7.items()},
+                     evidence="EO " + ", ".join(f"×{k} {v:.2f}" for k, v in eo7.items()), item="Table 7"))
+    out.append(Claim("Table 7: half the real set's size (×0.5) gives the best accuracy of the sizes",
+                     max(acc7, key=acc7.get) == "0.5", {f"ACC ×{k}": v for k, v in acc7.items()},
+                     evidence="ACC " + ", ".join(f"×{k} {v:.2f}" for k, v in acc7.items()), item="Table 7"))
     t8 = rows["Table 8"]
     for label in sorted({task for _, task in t8}):
         sft = t8[("Selective Fine-Tuning", label)]
@@ -171,6 +201,12 @@ def ablation_claims(rows: dict[str, dict], sweep: pd.DataFrame, decodability: pd
                      "and supplementation's", d["AIM-Fair (Ours)"] < min(d["Baseline"], d["Data Supplementation"]),
                      dict(d.items()), evidence=", ".join(f"{m} {v:.3f}" for m, v in d.items())
                      + " (balanced accuracy reading P within each class)", item="Figure 6"))
+    share = early_share(blocks)
+    per_block = blocks.groupby("block", sort=False)["selected"].mean()
+    out.append(Claim(f"Figure 8: most selected tensors lie in early layers ({', '.join(EARLY_BLOCKS)}: more than half)",
+                     share > 0.5, {"share of the selected tensors in early layers": share, **dict(per_block.items())},
+                     MEANS, f"{share:.0%} in {', '.join(EARLY_BLOCKS)}; mean selected per block: "
+                     + ", ".join(f"{b} {v:.1f}" for b, v in per_block.items()), item="Figure 8"))
     by_item: dict[str, list[Claim]] = {}
     for claim in out:
         by_item.setdefault(claim.item, []).append(claim)

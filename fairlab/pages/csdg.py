@@ -289,10 +289,31 @@ def table5_verdict(profile: Profile, runs: dict[tuple[str, str], list[Record]],
                  f"attribute not what the folder says), and they come from the studio domain while the test images "
                  f"come from the photo domain.")
     if hi < 65:
-        spread = max(float(np.std([r.metrics["report"]["acc"] for r in records], ddof=1)) if len(records) > 1 else 0.0
-                     for records in runs.values())
-        text += (" **Table 5 does not reproduce at this scale**: near chance, the differences between prompt families "
-                 "are no larger than what a change of seed moves"
-                 + (f" (the largest standard deviation of a row's accuracy over seeds: {spread:.1f} points)" if spread else "")
-                 + ", so the claims below are read on noise.")
+        text += " **Table 5 does not reproduce at this scale**: every row is within 15 points of chance."
+    noise = family_differences_against_noise(runs)
+    if noise is not None:
+        widest = noise.loc[noise["largest difference"].idxmax()]
+        beyond = noise[noise["largest difference"] > noise["noise bound"]]
+        text += (f" Between prompt families the mean accuracies differ by up to {widest['largest difference']:.1f} points "
+                 f"({widest.name}), against {widest['noise bound']:.1f} that a change of seeds alone moves a difference of "
+                 f"two means (1.96 · s · √(2/n), s the pooled standard deviation over seeds, n = {int(widest['seeds'])})")
+        text += (": no setting's differences exceed that, so the claims below are read on seed noise." if beyond.empty else
+                 f"; {len(beyond)} of {len(noise)} settings have a difference beyond it ({', '.join(beyond.index)}).")
     return Sentence(text)
+
+
+def family_differences_against_noise(runs: dict[tuple[str, str], list[Record]]) -> pd.DataFrame | None:
+    """Per setting: the largest difference between two prompt families' mean accuracies, and the 95 % bound a change
+    of seeds alone puts on a difference of two means, 1.96 · s_pooled · √(2 / n) (s_pooled: the root mean of the
+    families' variances over seeds, n seeds each). None with fewer than two seeds."""
+    lines = {}
+    for label in sorted({label for label, _ in runs}):
+        accs = {family: [r.metrics["report"]["acc"] for r in records] for (task, family), records in runs.items() if task == label}
+        n = min(len(v) for v in accs.values())
+        if n < 2:
+            return None
+        means = [float(np.mean(v)) for v in accs.values()]
+        pooled = float(np.sqrt(np.mean([np.var(v, ddof=1) for v in accs.values()])))
+        lines[label] = {"largest difference": max(means) - min(means), "noise bound": 1.96 * pooled * np.sqrt(2 / n),
+                        "seeds": n}
+    return pd.DataFrame(lines).T

@@ -15,8 +15,9 @@ from fairlab.aimfair.selective import block_of, kind_of
 from fairlab.aimfair.smg_sft import Baseline, Strategy
 from fairlab.aimfair.tables import TABLE3, settings_for, table4_candidates
 from fairlab.metrics import aggregate_seeds
+from fairlab.metrics.classification import positive_share, shortcut_agreement
 from fairlab.profiles import Profile, load_profile
-from fairlab.reports import INTERVALS, THRESHOLD, Claim, Estimate, Row
+from fairlab.reports import INTERVALS, MEANS, THRESHOLD, Claim, Estimate, Row
 from fairlab.study import Study
 
 def seed_metrics(records: list) -> list[dict]:
@@ -220,25 +221,46 @@ def verdict(study: Study, rows: dict[tuple[str, str], dict], label: str) -> str:
             f"{f(aim, 'acc')}, WST {f(aim, 'wst')}, EO {f(aim, 'eo_max')}. For scale: on this test split, always "
             f"answering the majority class scores {ref['majority']:.1f} and answering from the protected attribute "
             f"alone {ref['shortcut']:.1f}.")
+    reports = test_reports(smg_sft.seed_records(study, label, Baseline()))
+    agree = float(np.mean([shortcut_agreement(r["group_n"], r["group_acc"]) for r in reports]))
+    ones = float(np.mean([positive_share(r["group_n"], r["group_acc"]) for r in reports]))
+    constant = max(ones, 100 - ones)
+    text += (f" The Baseline's answers equal the protected-attribute shortcut's on {agree:.1f} % of the test images "
+             f"(100: it answers from the protected attribute alone), and {constant:.1f} % of them are one class "
+             f"(100: a constant answer).")
     best = max(r["acc"].mean for (m, task), r in rows.items() if task == label)
-    if best < ref["shortcut"] + 5:
-        text += (f" **No strategy reads the target itself here**: the best accuracy, {best:.1f}, is within five points of "
-                 f"the shortcut's. At this scale the biased real subset teaches the Baseline only the protected "
-                 f"attribute, and a few epochs on {study.profile.data.aimfair_subset_size // 4:,} synthetic images per group do "
-                 f"not teach the target either, so the differences between rows are about how each strategy trades "
-                 f"the shortcut for a constant answer, not about fair classification. The paper's claims below are "
-                 f"checked all the same; they are not tested in a meaningful regime by this build.")
+    if best < max(ref["shortcut"], ref["majority"]) + 5:
+        text += (f" **No strategy is much better here than a classifier that never reads the target**: the best "
+                 f"accuracy, {best:.1f}, is within five points of the better of the two ({max(ref['shortcut'], ref['majority']):.1f})")
+        if agree >= 90:
+            text += (f", and the Baseline answers as the protected attribute would on {agree:.1f} % of the images: the "
+                     f"biased real subset taught it the protected attribute, not the target")
+        elif constant >= 90:
+            text += f", and the Baseline gives one answer to {constant:.1f} % of the images"
+        text += (". Differences between rows are then about how each strategy leaves that answer, not about fair "
+                 "classification; the paper's claims below are checked all the same, in a regime where they say little.")
     return text
 
 
 def table4_claims(rows: dict[tuple[str, str], dict], settings: list[str]) -> list[Claim]:
-    """§4.3 on Table 4: SMG's mask beats the other partial fine-tuning strategies; absolute beats cosine."""
-    others = ("Best Random Selection", "Best Sub-Tuning (By Updating One Block)", "Best Sub-Tuning (By Freezing One Block)",
+    """§4.3 on Table 4: SMG's mask beats the other partial fine-tuning strategies; absolute beats cosine; updating
+    one block is the most accurate row, and AIM-Fair has the best worst group."""
+    aim, update = "AIM-Fair (Ours) (Absolute Difference)", "Best Sub-Tuning (By Updating One Block)"
+    others = ("Best Random Selection", update, "Best Sub-Tuning (By Freezing One Block)",
               "Selective Fine-Tuning (Cosine Similarity)")
-    return [Claim.compare(f"{label}: AIM-Fair is fairer than {other} (lower EO)",
-                          ("EO AIM-Fair", rows[("AIM-Fair (Ours) (Absolute Difference)", label)]["eo_max"]), "<",
-                          (other, rows[(other, label)]["eo_max"]))
-            for label in settings for other in others]
+    claims = [Claim.compare(f"{label}: AIM-Fair is fairer than {other} (lower EO)",
+                            ("EO AIM-Fair", rows[(aim, label)]["eo_max"]), "<", (other, rows[(other, label)]["eo_max"]))
+              for label in settings for other in others]
+    for label in settings:
+        table = {method: r for (method, task), r in rows.items() if task == label}
+        for metric, name, statement in (("acc", "ACC", f"{label}: updating one block gives the best accuracy of Table 4"),
+                                        ("wst", "WST", f"{label}: AIM-Fair gives the best worst-group accuracy of Table 4")):
+            values = {method: r[metric].mean for method, r in table.items()}
+            best = max(values, key=values.get)
+            claimed = update if metric == "acc" else aim
+            claims.append(Claim(statement, best == claimed, {f"{name} {m}": v for m, v in values.items()}, MEANS,
+                                f"{name}: {claimed} {values[claimed]:.2f}; the best row, {best}, {values[best]:.2f}"))
+    return claims
 
 
 def spread_table(rows: dict[tuple[str, str], dict]) -> pd.DataFrame:
