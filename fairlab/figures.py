@@ -312,25 +312,31 @@ def metric_lines(frame: pd.DataFrame, x: str, xlabel: str, title: str | None = N
 
 @book_figure
 def block_bars(frame: pd.DataFrame, title: str | None = None) -> plt.Figure:
-    """Selected tensors per block against the block's tensors (seed mean, every seed a dot).
+    """Selected tensors per block against the block's tensors (seed mean, every seed a dot); one panel per setting.
 
-    ``frame``: ``block``, ``tensors``, ``selected``, ``seed``.
+    ``frame``: ``block``, ``tensors``, ``selected``, ``seed`` and optionally ``setting``.
     """
-    order = list(dict.fromkeys(frame["block"]))
-    total = frame.groupby("block", sort=False)["tensors"].first().reindex(order)
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
-    x = np.arange(len(order))
-    ax.bar(x, total, color="#d9dde2", label="tensors in the block")
-    ax.bar(x, frame.groupby("block", sort=False)["selected"].mean().reindex(order), width=0.55, color="#d1495b",
-           label="selected (seed mean)")
-    for i, block in enumerate(order):
-        values = frame.loc[frame["block"] == block, "selected"]
-        ax.plot(np.full(len(values), i), values, "k.", ms=4)
-    ax.set_xticks(x, order)
-    ax.set_ylabel("parameter tensors")
-    ax.legend(frameon=False, fontsize=8)
+    frame = frame if "setting" in frame else frame.assign(setting="")
+    settings = list(dict.fromkeys(frame["setting"]))
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.6 * len(settings), 3.4), squeeze=False, sharey=True)
+    for ax, setting in zip(axes[0], settings):
+        part = frame[frame["setting"] == setting]
+        order = list(dict.fromkeys(part["block"]))
+        total = part.groupby("block", sort=False)["tensors"].first().reindex(order)
+        x = np.arange(len(order))
+        ax.bar(x, total, color="#d9dde2", label="tensors in the block")
+        ax.bar(x, part.groupby("block", sort=False)["selected"].mean().reindex(order), width=0.55, color="#d1495b",
+               label="selected (seed mean)")
+        for i, block in enumerate(order):
+            values = part.loc[part["block"] == block, "selected"]
+            ax.plot(np.full(len(values), i), values, "k.", ms=4)
+        ax.set_xticks(x, order, fontsize=8)
+        if setting:
+            ax.set_title(setting, fontsize=10)
+    axes[0][0].set_ylabel("parameter tensors")
+    axes[0][0].legend(frameon=False, fontsize=8)
     if title:
-        ax.set_title(title)
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

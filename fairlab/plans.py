@@ -36,9 +36,12 @@ def _aimfair_entries(notebook: str, profile: Profile) -> dict[str, list]:
         chosen += [tables.S("full")] + [tables.S("selective", k=profile.aimfair.top_k, s1=r) for r in tables.S1_RATIOS]
         chosen += list(tables.s2_entries(profile, "{:g}").values()) + list(tables.TABLE8.values()) + list(tables.TABLE9.values())
         chosen += [tables.S("freeze", block=b) for b in tables.BLOCKS]
-        return {main: chosen,
-                "UTK F/W": [tables.Baseline(), *tables.s2_entries(profile, "{:.1f}").values()],
-                "CelebA M/Y": list(tables.TABLE11.values())}
+        entries = {main: chosen,
+                   "UTK F/W": [tables.Baseline(), *tables.s2_entries(profile, "{:.1f}").values()],
+                   "CelebA M/Y": list(tables.TABLE11.values())}
+        for label in tables.TABLE8_SETTINGS:
+            entries.setdefault(label, []).extend(e for e in tables.TABLE8.values() if e not in entries.get(label, []))
+        return entries
     return {}
 
 

@@ -95,3 +95,10 @@ TABLE9 = {"Baseline": Baseline(), "LTGC": S("ltgc"), "AIM-Fair (Ours)": AIM}
 
 TABLE11 = {"Baseline": Baseline(), "Fully Fine-Tuning": S("full"), "AIM-Fair (Ours)": AIM}
 
+#: the settings of the paper's Table 8 (ViT-S/32): Smiling with Male and with Young
+TABLE8_SETTINGS = ("CelebA S/M", "CelebA S/Y")
+
+#: Figure 8's settings: every setting the ablation chapter runs AIM-Fair's ResNet-18 mask on (S/M throughout, UTK F/W
+#: in Table 10 at S2 × 1, M/Y in Table 11); the paper says the distribution holds across datasets
+FIGURE8_SETTINGS = ("CelebA S/M", "UTK F/W", "CelebA M/Y")
+

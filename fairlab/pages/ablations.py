@@ -14,7 +14,8 @@ from fairlab.aimfair.smg_sft import Baseline
 
 # re-exported for the notebook: the rows of Tables 9 and 11 (and 3), chapter 02's tables and
 # summaries, shown again here on the ablations' settings
-from fairlab.aimfair.tables import AIM, BLOCKS, S1_RATIOS, TABLE3, TABLE8, TABLE9, TABLE11, TOP_KS, S, s2_entries  # noqa: F401, E402
+from fairlab.aimfair.tables import (AIM, BLOCKS, FIGURE8_SETTINGS, S1_RATIOS, TABLE3, TABLE8, TABLE8_SETTINGS,  # noqa: F401, E402
+                                    TABLE9, TABLE11, TOP_KS, S, s2_entries)
 from fairlab.metrics.representation import decodability_within_classes
 from fairlab.pages.smg_sft import (  # noqa: F401, E402
     point,
@@ -58,8 +59,9 @@ def table10(study: Study, label: str = "UTK F/W") -> dict:
     return rows_of(study, {"Baseline": Baseline(), **s2_entries(study.profile, "{:.1f}")}, [label])
 
 
-def table8(study: Study, settings: list[str]) -> dict:
-    return rows_of(study, TABLE8, settings)
+def table8(study: Study) -> dict:
+    """Table 8's ViT-S/32 rows on both of the paper's settings (:data:`~fairlab.aimfair.tables.TABLE8_SETTINGS`)."""
+    return rows_of(study, TABLE8, list(TABLE8_SETTINGS))
 
 
 def freezing_frame(study: Study, label: str) -> pd.DataFrame:
@@ -69,11 +71,12 @@ def freezing_frame(study: Study, label: str) -> pd.DataFrame:
                          for frozen, entry in entries.items()])
 
 
-def selected_by_block(study: Study, label: str) -> pd.DataFrame:
-    """Figure 8: the AIM-Fair mask's tensors per block, each seed."""
+def selected_by_block(study: Study, settings: tuple[str, ...] = FIGURE8_SETTINGS) -> pd.DataFrame:
+    """Figure 8: the AIM-Fair mask's tensors per block, each seed, on each setting."""
     frames = []
-    for seed, m in zip(study.profile.aimfair.seeds, seed_metrics(smg_sft.seed_records(study, label, AIM))):
-        frames.append(pd.DataFrame(m["mask_blocks"]).assign(seed=seed))
+    for label in settings:
+        for seed, m in zip(study.profile.aimfair.seeds, seed_metrics(smg_sft.seed_records(study, label, AIM))):
+            frames.append(pd.DataFrame(m["mask_blocks"]).assign(setting=label, seed=seed))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -201,12 +204,14 @@ def ablation_claims(rows: dict[str, dict], sweep: pd.DataFrame, decodability: pd
                      "and supplementation's", d["AIM-Fair (Ours)"] < min(d["Baseline"], d["Data Supplementation"]),
                      dict(d.items()), evidence=", ".join(f"{m} {v:.3f}" for m, v in d.items())
                      + " (balanced accuracy reading P within each class)", item="Figure 6"))
-    share = early_share(blocks)
-    per_block = blocks.groupby("block", sort=False)["selected"].mean()
-    out.append(Claim(f"Figure 8: most selected tensors lie in early layers ({', '.join(EARLY_BLOCKS)}: more than half)",
-                     share > 0.5, {"share of the selected tensors in early layers": share, **dict(per_block.items())},
-                     MEANS, f"{share:.0%} in {', '.join(EARLY_BLOCKS)}; mean selected per block: "
-                     + ", ".join(f"{b} {v:.1f}" for b, v in per_block.items()), item="Figure 8"))
+    for label, part in blocks.groupby("setting", sort=False):
+        share = early_share(part)
+        per_block = part.groupby("block", sort=False)["selected"].mean()
+        out.append(Claim(f"Figure 8 ({label}): most selected tensors lie in early layers ({', '.join(EARLY_BLOCKS)}: "
+                         f"more than half)", share > 0.5,
+                         {"share of the selected tensors in early layers": share, **dict(per_block.items())},
+                         MEANS, f"{share:.0%} in {', '.join(EARLY_BLOCKS)}; mean selected per block: "
+                         + ", ".join(f"{b} {v:.1f}" for b, v in per_block.items()), item="Figure 8"))
     by_item: dict[str, list[Claim]] = {}
     for claim in out:
         by_item.setdefault(claim.item, []).append(claim)
