@@ -125,6 +125,10 @@ class WinImagesSection(_Strict):
     finetune_patience: PositiveInt
     finetune_batch_size: PositiveInt
     lr_grid: list[PositiveFloat] = Field(min_length=1)
+    finetune_optimizer: Literal["adam", "sgd"] = Field("adam", description="the paper's is unstated; at full rank under "
+                                                                           "SGD, WIN equals SVD (see the chapter)")
+    rank: int = Field(2, ge=1, le=2, description="rank of the factorised head; two classes allow 1 or 2")
+    alpha: float = Field(0.5, ge=0, le=1, description="WIN's group weight: Î = α Î_privileged + (1 − α) Î_other")
 
 
 class MiniT2ISection(_Strict):

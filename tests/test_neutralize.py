@@ -104,3 +104,65 @@ def test_unknown_method_is_rejected():
     x, y, s, w, b = toy()
     with pytest.raises(ValueError, match="unknown method"):
         initial_heads("lora", w[None], b[None])
+
+
+def test_soft_rate_penalties_are_the_hand_computed_rate_gaps():
+    from fairlab.win.regularisers import fairness_penalty
+
+    # probabilities of class 1 as softmax of (0, z): choose z = logit(p)
+    p = torch.tensor([0.9, 0.7, 0.2, 0.4, 0.6, 0.1])
+    y = torch.tensor([[1, 1, 0, 1, 0, 0]])  # [replicas, batch]
+    s = torch.tensor([[1, 1, 1, 0, 0, 0]])
+    logits = torch.stack([torch.zeros(6), torch.log(p / (1 - p))], dim=-1)[None]
+    dp = fairness_penalty(logits, y, s, "dp")
+    assert torch.allclose(dp, torch.tensor([abs((0.9 + 0.7 + 0.2) / 3 - (0.4 + 0.6 + 0.1) / 3)]), atol=1e-6)
+    eo = fairness_penalty(logits, y, s, "eo")
+    tpr_gap, fpr_gap = abs((0.9 + 0.7) / 2 - 0.4), abs(0.2 - (0.6 + 0.1) / 2)
+    assert torch.allclose(eo, torch.tensor([tpr_gap + fpr_gap]), atol=1e-6)
+    # a cell with no sample in the batch counts 0 instead of NaN
+    assert torch.equal(fairness_penalty(logits[:, :3], y[:, :3], s[:, :3], "dp"), torch.zeros(1))
+
+
+def test_zafar_penalties_are_the_covariances_of_the_sensitive_attribute_with_the_margin():
+    from fairlab.win.regularisers import fairness_penalty
+
+    margin = torch.tensor([2.0, -1.0, 0.5, -2.0])
+    s = torch.tensor([1, 0, 1, 0])
+    y = torch.tensor([1, 1, 0, 0])
+    logits = torch.stack([torch.zeros(4), margin], dim=-1)[None]
+    y2, s2 = y[None], s[None]  # [replicas, batch]
+    centred = s.float() - s.float().mean()
+    assert torch.allclose(fairness_penalty(logits, y2, s2, "dp", form="zafar"), (centred * margin).mean().abs()[None])
+    signed = torch.clamp((2 * y - 1).float() * margin, max=0)  # only the misclassified side counts
+    expected = sum(((s[y == c].float() - s[y == c].float().mean()) * signed[y == c]).mean().abs() for c in (0, 1))
+    assert torch.allclose(fairness_penalty(logits, y2, s2, "eo", form="zafar"), expected[None])
+
+
+def test_each_replicas_alpha_reaches_its_head():
+    from fairlab.win.neutralize import initial_heads
+
+    g = torch.Generator().manual_seed(3)
+    x, y, s = torch.rand(300, 5, generator=g), torch.randint(0, 3, (300,), generator=g), torch.randint(0, 2, (300,), generator=g)
+    x[s == 1, 0] *= 4  # the groups weigh feature 0 differently
+    w, b = torch.randn(1, 3, 5, generator=g).expand(3, -1, -1), torch.randn(1, 3, generator=g).expand(3, -1)
+    head = initial_heads("win", w, b, features=[x] * 3, y=y, s=s, alphas=[0.5, 1.0, 0.5], rank=1)
+    first = head.first.weight.detach()
+    assert torch.allclose(first[0], first[2]) and not torch.allclose(first[0], first[1], atol=1e-4)
+
+
+def test_the_fisher_check_summary_reads_its_numbers():
+    import pandas as pd
+
+    from fairlab.pages.weight_importance_neutralization import fisher_check_summary
+
+    index = pd.MultiIndex.from_tuples([("sgd", 2), ("sgd", 1), ("adam", 2), ("adam", 1)], names=["optimizer", "rank r"])
+    check = pd.DataFrame({"neutralized (α = ½)": [1e-15, 1e-3, 2e-3, 3e-3], "α = 0.9": [2e-15, 2e-3, 1e-3, 1e-2]}, index=index)
+    text = fisher_check_summary(check)
+    assert "at most 2.0e-15 (floating-point round-off)" in text and "only through Adam" in text
+    check.loc[("sgd", 2)] = [1e-4, 1e-4]
+    text = fisher_check_summary(check)
+    assert "more than round-off" in text and "only through Adam" not in text
+    check.loc[("sgd", 2)] = [1e-15, 1e-15]
+    check.loc[("adam", 2)] = [1e-14, 1e-13]
+    text = fisher_check_summary(check)
+    assert "adam at rank 2" in text and "only through Adam" not in text

@@ -160,10 +160,10 @@ def finetune(task: ImageTask, features_record: Record, method: str, lr: float) -
     """TL, SVD or WIN on the frozen features, one run per seed (0 … n_runs − 1)."""
     cfg = task.cfg
     seeds = list(range(cfg.n_runs))
-    training = FineTuning(optimizer="adam", lr=float(lr), epochs=cfg.finetune_epochs, patience=cfg.finetune_patience,
-                          batch_size=cfg.finetune_batch_size, seeds=tuple(seeds))
+    training = FineTuning(optimizer=cfg.finetune_optimizer, lr=float(lr), epochs=cfg.finetune_epochs,
+                          patience=cfg.finetune_patience, batch_size=cfg.finetune_batch_size, seeds=tuple(seeds))
     config = ImageHeadsConfig(features=features_record.config, method=method, eps_rel=task.profile.win_adult.fisher_eps_rel,
-                              training=training)
+                              training=training, rank=cfg.rank, alpha=cfg.alpha)
 
     def compute(workdir: Path) -> dict:
         data = head_data(features_record)
