@@ -99,6 +99,17 @@ publish(compare("win", "Section 4.4", {"pre-trained (unfair)": unfair_test}, pro
         notes=["One pre-trained model (seed 0), evaluated on the new task's test split."]))
 
 # %% [markdown]
+# The recipe is ours, and the pre-trained model — the Baseline every later table starts from —
+# moves with it. The same network pre-trained for fewer epochs:
+
+# %%
+sensitivity = page.pretrain_sensitivity(task)
+sensitivity.round(3)
+
+# %%
+notebook.say(page.pretrain_sentence(sensitivity))
+
+# %% [markdown]
 # ## Figure 3: which weights matter for which group
 #
 # The row importances $I_s[a]$ of the pre-trained last layer (one per hidden unit), computed on

@@ -50,3 +50,14 @@ def test_the_learning_rate_is_chosen_on_validation_per_group(task):
     assert choice["chosen"].sum() == 1
     best = choice.loc[choice["chosen"].astype(bool), "val_err"].item()
     assert best == choice["val_err"].min()
+
+
+def test_the_pretraining_sensitivity_puts_the_papers_unfair_model_beside_each_length_and_names_the_closest():
+    import pandas as pd
+
+    from fairlab.pages.weight_importance_neutralization import pretrain_sentence
+
+    table = pd.DataFrame({"Err (%)": [16.165, 17.9, 16.4, 15.4], "ΔEO": [0.223, 0.10, 0.21, 0.186], "ΔDP": [0.19, 0.1, 0.18, 0.17]},
+                         index=["the paper (recipe not stated)", "1 epochs", "3 epochs", "50 epochs (this profile's)"])
+    text = pretrain_sentence(table)
+    assert "Err ranges 15.40–17.90" in text and "ΔEO 0.100–0.210" in text and "is 3 epochs" in text

@@ -146,15 +146,18 @@ def penalised_loss(logits: torch.Tensor, y: torch.Tensor, s: torch.Tensor, const
 # --------------------------------------------------------------------------- pre-training
 
 def pretrain_config(task: AdultTask, constraint: str | None = None, lambdas: tuple[float, ...] = (0.0,),
-                    depth: int = 2) -> PretrainConfig:
+                    depth: int = 2, epochs: int | None = None) -> PretrainConfig:
     cfg = task.cfg
-    return PretrainConfig(data=DATA, depth=depth, hidden=cfg.hidden, recipe=cfg.pretrain, constraint=constraint,
+    recipe = cfg.pretrain if epochs is None else cfg.pretrain.model_copy(update={"epochs": int(epochs)})
+    return PretrainConfig(data=DATA, depth=depth, hidden=cfg.hidden, recipe=recipe, constraint=constraint,
                           lambdas=tuple(float(v) for v in lambdas), regularizer=cfg.regularizer if constraint else None)
 
 
-def pretrain(task: AdultTask, constraint: str | None = None, lambdas: tuple[float, ...] = (0.0,), depth: int = 2) -> Record:
-    """Pre-train MLPs on the 60 % split: one replica per λ (all from the same initialisation and batches)."""
-    config = pretrain_config(task, constraint, lambdas, depth)
+def pretrain(task: AdultTask, constraint: str | None = None, lambdas: tuple[float, ...] = (0.0,), depth: int = 2,
+             epochs: int | None = None) -> Record:
+    """Pre-train MLPs on the 60 % split: one replica per λ (all from the same initialisation and batches), for the
+    profile's ``win_adult.pretrain`` recipe (``epochs`` replaces its epochs: the recipe's sensitivity)."""
+    config = pretrain_config(task, constraint, lambdas, depth, epochs)
 
     def compute(workdir):
         seed_everything(config.seed)
