@@ -18,7 +18,7 @@ Stage = list[Unit]
 
 def _aimfair_entries(notebook: str, profile: Profile) -> dict[str, list]:
     """Setting → the table entries (strategies and Baselines) the notebook reads on it."""
-    from fairlab.aimfair import tables
+    from fairlab.aimfair import smg_sft, tables
 
     if notebook == "02_smg_sft":
         entries = {}
@@ -32,7 +32,7 @@ def _aimfair_entries(notebook: str, profile: Profile) -> dict[str, list]:
     if notebook == "03_ablations":
         main = tables.DEFAULT_SETTINGS[0]
         chosen = [tables.Baseline(), *tables.TABLE3.values()]
-        chosen += [tables.S("selective", k=k) for k in tables.TOP_KS]
+        chosen += [tables.S("selective", k=k, s1=smg_sft.aim_s1(profile)) for k in tables.TOP_KS]
         chosen += [tables.S("full")] + [tables.S("selective", k=profile.aimfair.top_k, s1=r) for r in tables.S1_RATIOS]
         chosen += list(tables.s2_entries(profile, "{:g}").values()) + list(tables.TABLE8.values()) + list(tables.TABLE9.values())
         chosen += [tables.S("freeze", block=b) for b in tables.BLOCKS]

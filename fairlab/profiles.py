@@ -201,6 +201,9 @@ class AimfairSection(_Strict):
                                               description="fine-tuning rates; with several, the best on validation is kept "
                                                           "(the official launcher: 0.06; the paper's text: 'searched from "
                                                           "{0.4, 0.5, 0.6}', likely meaning {0.04, 0.05, 0.06})")
+    s1_ratio: Literal["true", "estimated"] = Field("true", description="S1's bias ratio: the real subset's true 1 : 9, "
+                                                                       "or estimated from the Baseline's error set on "
+                                                                       "the real training data (the paper, after JTT)")
     top_k: int = Field(55, ge=1, le=RESNET18_TENSORS,
                        description="SMG's k: tensors in each of the two rankings (the paper: 55 of ResNet-18's 62)")
 

@@ -35,10 +35,10 @@ import torch
 from torch import nn
 
 from fairlab import device as devices
-from fairlab.aimfair import csdg, recipe, selective, vit
+from fairlab.aimfair import bias_estimate, csdg, recipe, selective, vit
 from fairlab.aimfair.settings import SETTINGS
 from fairlab.data.images import ImageFiles
-from fairlab.data.subsets import GROUPS
+from fairlab.data.subsets import GROUPS, bias_quotas
 from fairlab.profiles import Profile, RESNET18_TENSORS
 from fairlab.results import Record
 from fairlab.study import Study
@@ -47,6 +47,10 @@ PRETRAINED = "aimfair/pretrained"
 MEAN_GRADIENTS = "aimfair/mean_gradients"
 GRADIENTS = "aimfair/gradients"
 STRATEGY = "aimfair/strategy"
+S1_ESTIMATE = "aimfair/s1_estimate"
+
+#: the S1 name whose bias ratio is estimated from the Baseline's error set (:func:`estimated_s1`)
+S1_ESTIMATED = "jtt"
 
 #: strategies trained from the backbone (the pre-training recipe) on a training set of their own
 FROM_BACKBONE = ("synthetic", "supplementation", "repairing", "ltgc")
@@ -77,6 +81,19 @@ class MeanGradientsConfig:
     arch: str
     pretrained: str
     images: str
+    classifier: recipe.ClassifierInputs
+
+
+@dataclass(frozen=True)
+class EstimatedS1Config:
+    """S1 at the bias ratio estimated from the error set of the ``pretrained`` Baseline (a record's hash) on the real
+    training data, ``s1_size`` images drawn from the contextual ``pool`` with ``seed``."""
+
+    setting: str
+    seed: int
+    pretrained: str
+    pool: str
+    s1_size: int
     classifier: recipe.ClassifierInputs
 
 
@@ -120,9 +137,54 @@ class StrategyConfig:
 
 
 def synthetic(study: Study, label: str, seed: int, name: str) -> recipe.LabelledImages:
-    """A seed's synthetic set (``"S2_x1"``, ``"S1_1-9"``, ...) at the generator's output size."""
-    sets = csdg.synthetic_sets(study, label, seed=seed)
-    return recipe.load_synthetic_set(csdg.load_set(sets, name), study.profile.csdg.generation.out_size, study.profile.data.image_store)
+    """A seed's synthetic set (``"S2_x1"``, ``"S1_1-9"``, ..., or ``"S1_jtt"`` at the estimated bias ratio) at the
+    generator's output size."""
+    if name == f"S1_{S1_ESTIMATED}":
+        frame = estimated_s1_frame(estimated_s1(study, label, seed))
+    else:
+        frame = csdg.load_set(csdg.synthetic_sets(study, label, seed=seed), name)
+    return recipe.load_synthetic_set(frame, study.profile.csdg.generation.out_size, study.profile.data.image_store)
+
+
+def estimated_s1(study: Study, label: str, seed: int) -> Record:
+    """S1 at the real data's bias ratio as the paper sets it: estimated from the error set of the seed's Baseline on
+    the real training data (:mod:`fairlab.aimfair.bias_estimate`), then drawn from the contextual pool with the
+    seed. The record keeps the estimate beside the true ratio (from the protected labels, never used)."""
+    setting = SETTINGS[label]
+    source = pretrained(study, label, seed)
+    pool_record = csdg.pool(study, label, csdg.contextual_family(setting), study.profile.csdg.pool_per_group)
+    n_s1 = study.profile.csdg.s1_size or csdg.real_size(study.profile, setting)
+    config = EstimatedS1Config(setting=label, seed=seed, pretrained=source.path.name, pool=pool_record.path.name,
+                               s1_size=n_s1, classifier=recipe.ClassifierInputs.of(study.profile))
+
+    def compute(workdir: Path) -> dict:
+        real = recipe.open_task(label, study).split("train")
+        model = load_pretrained(study, label, seed)
+        predicted = (recipe.predict_logits(model, real.images, study.profile.aimfair.image_size) > 0).numpy().astype(int)
+        errors = bias_estimate.error_set(predicted, real.target)
+        share = bias_estimate.estimated_minority_share(errors, real.target)
+        quota = bias_quotas(n_s1, share)
+        frame = csdg.pool_frame(pool_record)
+        available = frame["group"].value_counts().to_dict()
+        got = {g: min(n, available.get(g, 0)) for g, n in quota.items()}
+        rng = np.random.default_rng(seed)
+        parts = [frame[frame["group"] == g].iloc[np.sort(rng.choice(available.get(g, 0), n, replace=False))]
+                 for g, n in got.items() if n > 0]
+        pd.concat(parts)[["file", "group", "target", "protected", "prompt_id", "prompt", "seed"]].to_csv(
+            workdir / "S1.csv", index=False)
+        return {"estimated_share": share, "true_share": bias_estimate.true_minority_share(real.target, real.protected),
+                "error_rate": float(errors.mean()), "counts": got, "short": got != quota,
+                "pool": f"{csdg.POOL}/{pool_record.path.name}"}
+
+    return study.registry.get_or_compute(S1_ESTIMATE, config, compute)
+
+
+def estimated_s1_frame(record: Record) -> pd.DataFrame:
+    """The images of an :func:`estimated_s1` record with absolute paths."""
+    frame = pd.read_csv(record.artifact("S1.csv"), keep_default_na=False)
+    root = record.path.parents[len(S1_ESTIMATE.split("/"))]  # the profile's results folder
+    frame["path"] = [str(root / record.metrics["pool"] / "images" / f) for f in frame["file"]]
+    return frame
 
 
 def concat(*parts: recipe.LabelledImages) -> recipe.LabelledImages:
@@ -520,7 +582,13 @@ class AimFair:
     arch: str = "resnet18"
 
     def strategy(self, profile: Profile) -> Strategy:
-        return Strategy("selective", k=profile.aimfair.top_k, measure=self.measure, arch=self.arch)
+        return Strategy("selective", k=profile.aimfair.top_k, measure=self.measure, arch=self.arch, s1=aim_s1(profile))
+
+
+def aim_s1(profile: Profile) -> str:
+    """AIM-Fair's S1 in this profile: the real subset's true 1 : 9, or the ratio estimated from the Baseline's error set
+    (``aimfair.s1_ratio``). Every row that is AIM-Fair with one thing varied (k, S2's size) keeps it."""
+    return S1_ESTIMATED if profile.aimfair.s1_ratio == "estimated" else "1:9"
 
 
 def resolve(profile: Profile, entry: Strategy | Baseline | AimFair) -> Strategy | Baseline:
@@ -543,5 +611,5 @@ def _group_counts(data: recipe.LabelledImages) -> dict[str, int]:
 
 
 __all__ = ["Strategy", "pretrained", "load_pretrained", "mean_gradients", "load_mean_gradients", "gradients", "sensitivity_table", "run", "concat",
-           "repairing_picks", "repairing_top_up", "contextual_top_up", "ltgc_mix", "synthetic", "classifier", "scaled_k", "penultimate", "load_features",
+           "aim_s1", "estimated_s1", "estimated_s1_frame", "repairing_picks", "repairing_top_up", "contextual_top_up", "ltgc_mix", "synthetic", "classifier", "scaled_k", "penultimate", "load_features",
            "FROM_BACKBONE", "ARCHITECTURES"]

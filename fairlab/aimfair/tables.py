@@ -10,7 +10,7 @@ A table entry is a :class:`~fairlab.aimfair.smg_sft.Strategy`, a
 
 from __future__ import annotations
 
-from fairlab.aimfair import csdg
+from fairlab.aimfair import csdg, smg_sft
 from fairlab.aimfair.smg_sft import AimFair, Baseline, Strategy
 from fairlab.profiles import Profile
 
@@ -76,7 +76,8 @@ VIT = "vit_s32"
 def s2_entries(profile: Profile, printed: str) -> dict:
     """Table 7 / 10 rows: the ratio as the table prints it (``printed.format(scale)``) → AIM-Fair with S2 at that
     multiple of N_R / 4 per group."""
-    return {printed.format(scale): S("selective", k=profile.aimfair.top_k, s2=f"x{scale:g}") for scale in csdg.S2_SCALES}
+    return {printed.format(scale): S("selective", k=profile.aimfair.top_k, s1=smg_sft.aim_s1(profile), s2=f"x{scale:g}")
+            for scale in csdg.S2_SCALES}
 
 
 TABLE8 = {

@@ -37,7 +37,7 @@ def k_sweep(study: Study, label: str, ks=TOP_KS) -> pd.DataFrame:
     """Figure 5: AIM-Fair at every k, with the seed spread and the selected share of tensors and scalars."""
     lines = []
     for k in ks:
-        entry = S("selective", k=k)
+        entry = S("selective", k=k, s1=smg_sft.aim_s1(study.profile))
         per_seed = seed_metrics(smg_sft.seed_records(study, label, entry))
         lines.append({"k": k, **point(row([m["report"] for m in per_seed])),
                       "tensors": float(np.mean([len(m["mask"]["selected"]) for m in per_seed])),
@@ -49,6 +49,19 @@ def table6(study: Study, label: str = "CelebA S/M") -> dict:
     entries = {"Fully Fine-Tuning": S("full")}
     entries.update({r.replace(":", " : "): S("selective", k=study.profile.aimfair.top_k, s1=r) for r in S1_RATIOS})
     return rows_of(study, entries, [label])
+
+
+def s1_estimates(study: Study, label: str) -> pd.DataFrame:
+    """Per seed: the real subset's true bias ratio, the one estimated from the Baseline's error set (JTT-style,
+    :func:`fairlab.aimfair.smg_sft.estimated_s1`), and the S1 drawn at the estimate."""
+    from fairlab.aimfair.bias_estimate import as_ratio
+
+    lines = []
+    for seed in study.profile.aimfair.seeds:
+        m = smg_sft.estimated_s1(study, label, seed).metrics
+        lines.append({"seed": seed, "true ratio": as_ratio(m["true_share"]), "estimated ratio": as_ratio(m["estimated_share"]),
+                      "Baseline's training error (%)": 100 * m["error_rate"], **{f"S1 {g}": n for g, n in m["counts"].items()}})
+    return pd.DataFrame(lines).set_index("seed")
 
 
 def table7(study: Study, label: str = "CelebA S/M") -> dict:
