@@ -148,22 +148,24 @@ def evaluate(model: nn.Module, data: LabelledImages, size: int) -> dict:
 
 def train(model: nn.Module, data: LabelledImages, val: LabelledImages, profile: Profile, seed: int, *,
           epochs: int | None = None, lr: float | None = None, decay_epoch: int | None = None, keep: str = "ge",
-          desc: str = "training ResNet-18", checkpoint=None) -> FitResult:
+          desc: str = "training ResNet-18", checkpoint=None, loss_fn=None) -> FitResult:
     """AIM-Fair's supervised recipe on ``data``, keeping the epoch with the best real validation accuracy.
 
     Every parameter with ``requires_grad`` is trained (selective fine-tuning freezes the rest).
     ``decay_epoch=None`` takes the profile's; pass ``epochs + 1`` for a constant rate.
+    ``loss_fn(model, (images, targets, index))`` replaces the recipe's :func:`loss` (the debiasing methods of
+    :mod:`fairlab.aimfair.competitors`); its batches then carry each image's index in ``data``.
     """
     cfg = profile.aimfair
     epochs = epochs or cfg.epochs
     rt = devices.runtime(profile)
     model = rt.prepare(model)
-    batches = training_batches(data, profile, seed)
+    batches = training_batches(data, profile, seed, with_index=loss_fn is not None)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr or cfg.lr, momentum=0.9,
                                 weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, [decay_epoch or cfg.decay_epoch], gamma=0.1)
     seed_everything(seed)
-    return fit(model, optimizer, batches, loss, epochs,
+    return fit(model, optimizer, batches, loss_fn or loss, epochs,
                evaluate=lambda m: accuracy(m, val, cfg.image_size), scheduler=schedule, keep=keep, desc=desc,
                checkpoint=checkpoint, runtime=rt)
 
@@ -174,18 +176,21 @@ def loss(model: nn.Module, batch) -> torch.Tensor:
     return nn.functional.binary_cross_entropy_with_logits(model(batch[0]).squeeze(1), batch[1])
 
 
-def training_batches(data: LabelledImages, profile: Profile, seed: int) -> TensorBatches:
+def training_batches(data: LabelledImages, profile: Profile, seed: int, with_index: bool = False) -> TensorBatches:
     """The recipe's training loader: shuffled, augmented (RandomResizedCrop + flip), last partial batch dropped.
 
     The images sit on the profile's device (the uint8 cache on the GPU when there is one); the
-    shuffling and the crop and flip draws come from the seed's CPU generator.
+    shuffling and the crop and flip draws come from the seed's CPU generator. ``with_index``: each
+    batch also carries its images' indices in ``data`` (the same shuffle and crops either way).
     """
     cfg = profile.aimfair
     rt = devices.runtime(profile)
     augment = BatchAugment(cfg.image_size)
-    targets = torch.tensor(data.target, dtype=torch.float32)
-    return TensorBatches((data.images, targets), cfg.batch_size, seed=seed, drop_last=len(data) > cfg.batch_size,
-                         transform=lambda batch, g: (augment(batch[0], g), batch[1]), device=rt.device)
+    tensors = (data.images, torch.tensor(data.target, dtype=torch.float32))
+    if with_index:
+        tensors += (torch.arange(len(data)),)
+    return TensorBatches(tensors, cfg.batch_size, seed=seed, drop_last=len(data) > cfg.batch_size,
+                         transform=lambda batch, g: (augment(batch[0], g), *batch[1:]), device=rt.device)
 
 
 def labelled(frame: pd.DataFrame, size: tuple[int, int], progress: bool = False, store: str = "memory") -> LabelledImages:
