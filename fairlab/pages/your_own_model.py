@@ -32,14 +32,14 @@ def pretrained_classifier(study: Study, label: str, seed: int) -> nn.Module:
     return smg_sft.load_pretrained(study, label, seed)
 
 
-def smg_batches(study: Study, label: str, seed: int) -> tuple[list, list, list]:
-    """Real R, biased synthetic S1 (1 : 9) and balanced synthetic S2 as lists of ``(images, targets)`` batches: the
-    recipe's augmented training batches of each set at the seed, as chapter 02 took its mean gradients over."""
-    sets = {"real": recipe.open_task(label, study).split("train"),
-            "S1": smg_sft.synthetic(study, label, seed, "S1_1-9"),
-            "S2": smg_sft.synthetic(study, label, seed, "S2_x1")}
-    return tuple([(batch[0], batch[1]) for batch in recipe.training_batches(data, study.profile, seed)]
-                 for data in sets.values())
+def smg_batches(study: Study, label: str, seed: int) -> tuple:
+    """Real R, biased synthetic S1 and balanced synthetic S2, each as an iterable of ``(images, targets)`` batches
+    (what a ``DataLoader`` gives): the recipe's augmented training batches of each set at the seed, built lazily,
+    as chapter 02 took its mean gradients over. S1 is the profile's (``aimfair.s1_ratio``)."""
+    s1 = f"S1_{smg_sft.aim_s1(study.profile).replace(':', '-')}"
+    sets = (recipe.open_task(label, study).split("train"), smg_sft.synthetic(study, label, seed, s1),
+            smg_sft.synthetic(study, label, seed, "S2_x1"))
+    return tuple(recipe.training_batches(data, study.profile, seed) for data in sets)
 
 
 def mask_agreement(study: Study, mask: Mask, label: str, seed: int) -> pd.DataFrame:
