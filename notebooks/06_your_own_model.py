@@ -51,7 +51,8 @@ prof = study.profile
 #
 # Your biased classifier (here chapter 02's Baseline: ResNet-18 with one logit, trained on the
 # biased real subset), and three sets of training batches: the real data R, synthetic data S1
-# with the real data's bias (1 : 9) and balanced synthetic data S2.
+# with the real data's bias (1 : 9, or as estimated: `aimfair.s1_ratio`) and balanced synthetic
+# data S2.
 
 # %%
 label, seed = page.first_setting(study)
