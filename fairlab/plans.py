@@ -28,6 +28,11 @@ def _aimfair_entries(notebook: str, profile: Profile) -> dict[str, list]:
                 chosen += list(candidates.values())
             chosen += [tables.AimFair("cosine"), tables.AIM]
             entries[label] = chosen
+        from fairlab.aimfair.comparison import TABLE1_SETTINGS
+
+        for label in TABLE1_SETTINGS:  # Table 1's ERM and AIM-Fair rows
+            entries.setdefault(label, [])
+            entries[label] += [e for e in (tables.Baseline(), tables.AIM) if e not in entries[label]]
         return entries
     if notebook == "03_ablations":
         main = tables.DEFAULT_SETTINGS[0]
@@ -64,11 +69,23 @@ def _strategy(profile: Profile, label: str, seed: int, strategy) -> None:
     smg_sft.run(Study.of(profile), label, seed, strategy)
 
 
+def _competitor(profile: Profile, label: str, seed: int, competitor) -> None:
+    from fairlab.aimfair import comparison
+
+    comparison.run(Study.of(profile), label, seed, competitor)
+
+
 def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
-    """Stage 1: per (setting, seed), the Baseline and SMG's gradients; stage 2: every strategy run."""
-    from fairlab.aimfair import smg_sft
+    """Stage 1: per (setting, seed), the Baseline and SMG's gradients; stage 2: every strategy run (and, for chapter
+    02, Table 1's other debiasing methods)."""
+    from fairlab.aimfair import comparison, smg_sft
 
     first, second, seen = [], [], set()
+    if notebook == "02_smg_sft":
+        for label in comparison.TABLE1_SETTINGS:
+            for seed in profile.aimfair.seeds:
+                for name, competitor in {**comparison.COMPETITORS, **comparison.ORACLE}.items():
+                    second.append(Unit(f"{label} seed {seed}: {name}", _competitor, (profile, label, seed, competitor)))
     for label, entries in _aimfair_entries(notebook, profile).items():
         for seed in profile.aimfair.seeds:
             first.append(Unit(f"{label} seed {seed}: Baselines and SMG gradients", _pretrain_and_masks,
@@ -323,9 +340,14 @@ def _trainings_aimfair_chapter(notebook: str, profile: Profile) -> tuple[int, fl
     baselines = stages[0] if stages else []
     strategies = stages[1] if len(stages) > 1 else []
     seen = len(baselines) * a.epochs * (n_real + val)
+    #: relative cost of one competitor run against one training from the backbone (LfF trains two models; JTT adds a
+    #: one-epoch identification model and λ_up-fold copies of its error set, taken as doubling the data)
+    competitor_cost = {"cvar": 1.0, "eiil": 1.0, "groupdro": 1.0, "lff": 2.0, "jtt": 2.0}
     for unit in strategies:
         strategy = unit.args[3]
-        if strategy.fine_tunes:
+        if not hasattr(strategy, "fine_tunes"):  # one of Table 1's other debiasing methods
+            seen += competitor_cost[strategy.kind] * a.epochs * (n_real + val)
+        elif strategy.fine_tunes:
             seen += len(a.finetune_lrs) * a.finetune_epochs * (n_real + val)
         else:
             seen += a.epochs * (FROM_BACKBONE_SIZE[strategy.kind] * n_real + val)

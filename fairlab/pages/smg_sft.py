@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fairlab.aimfair import smg_sft
+from fairlab.aimfair import comparison, smg_sft
 from fairlab.aimfair.selective import block_of, kind_of
 from fairlab.aimfair.smg_sft import Baseline, Strategy
 from fairlab.aimfair.tables import TABLE3, settings_for, table4_candidates
 from fairlab.metrics import aggregate_seeds
 from fairlab.metrics.classification import positive_share, shortcut_agreement
 from fairlab.profiles import Profile, load_profile
-from fairlab.reports import INTERVALS, MEANS, THRESHOLD, Claim, Estimate, Row
+from fairlab.reports import INTERVALS, MEANS, THRESHOLD, Claim, Estimate, Row, Sentence
 from fairlab.study import Study
 
 def seed_metrics(records: list) -> list[dict]:
@@ -62,6 +62,54 @@ def training_groups(study: Study, settings: list[str]) -> pd.DataFrame:
                          "groups balance": "yes" if len(set(counts.values())) == 1
                          else f"no: the smallest group is {min(counts.values()) / max(counts.values()):.0%} of the largest"})
     return pd.DataFrame(rows)
+
+
+def table1(study: Study) -> dict[tuple[str, str], dict]:
+    """Table 1's re-run rows on its settings: ERM (the Baseline), the other debiasing methods, AIM-Fair."""
+    rows = {}
+    for label in comparison.TABLE1_SETTINGS:
+        rows[("ERM", label)] = row(test_reports(smg_sft.seed_records(study, label, Baseline())))
+        for name, method in comparison.COMPETITORS.items():
+            rows[(name, label)] = row(test_reports(comparison.seed_records(study, label, method)))
+        rows[("AIM-Fair (Ours)", label)] = row(test_reports(smg_sft.seed_records(study, label, smg_sft.AimFair())))
+    return rows
+
+
+def oracle_table(study: Study) -> pd.DataFrame:
+    """Group DRO with the true groups — the one row that reads protected labels, not in the paper — beside ERM and
+    AIM-Fair: ACC, WST and EO (max) as mean ± sd over seeds."""
+    lines = []
+    for label in comparison.TABLE1_SETTINGS:
+        entries = {"ERM": test_reports(smg_sft.seed_records(study, label, Baseline())),
+                   **{name: test_reports(comparison.seed_records(study, label, m)) for name, m in comparison.ORACLE.items()},
+                   "AIM-Fair (Ours)": test_reports(smg_sft.seed_records(study, label, smg_sft.AimFair()))}
+        for name, reports in entries.items():
+            r = row(reports)
+            lines.append({"task": label, "method": name, **{m: f"{r[k].mean:.2f} ± {r[k].std or 0:.2f}"
+                                                           for m, k in (("ACC", "acc"), ("WST", "wst"), ("EO", "eo_max"))}})
+    return pd.DataFrame(lines).set_index(["task", "method"])
+
+
+def reported_only() -> Sentence:
+    """Why Table 1's MAPLE and DiGA rows show only the paper's numbers."""
+    return Sentence(" ".join(f"**{name}** is the paper's number only: {why}" for name, why in comparison.REPORTED_ONLY.items()))
+
+
+def table1_claims(rows: dict[tuple[str, str], dict]) -> list[Claim]:
+    """§4.2 on Table 1: AIM-Fair has the best worst group and the lowest EO of the methods, on every setting (the
+    re-run methods here; MAPLE and DiGA are not re-run)."""
+    claims = []
+    for label in comparison.TABLE1_SETTINGS:
+        aim = rows[("AIM-Fair (Ours)", label)]
+        others = {m: r for (m, task), r in rows.items() if task == label and m != "AIM-Fair (Ours)"}
+        for metric, name, better in (("wst", "the best worst-group accuracy", max), ("eo_max", "the lowest EO", min)):
+            values = {m: r[metric].mean for m, r in others.items()}
+            best = better(values, key=values.get)
+            holds = aim[metric].mean > values[best] if metric == "wst" else aim[metric].mean < values[best]
+            claims.append(Claim(f"{label}: AIM-Fair has {name} of the re-run methods", holds,
+                                {"AIM-Fair": aim[metric].mean, **values}, MEANS,
+                                f"AIM-Fair {aim[metric].mean:.2f}; the best other, {best}, {values[best]:.2f}"))
+    return claims
 
 
 def best_by_validation(study: Study, label: str, candidates: dict[str, Strategy]) -> tuple[str, Strategy]:
