@@ -200,6 +200,22 @@ class Registry:
                 return record
             return self._compute(experiment, config, compute, module, final)
 
+    def get_or_compute_resumable(self, experiment: str, config: Any, compute: Callable[[Path, Path], dict],
+                                 module: str | None = None) -> Record:
+        """:meth:`get_or_compute` for a computation that resumes after an interruption: ``compute(workdir, staging)``
+        also gets the record's staging folder (:meth:`staging_dir`, e.g. for training checkpoints), which survives an
+        interrupted run and is removed once ``compute`` returns."""
+        module = module or computing_module(compute)
+
+        def compute_and_clean(workdir: Path) -> dict:
+            staging = self.staging_dir(experiment, config, module)
+            metrics = compute(workdir, staging)
+            shutil.rmtree(staging, ignore_errors=True)
+            return metrics
+
+        compute_and_clean.__module__ = getattr(compute, "__module__", None)  # keyed by the caller's code, not this module's
+        return self.get_or_compute(experiment, config, compute_and_clean, module=module)
+
     def _compute(self, experiment: str, config: Any, compute: Callable[[Path], dict], module: str | None,
                  final: Path) -> Record:
         work = final.parent / f"{_WORK_PREFIX}{final.name}-{owner_tag()}-{uuid.uuid4().hex[:8]}"

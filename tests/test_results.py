@@ -188,3 +188,25 @@ def test_the_registry_refuses_a_computation_defined_in_a_presentation_module():
     with pytest.raises(PresentationComputeError, match="fairlab.pages.smg_sft.*presentation module"):
         Registry("smoke").get_or_compute("demo/page", {"a": 1}, compute)
     assert not (paths.results_root() / "smoke" / "demo").exists()
+
+
+def test_a_resumable_computation_keeps_its_staging_folder_through_a_failure_and_drops_it_once_stored():
+    registry = Registry("smoke")
+    folders = []
+
+    def failing(workdir, staging):
+        folders.append(staging)
+        (staging / "fit.pt").write_text("epoch 3")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        registry.get_or_compute_resumable("demo/resume", {"a": 1}, failing)
+    assert (folders[0] / "fit.pt").read_text() == "epoch 3"  # what the next run resumes from
+
+    def resuming(workdir, staging):
+        folders.append(staging)
+        return {"resumed_from": (staging / "fit.pt").read_text()}
+
+    record = registry.get_or_compute_resumable("demo/resume", {"a": 1}, resuming)
+    assert folders[0] == folders[1] and record.metrics == {"resumed_from": "epoch 3"}
+    assert not folders[0].exists()

@@ -17,7 +17,6 @@ logits, then group DRO (η = 0.01) over the two inferred environments; the oracl
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -90,13 +89,10 @@ def run(study: Study, label: str, seed: int, competitor: Competitor) -> Record:
     config = CompetitorConfig(setting=label, seed=seed, method={k: v for k, v in asdict(competitor).items() if v is not None},
                               classifier=recipe.ClassifierInputs.of(study.profile), reference=reference)
 
-    def compute(workdir: Path) -> dict:
-        staging = study.registry.staging_dir(COMPETITOR, config, __name__)
-        out = _train(study, label, seed, competitor, staging)
-        shutil.rmtree(staging, ignore_errors=True)
-        return out
+    def compute(workdir: Path, staging: Path) -> dict:  # staging: the training checkpoint an interrupted run resumes
+        return _train(study, label, seed, competitor, staging)
 
-    return study.registry.get_or_compute(COMPETITOR, config, compute)
+    return study.registry.get_or_compute_resumable(COMPETITOR, config, compute)
 
 
 def _train(study: Study, label: str, seed: int, competitor: Competitor, staging: Path) -> dict:

@@ -25,7 +25,6 @@ contextual pool with the seed (:func:`fairlab.aimfair.csdg.synthetic_sets`).
 from __future__ import annotations
 
 import copy
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -341,20 +340,18 @@ def pretrained(study: Study, label: str, seed: int, arch: str = "resnet18") -> R
     """The classifier trained from the backbone on the biased real subset (the Baseline; ties: later epoch)."""
     config = PretrainedConfig(setting=label, seed=seed, arch=arch, classifier=recipe.ClassifierInputs.of(study.profile))
 
-    def compute(workdir: Path) -> dict:
+    def compute(workdir: Path, staging: Path) -> dict:
         task = recipe.open_task(label, study)
         train, val, test = (task.split(s) for s in ("train", "val", "test"))
         model = classifier(study, arch, seed)
-        staging = study.registry.staging_dir(PRETRAINED, config, __name__)
         result = recipe.train(model, train, val, study.profile, seed, desc=f"{label} seed {seed}: {arch} pre-training on real data",
                                checkpoint=staging / "fit.pt")
-        shutil.rmtree(staging, ignore_errors=True)
         torch.save(devices.cpu_state(model), workdir / "model.pt")
         _save_features(model, arch, test, study.profile.aimfair.image_size, workdir)
         return {"report": recipe.evaluate(model, test, study.profile.aimfair.image_size), "val_acc": float(result.best_score[0]),
                 "best_epoch": int(result.best_epoch[0]), "history": result.history, "train_images": len(train)}
 
-    return study.registry.get_or_compute(PRETRAINED, config, compute)
+    return study.registry.get_or_compute_resumable(PRETRAINED, config, compute)
 
 
 def load_pretrained(study: Study, label: str, seed: int, arch: str = "resnet18") -> nn.Module:
@@ -557,14 +554,11 @@ def run(study: Study, label: str, seed: int, strategy: Strategy) -> Record:
 
     train_one = _train_from_backbone if not strategy.fine_tunes else _fine_tune
 
-    def compute(workdir: Path) -> dict:
+    def compute(workdir: Path, staging: Path) -> dict:
         # an interrupted run resumes from the epoch it reached: checkpoints live outside the record's work folder
-        staging = study.registry.staging_dir(STRATEGY, config, __name__)
-        metrics = train_one(study, config, strategy, staging, workdir)
-        shutil.rmtree(staging, ignore_errors=True)
-        return metrics
+        return train_one(study, config, strategy, staging, workdir)
 
-    return study.registry.get_or_compute(STRATEGY, config, compute)
+    return study.registry.get_or_compute_resumable(STRATEGY, config, compute)
 
 
 @dataclass(frozen=True)
