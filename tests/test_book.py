@@ -122,6 +122,17 @@ def test_a_killed_kernel_names_the_notebook_and_cell_keeps_the_partial_notebook_
     assert not list(executed.glob(".*.running-*"))
 
 
+@pytest.fixture
+def sigint_raises_keyboard_interrupt():
+    """Python's own SIGINT handler while the test runs: a test started from a job that ignores SIGINT (a background
+    job of a non-interactive shell) inherits SIG_IGN, and then Ctrl-C, like ``_thread.interrupt_main``, does nothing."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _wait_until_a_sleeping_cell_runs(folder, pattern: str, count: int = 1, timeout: float = 90) -> None:
     """Until ``count`` partial notebooks matching ``pattern`` in ``folder`` show their ``time.sleep`` cell running
     (papermill saves the notebook as each cell starts); a loaded machine can take many seconds to get there."""
@@ -142,7 +153,8 @@ def _wait_until_a_sleeping_cell_runs(folder, pattern: str, count: int = 1, timeo
         time.sleep(0.2)
 
 
-def test_ctrl_c_says_interrupted_names_the_notebook_and_cell_and_prints_no_kernel_traceback(tmp_path, capfd):
+def test_ctrl_c_says_interrupted_names_the_notebook_and_cell_and_prints_no_kernel_traceback(tmp_path, capfd,
+                                                                                           sigint_raises_keyboard_interrupt):
     import _thread
     import threading
     import time
@@ -294,7 +306,7 @@ def test_every_table_and_figure_of_the_smoke_book_is_a_file_linked_from_its_page
 
 
 def test_ctrl_c_in_a_build_with_chapters_at_once_names_every_running_chapter_and_keeps_their_partial_notebooks(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, sigint_raises_keyboard_interrupt):
     import _thread
     import threading
     import time

@@ -178,10 +178,20 @@ def test_the_paper_plan_counts_every_training_of_the_aimfair_chapters_before_any
 
     profile = load_profile("paper")
     rows = {row["notebook"]: row for row in plans.estimate(profile)}
-    # 02: per (setting, seed) the Baseline and every distinct strategy of Tables 3 and 4
+    from fairlab.aimfair.comparison import COMPETITORS, ORACLE, TABLE1_SETTINGS
+
+    # 02: per (setting, seed) the Baseline and every distinct strategy of Tables 3 and 4 on the paper's three settings;
+    # Table 1 adds Young/Male (its Baseline and AIM-Fair) and the other debiasing methods on its three settings
     stages = plans.plan("02_smg_sft", profile)
-    per_seed = len(stages[1]) // (3 * len(profile.aimfair.seeds))
-    assert rows["02_smg_sft"]["trainings"] == 3 * len(profile.aimfair.seeds) * (1 + per_seed) == 690
+    seeds = len(profile.aimfair.seeds)
+    assert {u.args[1] for u in stages[0]} == {"CelebA S/M", "CelebA S/Y", "UTK F/W", "CelebA Y/M"}
+    assert len(stages[0]) == 4 * seeds
+    competitors = [u for u in stages[1] if u.function is plans._competitor]
+    assert len(competitors) == len(TABLE1_SETTINGS) * seeds * (len(COMPETITORS) + len(ORACLE)) == 150
+    strategies = [u for u in stages[1] if u.function is not plans._competitor]
+    per_seed = (len(strategies) - seeds) // (3 * seeds)  # Young/Male runs AIM-Fair alone
+    assert len(strategies) == 3 * seeds * per_seed + seeds and per_seed == 22
+    assert rows["02_smg_sft"]["trainings"] == len(stages[0]) + len(stages[1]) == 860
     assert all(row["device_hours"] >= 0 for row in rows.values())
     result = CliRunner().invoke(app, ["plan", "--profile", "paper"])
     assert result.exit_code == 0, result.output
