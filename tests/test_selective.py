@@ -270,8 +270,8 @@ def test_every_ablation_runs_and_lines_up_with_the_printed_rows(smoke_book, monk
     assert list(sweep["k"]) == list(page.TOP_KS) and sweep["tensors"].is_monotonic_increasing
     freezing = page.freezing_frame(study, "CelebA S/M")
     assert list(freezing["frozen"]) == ["none", *page.BLOCKS] and len(page.freezing_claims(freezing)) == 3
-    blocks = page.selected_by_block(study, "CelebA S/M")
-    assert set(blocks["block"]) == set(page.BLOCKS)
+    blocks = page.selected_by_block(study)
+    assert set(blocks["block"]) == set(page.BLOCKS) and set(blocks["setting"]) == set(page.FIGURE8_SETTINGS)
     features = page.representations(study, "CelebA S/M", {"Baseline": page.Baseline()}, profile.aimfair.seeds[0])
     assert features["Baseline"]["features"].shape[1] == 512
 
