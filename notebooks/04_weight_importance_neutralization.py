@@ -147,8 +147,10 @@ selection.assign(method=selection["method"].map(METHOD_LABELS)).pivot(index=["da
 #
 # Three ways to fine-tune the head on the new task, ten runs each: **TL** fine-tunes the
 # original last layer $(W, b)$; **SVD** the plain SVD factorisation ($\hat I = I$); **OURS** the
-# neutralized Fisher-weighted one. On Adult the runs differ in mini-batch order and start from
-# the pre-trained head; on the images the extractor is a frozen ResNet-18 and each run starts
+# neutralized Fisher-weighted one. On Adult the runs differ *only* in mini-batch order: every
+# run starts from the same pre-trained network and head, so their spread is mini-batch noise
+# alone and is not comparable with the paper's, whose runs may also differ in initialisation or
+# pre-training (it does not say); on the images the extractor is a frozen ResNet-18 and each run starts
 # from its own seeded random head (the paper does not say where its head comes from), the same
 # for the three methods. In the `mini` profile that ResNet-18 is a stand-in, trained briefly on
 # a CPU to read other FaceWorld attributes (see {doc}`00_data`): its features say less about wavy
