@@ -100,7 +100,7 @@ notebook.say(page.reported_only())
 # reads the protected attribute in training.
 
 # %%
-page.oracle_table(study)
+page.oracle_table(study, rows1)
 
 # %% [markdown]
 # ## Table 3: training strategies

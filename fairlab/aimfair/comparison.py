@@ -48,10 +48,6 @@ class Competitor:
     eiil_steps: int | None = None
     eiil_lr: float | None = None
 
-    @property
-    def uses_group_labels(self) -> bool:
-        return self.kind == "groupdro"
-
 
 #: Table 1's re-run rows, as the paper prints their names, and the oracle (not in the paper)
 COMPETITORS = {
@@ -110,9 +106,9 @@ def _train(study: Study, label: str, seed: int, competitor: Competitor, staging:
                      desc=f"{desc} identification")
         predicted = (recipe.predict_logits(identification, real.images, size) > 0).numpy().astype(int)
         errors = bias_estimate.error_set(predicted, real.target)
+        extra = {"error_set": int(errors.sum()), "error_set_minority_share": _minority_share(errors, real)}
         real = competitors.jtt_upweighted(real, errors, competitor.upweight)
         model, loss_fn = smg_sft.classifier(study, "resnet18", seed), None
-        extra = {"error_set": int(errors.sum()), "error_set_minority_share": _minority_share(errors, task, label)}
     elif competitor.kind == "lff":
         model = competitors.LearningFromFailure(smg_sft.classifier(study, "resnet18", seed),
                                                 smg_sft.classifier(study, "resnet18", seed + 1), real.target,
@@ -135,9 +131,9 @@ def _train(study: Study, label: str, seed: int, competitor: Competitor, staging:
             "best_epoch": int(result.best_epoch[0]), "train_images": len(real), **extra}
 
 
-def _minority_share(errors: np.ndarray, task: recipe.Task, label: str) -> float:
-    """The share of JTT's error set that lies in the minority groups (read from protected labels, reported only)."""
-    train = task.split("train")
+def _minority_share(errors: np.ndarray, train: recipe.LabelledImages) -> float:
+    """The share of JTT's error set that lies in the two smallest groups of ``train`` (read from protected labels,
+    reported only)."""
     groups = 2 * train.target + train.protected
     counts = np.bincount(groups, minlength=4)
     minority = np.isin(groups, np.argsort(counts)[:2])
