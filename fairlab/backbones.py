@@ -35,6 +35,13 @@ ARCHITECTURES = ("resnet18", "resnet50", "densenet121")
 #: The attributes the book's experiments predict or protect are left out of the pretraining task.
 TASK_ATTRIBUTES = ("Male", "Smiling", "Young", "Wavy_Hair", "Heavy_Makeup")
 PRETRAINING_TASK = tuple(a for a in RENDERED if a not in TASK_ATTRIBUTES)
+#: attributes FaceWorld draws on one group only: the five beards on men alone, the slightly open mouth only on
+#: non-smiling faces. A label that is invisible on the other group teaches the features that group's cue.
+ONE_GROUP_ATTRIBUTES = ("No_Beard", "Goatee", "Mustache", "Sideburns", "5_o_Clock_Shadow", "Mouth_Slightly_Open")
+#: the stand-ins' pretraining tasks (profile key ``backbones.task``): every attribute no experiment predicts or
+#: protects, or those of them FaceWorld draws on every face
+PRETRAINING_TASKS = {"untargeted": PRETRAINING_TASK,
+                     "drawn_on_everyone": tuple(a for a in PRETRAINING_TASK if a not in ONE_GROUP_ATTRIBUTES)}
 IMAGENET_FILES = {"resnet18": "resnet18-f37072fd.pth", "resnet50": "resnet50-0676ba61.pth",
                   "densenet121": "densenet121-a639ec97.pth"}
 IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -101,7 +108,8 @@ def backbone(study: Study, arch: str) -> Record:
     recipe = getattr(cfg, arch)
     config = StandInConfig(arch=arch, images=recipe.images, epochs=recipe.epochs, image_size=cfg.image_size,
                            render_width=study.profile.faceworld.size, batch_size=cfg.batch_size, optimizer="sgd", lr=cfg.lr,
-                           momentum=0.9, weight_decay=1e-4, seed=study.profile.faceworld.seed + 200, normalization=HALF_NORM)
+                           momentum=0.9, weight_decay=1e-4, seed=study.profile.faceworld.seed + 200, normalization=HALF_NORM,
+                           task=PRETRAINING_TASKS[cfg.task])
 
     def compute(workdir: Path) -> dict:
         return pretrain_stand_in(config, lambda: build(arch, len(config.task)), devices.runtime(study.profile), workdir,
@@ -118,7 +126,7 @@ def pretrain_stand_in(config: StandInConfig, make_model: Callable[[], nn.Module]
     ``make_model`` builds the network after the seed is set, so its initialisation is the seed's.
     """
     started = time.time()
-    data = pretraining_data(config.images, config.render_width, config.seed)
+    data = pretraining_data(config.images, config.render_width, config.seed, config.task)
     seed_everything(config.seed)
     model = rt.prepare(make_model())
     optimizer = config.make_optimizer(model.parameters())
@@ -143,6 +151,7 @@ class PretrainingData:
     images: torch.Tensor
     labels: torch.Tensor
     n_train: int
+    task: tuple[str, ...] = PRETRAINING_TASK
 
     @property
     def train(self) -> slice:
@@ -153,14 +162,14 @@ class PretrainingData:
         return slice(self.n_train, None)
 
 
-def pretraining_data(images: int, render_width: int, seed: int) -> PretrainingData:
-    """``images`` training renders and max(200, images / 10) held-out ones, labelled with :data:`PRETRAINING_TASK`."""
+def pretraining_data(images: int, render_width: int, seed: int, task: tuple[str, ...] = PRETRAINING_TASK) -> PretrainingData:
+    """``images`` training renders and max(200, images / 10) held-out ones, labelled with ``task``'s attributes."""
     height, width = formats.image_size("celeba", render_width)
     n_test = max(200, images // 10)
     scenes = world.celeba_scenes(images + n_test, seed, "all")
     rendered = torch.from_numpy(render(scenes, height, width, "photo")).permute(0, 3, 1, 2).contiguous()
-    labels = torch.tensor(scenes[list(PRETRAINING_TASK)].to_numpy(np.float32))
-    return PretrainingData(rendered, labels, images)
+    labels = torch.tensor(scenes[list(task)].to_numpy(np.float32))
+    return PretrainingData(rendered, labels, images, task)
 
 
 def pretrain_on_task(model: nn.Module, data: PretrainingData, optimizer, schedule, config: StandInConfig,
@@ -183,7 +192,7 @@ def task_accuracy(model: nn.Module, data: PretrainingData, image_size: int) -> d
                             for i in range(0, len(images), 256)])
     guess, truth = (logits > 0).numpy(), data.labels[data.test].numpy().astype(bool)
     return {name: float(np.mean([np.mean(guess[truth[:, j] == v, j] == v) for v in (False, True) if (truth[:, j] == v).any()]))
-            for j, name in enumerate(PRETRAINING_TASK)}
+            for j, name in enumerate(data.task)}
 
 
 def _imagenet(registry: Registry, arch: str, weights_dir: str | None) -> Record:

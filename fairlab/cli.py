@@ -119,6 +119,28 @@ def plan(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None)
 
 
 @app.command()
+def gate(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None,
+         setting: Annotated[Optional[list[str]], typer.Option("--setting", help="e.g. 'CelebA S/M' (repeatable; "
+                                                              "default: every setting of the gate)")] = None,
+         seeds: Annotated[Optional[int], typer.Option("--seeds", min=1, help="the profile's first N seeds (default: all)")] = None):
+    """Try a scale before a build: train the Baseline alone and print the data page's calibration gate."""
+    from fairlab.aimfair.tables import GATE_BASELINES
+    from fairlab.pages import data as page
+    from fairlab.study import Study
+
+    try:
+        loaded = load_profile(profile, _overrides(profile, param))
+    except ProfileError as exc:
+        _fail(str(exc), 2)
+    unknown = [s for s in setting or [] if s not in GATE_BASELINES]
+    if unknown:
+        _fail(f"--setting {unknown[0]!r}: not a setting of the gate; expected one of {', '.join(GATE_BASELINES)}", 2)
+    table = page.calibration_gate(Study.of(loaded), setting, loaded.aimfair.seeds[:seeds] if seeds else None)
+    typer.echo(table.to_string())
+    typer.echo(page.gate_verdict(table))
+
+
+@app.command()
 def results(profile: ProfileOption = DEFAULT_PROFILE,
             as_json: Annotated[bool, typer.Option("--json", help="print every record as JSON")] = False):
     """List the stored results of PROFILE (experiment, config hash, metrics)."""

@@ -28,9 +28,9 @@ def _aimfair_entries(notebook: str, profile: Profile) -> dict[str, list]:
                 chosen += list(candidates.values())
             chosen += [tables.AimFair("cosine"), tables.AIM]
             entries[label] = chosen
-        from fairlab.aimfair.comparison import TABLE1_SETTINGS
+        from fairlab.aimfair.comparison import TABLE1_SETTINGS, TABLE2_SETTINGS
 
-        for label in TABLE1_SETTINGS:  # Table 1's ERM and AIM-Fair rows
+        for label in (*TABLE1_SETTINGS, *TABLE2_SETTINGS):  # Tables 1 and 2's ERM and AIM-Fair rows
             entries.setdefault(label, [])
             entries[label] += [e for e in (tables.Baseline(), tables.AIM) if e not in entries[label]]
         return entries
@@ -77,14 +77,16 @@ def _competitor(profile: Profile, label: str, seed: int, competitor) -> None:
 
 def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
     """Stage 1: per (setting, seed), the Baseline and SMG's gradients; stage 2: every strategy run (and, for chapter
-    02, Table 1's other debiasing methods)."""
+    02, Tables 1 and 2's other debiasing methods)."""
     from fairlab.aimfair import comparison, smg_sft
 
     first, second, seen = [], [], set()
     if notebook == "02_smg_sft":
-        for label in comparison.TABLE1_SETTINGS:
+        methods = {label: {**comparison.COMPETITORS, **comparison.ORACLE} for label in comparison.TABLE1_SETTINGS}
+        methods.update({label: comparison.COMPETITORS for label in comparison.TABLE2_SETTINGS})
+        for label, chosen in methods.items():
             for seed in profile.aimfair.seeds:
-                for name, competitor in {**comparison.COMPETITORS, **comparison.ORACLE}.items():
+                for name, competitor in chosen.items():
                     second.append(Unit(f"{label} seed {seed}: {name}", _competitor, (profile, label, seed, competitor)))
     for label, entries in _aimfair_entries(notebook, profile).items():
         for seed in profile.aimfair.seeds:
@@ -122,17 +124,27 @@ def _backbone(profile: Profile, arch: str) -> None:
     backbones.backbone(Study.of(profile), arch)
 
 
+def _baseline(profile: Profile, label: str, seed: int) -> None:
+    from fairlab.aimfair import smg_sft
+
+    smg_sft.pretrained(Study.of(profile), label, seed)
+
+
 def data_plan(notebook: str, profile: Profile) -> list[Stage]:
     """Stage 1: every FaceWorld dataset (where the profile renders them) and the attribute probe; stage 2: the
-    FaceWorld-pretrained backbones (where the profile uses them)."""
+    FaceWorld-pretrained backbones (where the profile uses them); stage 3: the calibration gate's Baselines (the
+    records the AIM-Fair chapters read)."""
     from fairlab import backbones
+    from fairlab.aimfair.tables import GATE_BASELINES
 
     first = [Unit(f"FaceWorld {fmt}", _faceworld_dataset, (profile, fmt))
              for fmt in ("celeba", "utkface", "lfwa") if profile.data.source == "faceworld"]
     first.append(Unit("the attribute probe", _attribute_probe, (profile,)))
     second = [Unit(f"backbone {arch}", _backbone, (profile, arch)) for arch in backbones.ARCHITECTURES
               if profile.backbones.weights == "faceworld"]
-    return [stage for stage in (first, second) if stage]
+    third = [Unit(f"{label} seed {seed}: the Baseline", _baseline, (profile, label, seed))
+             for label in GATE_BASELINES for seed in profile.aimfair.seeds]
+    return [stage for stage in (first, second, third) if stage]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,11 +160,10 @@ def _t2i(profile: Profile) -> None:
 def _pool(profile: Profile, label: str, family: str | None) -> None:
     """A setting's contextual pool (``family=None``), a Table 5 pool, or (``family="reference"``) FaceWorld's diversity."""
     from fairlab.aimfair import csdg
-    from fairlab.aimfair.settings import SETTINGS
 
     study = Study.of(profile)
     if family is None:
-        csdg.pool(study, label, csdg.contextual_family(SETTINGS[label]), profile.csdg.pool_per_group)
+        csdg.contextual_pool(study, label)
     elif family == "reference":
         csdg.reference_diversity(study, label)
     else:
@@ -334,24 +345,33 @@ def _validation_images(profile: Profile) -> int:
 
 def _trainings_aimfair_chapter(notebook: str, profile: Profile) -> tuple[int, float]:
     """(trainings, training-image passes, validation passes weighted by :data:`EVALUATION_WEIGHT`) of a chapter's plan."""
+    from fairlab.aimfair.settings import setting
+    from fairlab.aimfair.tables import GATE_BASELINES
+
     a = profile.aimfair
     n_real, val = profile.data.aimfair_subset_size, _validation_images(profile) * EVALUATION_WEIGHT
     stages = aimfair_plan(notebook, profile)
     baselines = stages[0] if stages else []
     strategies = stages[1] if len(stages) > 1 else []
-    seen = len(baselines) * a.epochs * (n_real + val)
+
+    def real(unit: Unit) -> float:  # the unit's real training set (Table 2's settings train on a share of it)
+        return setting(unit.args[1]).real_share * n_real
+
+    # the gate's Baselines are the data chapter's (:func:`data_plan`); a chapter trains only the others
+    own = [u for u in baselines if u.args[1] not in GATE_BASELINES]
+    seen = sum(a.epochs * (real(u) + val) for u in own)
     #: relative cost of one competitor run against one training from the backbone (LfF trains two models; JTT adds a
     #: one-epoch identification model and λ_up-fold copies of its error set, taken as doubling the data)
     competitor_cost = {"cvar": 1.0, "eiil": 1.0, "groupdro": 1.0, "lff": 2.0, "jtt": 2.0}
     for unit in strategies:
         strategy = unit.args[3]
-        if not hasattr(strategy, "fine_tunes"):  # one of Table 1's other debiasing methods
-            seen += competitor_cost[strategy.kind] * a.epochs * (n_real + val)
-        elif strategy.fine_tunes:
+        if not hasattr(strategy, "fine_tunes"):  # one of Tables 1 and 2's other debiasing methods
+            seen += competitor_cost[strategy.kind] * a.epochs * (real(unit) + val)
+        elif strategy.fine_tunes:  # on S2: N_R / 4 per group of the full setting
             seen += len(a.finetune_lrs) * a.finetune_epochs * (n_real + val)
         else:
-            seen += a.epochs * (FROM_BACKBONE_SIZE[strategy.kind] * n_real + val)
-    return len(baselines) + len(strategies), seen
+            seen += a.epochs * (FROM_BACKBONE_SIZE[strategy.kind] * real(unit) + val)
+    return len(own) + len(strategies), seen
 
 
 def estimate(profile: Profile, throughput: dict | None = None) -> list[dict]:
@@ -377,10 +397,14 @@ def estimate(profile: Profile, throughput: dict | None = None) -> list[dict]:
     b = profile.backbones
     backbone_passes = sum(getattr(b, arch).images * getattr(b, arch).epochs * cost
                           for arch, cost in BACKBONE_COST.items()) if b.weights == "faceworld" else 0
-    rows.append({"notebook": "00_data", "trainings": 3 + 3 * (b.weights == "faceworld"),
-                 "images_to_generate": renders, "training_images": backbone_passes + 2 * fw.probe_epochs * fw.probe_train,
-                 "disk_gb": renders * 3 * fw.size * fw.size * 1.25 / 1e9})
     n_real = d.aimfair_subset_size
+    gate = data_plan("00_data", profile)[-1]  # the calibration gate's Baselines
+    gate_passes = sum(a.epochs * ((d.utk_train_size if u.args[1].startswith("UTK") else n_real)
+                                  + _validation_images(profile) * EVALUATION_WEIGHT) for u in gate)
+    rows.append({"notebook": "00_data", "trainings": 3 + 3 * (b.weights == "faceworld") + len(gate),
+                 "images_to_generate": renders,
+                 "training_images": backbone_passes + 2 * fw.probe_epochs * fw.probe_train + gate_passes,
+                 "disk_gb": renders * 3 * fw.size * fw.size * 1.25 / 1e9 + len(gate) * RESNET18_BYTES / 1e9})
     pool_images = 4 * c.pool_per_group * 5 + 4 * c.table5_per_group * 3 * 2
     table5 = 4 * 2 * len(a.seeds)
     rows.append({"notebook": "01_csdg", "trainings": table5 + (c.generation.pipeline == "mini"),

@@ -110,3 +110,18 @@ def test_table1_claims_compare_aimfair_with_the_best_other_rerun_method_per_sett
     claims = {c.statement: c for c in table1_claims(rows)}
     wst = claims[f"{TABLE1_SETTINGS[0]}: AIM-Fair has the best worst-group accuracy of the re-run methods"]
     assert not wst.holds and "the best other, JTT, 86.00" in wst.evidence
+
+
+def test_table2_claims_ask_for_the_best_accuracy_except_at_ten_percent_and_the_best_wst_and_eo_at_every_share():
+    from fairlab.aimfair.comparison import TABLE2_SETTINGS
+    from fairlab.pages.smg_sft import table2_claims
+
+    rows = {}
+    for label in TABLE2_SETTINGS:
+        rows.update({("ERM", label): _row(88, 70, 25), ("JTT", label): _row(87, 75, 19), ("AIM-Fair (Ours)", label): _row(89, 84, 6)})
+    claims = table2_claims(rows)
+    assert len(claims) == 3 * len(TABLE2_SETTINGS) - 1 and all(c.holds for c in claims)
+    assert not any("10%: AIM-Fair has the best accuracy" in c.statement for c in claims)
+    rows[("ERM", "CelebA S/M 25%")] = _row(90, 70, 25)
+    accuracy = {c.statement: c for c in table2_claims(rows)}["CelebA S/M 25%: AIM-Fair has the best accuracy of the re-run methods"]
+    assert not accuracy.holds and "the best other, ERM, 90.00" in accuracy.evidence

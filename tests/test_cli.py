@@ -32,6 +32,12 @@ def test_a_bad_override_value_names_the_key_and_the_valid_range_before_anything_
     assert "aimfair.top_k: Input should be less than or equal to 62 (got 1000)" in result.output
 
 
+def test_the_gate_of_a_setting_it_does_not_know_names_the_settings_it_knows_before_training_anything():
+    result = CliRunner().invoke(app, ["gate", "--profile", "smoke", "--setting", "CelebA S/X"])
+    assert result.exit_code == 2
+    assert "--setting 'CelebA S/X': not a setting of the gate; expected one of CelebA S/M, CelebA S/Y" in result.output
+
+
 def test_results_of_an_unknown_profile_is_an_error_not_an_empty_table():
     result = CliRunner().invoke(app, ["results", "--profile", "nosuch"])
     assert result.exit_code == 2 and "profile file not found" in result.output

@@ -25,7 +25,38 @@ def test_every_subset_on_the_data_page_has_exact_group_counts(setting):
     for label in ("AIM-Fair CelebA S/M, first-N rule", "AIM-Fair CelebA M/Y, first-N rule"):
         assert table.loc[label, list(expected)].to_dict() == expected
     assert table.loc["UTKFace F/W test", "(1,1)"] == profile.data.utk_test_per_group
-    assert table.loc["AIM-Fair Table 2, 10 % of S/M", "images"] == round(0.1 * size)
+    assert table.loc["AIM-Fair Table 2, CelebA S/M 10%", "images"] == round(0.1 * size)
+
+
+def test_a_table2_setting_trains_on_the_first_images_of_each_group_of_the_full_subset_and_tests_on_the_same_splits(setting):
+    from fairlab.aimfair import recipe
+
+    full = recipe.open_task("CelebA S/M", setting).frames
+    for label, share in (("CelebA S/M 50%", 0.5), ("CelebA S/M 10%", 0.1)):
+        part = recipe.open_task(label, setting).frames
+        assert len(part["train"]) == round(share * len(full["train"]))
+        for group, members in part["train"].groupby("group"):
+            expected = full["train"][full["train"]["group"] == group].head(len(members))
+            assert members.index.tolist() == expected.index.tolist()
+        assert part["test"].index.equals(full["test"].index) and part["val"].index.equals(full["val"].index)
+
+
+def test_the_gate_passes_a_baseline_only_with_both_majority_groups_accurate_and_acc_and_eo_near_the_papers():
+    paper = {"acc": 89.23, "eo_max": 23.84}
+    assert all(page.gate_checks(95.0, 87.0, 30.0, paper).values())
+    assert page.gate_checks(89.9, 87.0, 30.0, paper) == {"majority groups": False, "ACC": True, "EO": True}
+    assert page.gate_checks(95.0, 83.0, 30.0, paper)["ACC"] is False
+    assert page.gate_checks(95.0, 87.0, 50.0, paper)["EO"] is False and page.gate_checks(95.0, 87.0, 11.0, paper)["EO"] is False
+
+
+def test_the_gate_verdict_names_every_failing_setting_and_what_failed():
+    import pandas as pd
+
+    gate = pd.DataFrame({"weaker majority group": [95.0, 84.0], "passes": ["yes", "no: majority groups, ACC"]},
+                        index=pd.Index(["CelebA S/Y", "CelebA S/M"], name="setting"))
+    text = page.gate_verdict(gate)
+    assert "does not pass" in text and "1 of 2" in text and "CelebA S/M (majority groups, ACC)" in text
+    assert "passes** the gate on all 1" in page.gate_verdict(gate.iloc[:1])
 
 
 def test_calibration_summary_names_the_papers_pairs():
@@ -44,3 +75,11 @@ def test_visibility_verdict_is_computed_from_the_scores():
     assert "**not** every one" in page.visibility_verdict(frame) and "Smiling" in page.visibility_verdict(frame)
     frame.loc["Smiling", "photo → photo"] = 0.8
     assert "every one is read well above chance" in page.visibility_verdict(frame)
+
+
+def test_the_scale_summary_counts_the_baselines_sgd_steps_from_the_profile():
+    study = Study(load_profile("mini", {"aimfair.batch_size": 32, "aimfair.epochs": 16, "backbones.task": "drawn_on_everyone"}),
+                  Registry("mini"))
+    text = page.scale_summary(study)
+    assert "1,000 real images, batch 32, 16 epoch(s) = **496 SGD steps**" in text
+    assert "the attributes FaceWorld draws on every face (28)" in text

@@ -71,3 +71,11 @@ def test_imagenet_weights_come_from_a_local_file(tmp_path):
     model = backbones.load(backbones.backbone(study, "resnet18"))
     assert backbones.extract(model, torch.zeros(2, 3, 32, 32, dtype=torch.uint8), 32, backbones.IMAGENET_NORM,
                              progress=False).shape == (2, 512)
+
+
+def test_the_drawn_on_everyone_task_leaves_out_every_attribute_faceworld_draws_on_one_group_only():
+    task = backbones.PRETRAINING_TASKS["drawn_on_everyone"]
+    assert set(backbones.PRETRAINING_TASK) - set(task) == set(backbones.ONE_GROUP_ATTRIBUTES)
+    assert not set(task) & set(backbones.TASK_ATTRIBUTES)
+    data = backbones.pretraining_data(8, 16, seed=0, task=task)
+    assert data.labels.shape == (8 + 200, len(task)) and data.task == task

@@ -43,7 +43,7 @@ from fairlab.aimfair.prompts import (
     instruction_hash,
     plain_set,
 )
-from fairlab.aimfair.settings import SETTINGS, Setting
+from fairlab.aimfair.settings import SETTINGS, Setting, setting as setting_named
 from fairlab.data.images import load_images
 from fairlab.data.subsets import GROUPS, bias_quotas
 from fairlab.faceworld import formats, oracle, phrases, render, world
@@ -390,6 +390,13 @@ def manifest_frame(root: Path, manifest: pd.DataFrame | None = None) -> pd.DataF
     return frame.sort_values(["group", "prompt_id", "image_index"]).reset_index(drop=True)
 
 
+def contextual_pool(study: Study, label: str) -> Record:
+    """The contextual pool (the profile's ``pool_per_group``) that setting ``label``'s synthetic sets are drawn from:
+    its own, or for a Table 2 setting its full setting's."""
+    setting = SETTINGS[setting_named(label).synthetic_label]
+    return pool(study, setting.label, contextual_family(setting), study.profile.csdg.pool_per_group)
+
+
 def pool_frame(record: Record) -> pd.DataFrame:
     return manifest_frame(record.artifact("images"))
 
@@ -511,9 +518,10 @@ def synthetic_sets(study: Study, label: str, seed: int = 0) -> Record:
     As in the reference code, S1 and S2 are independent seeded draws from the same pool (they overlap);
     the selective fine-tuning chapter draws them again for every training seed.
     """
+    label = setting_named(label).synthetic_label  # a Table 2 setting fine-tunes on its full setting's sets
     setting = SETTINGS[label]
     n_real = real_size(study.profile, setting)
-    source = pool(study, label, contextual_family(setting), study.profile.csdg.pool_per_group)
+    source = contextual_pool(study, label)
     n_s1 = study.profile.csdg.s1_size or n_real
     config = SyntheticSetsConfig(setting=label, pool=source.path.name, n_real=n_real, s1_size=n_s1, s1_ratios=S1_RATIOS,
                                  s2_scales=S2_SCALES, seed=seed)
@@ -553,9 +561,8 @@ def load_set(record: Record, name: str) -> pd.DataFrame:
 
 def table5_pool(study: Study, label: str, family: str) -> Record:
     """The pool a Table 5 row trains on: the contextual pool for "+ head poses", a pool of its own otherwise."""
-    setting = SETTINGS[label]
-    if family == contextual_family(setting):
-        return pool(study, label, family, study.profile.csdg.pool_per_group)
+    if family == contextual_family(SETTINGS[label]):
+        return contextual_pool(study, label)
     return pool(study, label, family, study.profile.csdg.table5_per_group)
 
 

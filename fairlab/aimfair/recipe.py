@@ -26,7 +26,7 @@ from torch import nn
 
 from fairlab import backbones
 from fairlab import device as devices
-from fairlab.aimfair.settings import SETTINGS, Setting
+from fairlab.aimfair.settings import Setting, setting as setting_named
 from fairlab.data.images import BatchAugment, ImageFiles, eval_transform, load_images
 from fairlab.data.sources import load_dataset
 from fairlab.data.subsets import biased_subset, utkface_splits, with_groups
@@ -98,19 +98,20 @@ def decode_size(profile: Profile, dataset: str) -> tuple[int, int]:
 
 
 def open_task(label: str, study: Study) -> Task:
-    """The real splits of setting ``label`` (e.g. ``"CelebA S/M"``), FaceWorld or real by the profile."""
-    if label not in SETTINGS:
-        raise KeyError(f"unknown AIM-Fair setting {label!r}; expected one of {', '.join(SETTINGS)}")
-    setting = SETTINGS[label]
+    """The real splits of setting ``label`` (e.g. ``"CelebA S/M"``), FaceWorld or real by the profile; a Table 2
+    setting trains on its share of the biased subset (the prefix per group, by the same first-N rule)."""
+    setting = setting_named(label)
     frame = load_dataset(setting.dataset, dataset_root(study, setting.dataset))
     data = study.profile.data
     if setting.dataset == "celeba":
-        train = biased_subset(frame[frame["partition"] == "train"], setting.target, setting.protected, data.aimfair_subset_size)
+        train = biased_subset(frame[frame["partition"] == "train"], setting.target, setting.protected,
+                              round(setting.real_share * data.aimfair_subset_size))
         frames = {"train": train,
                   "val": with_groups(frame[frame["partition"] == "val"], setting.target, setting.protected),
                   "test": with_groups(frame[frame["partition"] == "test"], setting.target, setting.protected)}
     else:
-        frames = utkface_splits(frame, setting.target, setting.protected, data.utk_train_size, data.utk_test_per_group,
+        frames = utkface_splits(frame, setting.target, setting.protected, round(setting.real_share * data.utk_train_size),
+                                data.utk_test_per_group,
                                 data.utk_val_share)
     return Task(setting, frames, decode_size(study.profile, setting.dataset), study.profile.data.image_store)
 

@@ -35,7 +35,7 @@ from torch import nn
 
 from fairlab import device as devices
 from fairlab.aimfair import bias_estimate, csdg, recipe, selective, vit
-from fairlab.aimfair.settings import SETTINGS
+from fairlab.aimfair.settings import setting as setting_named
 from fairlab.data.images import ImageFiles
 from fairlab.data.subsets import GROUPS, bias_quotas
 from fairlab.profiles import Profile, RESNET18_TENSORS
@@ -149,9 +149,9 @@ def estimated_s1(study: Study, label: str, seed: int) -> Record:
     """S1 at the real data's bias ratio as the paper sets it: estimated from the error set of the seed's Baseline on
     the real training data (:mod:`fairlab.aimfair.bias_estimate`), then drawn from the contextual pool with the
     seed. The record keeps the estimate beside the true ratio (from the protected labels, never used)."""
-    setting = SETTINGS[label]
+    setting = setting_named(label)
     source = pretrained(study, label, seed)
-    pool_record = csdg.pool(study, label, csdg.contextual_family(setting), study.profile.csdg.pool_per_group)
+    pool_record = csdg.contextual_pool(study, label)
     n_s1 = study.profile.csdg.s1_size or csdg.real_size(study.profile, setting)
     config = EstimatedS1Config(setting=label, seed=seed, pretrained=source.path.name, pool=pool_record.path.name,
                                s1_size=n_s1, classifier=recipe.ClassifierInputs.of(study.profile))
@@ -244,8 +244,7 @@ def repairing_top_up(real: recipe.LabelledImages, pool: recipe.LabelledImages, s
 def contextual_top_up(study: Study, label: str, real: recipe.LabelledImages, seed: int) -> recipe.LabelledImages:
     """Data repairing's top-up, drawn from the setting's whole contextual pool (not from S2, whose N_R / 4 per group
     cannot balance a 90/10 set); only the picked images are decoded."""
-    setting = SETTINGS[label]
-    frame = csdg.pool_frame(csdg.pool(study, label, csdg.contextual_family(setting), study.profile.csdg.pool_per_group))
+    frame = csdg.pool_frame(csdg.contextual_pool(study, label))
     picks = repairing_picks(real.groups(), frame["group"].to_numpy(), seed)
     return recipe.load_synthetic_set(frame.iloc[picks].reset_index(drop=True), study.profile.csdg.generation.out_size,
                                      study.profile.data.image_store)
@@ -538,8 +537,7 @@ def _fine_tune(study: Study, config: StrategyConfig, strategy: Strategy, staging
 
 def run(study: Study, label: str, seed: int, strategy: Strategy) -> Record:
     """Train one strategy for one seed and test it on the real test split."""
-    if label not in SETTINGS:
-        raise KeyError(f"unknown AIM-Fair setting {label!r}")
+    setting = setting_named(label)  # an unknown label fails here, before any record is looked up
     arch = strategy.arch
     finetune = None
     if strategy.fine_tunes:
@@ -548,9 +546,9 @@ def run(study: Study, label: str, seed: int, strategy: Strategy) -> Record:
     config = StrategyConfig(setting=label, seed=seed, strategy=strategy.as_config(),
                             classifier=recipe.ClassifierInputs.of(study.profile), finetune=finetune)
 
-    if strategy.kind == "synthetic" and arch == "resnet18" and strategy.s2 == "x1":
+    if strategy.kind == "synthetic" and arch == "resnet18" and strategy.s2 == "x1" and setting.real_share == 1:
         # the paper's "Trained on Synthetic Data" row is Table 5's "Contextual + Head Poses (50)" run, digit for digit
-        return csdg.table5_run(study, label, csdg.contextual_family(SETTINGS[label]), seed)
+        return csdg.table5_run(study, label, csdg.contextual_family(setting), seed)
 
     train_one = _train_from_backbone if not strategy.fine_tunes else _fine_tune
 

@@ -103,3 +103,9 @@ TABLE8_SETTINGS = ("CelebA S/M", "CelebA S/Y")
 #: in Table 10 at S2 × 1, M/Y in Table 11); the paper says the distribution holds across datasets
 FIGURE8_SETTINGS = ("CelebA S/M", "UTK F/W", "CelebA M/Y")
 
+
+#: the data page's calibration gate: every setting an AIM-Fair chapter trains a classifier on, with the paper table and
+#: row that print its Baseline (Young/Male has none of its own: Table 1's ERM, copied from DiGA, without group accuracies)
+GATE_BASELINES = {"CelebA S/M": ("Table 3", "Baseline"), "CelebA S/Y": ("Table 3", "Baseline"),
+                  "CelebA Y/M": ("Table 1", "ERM"), "CelebA M/Y": ("Table 11", "Baseline"),
+                  "UTK F/W": ("Table 3", "Baseline")}

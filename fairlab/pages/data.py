@@ -5,12 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fairlab.aimfair.settings import SETTINGS
+from fairlab import backbones, reported
+from fairlab.aimfair import smg_sft
+from fairlab.aimfair.settings import SETTINGS, SUBSET_SETTINGS
+from fairlab.aimfair.tables import GATE_BASELINES
 from fairlab.data.sources import load_dataset
 from fairlab.data.subsets import GROUPS, biased_subset, group_counts, utkface_splits, with_groups
 from fairlab.faceworld import formats, sampler, world
 from fairlab.faceworld.datasets import dataset, dataset_root
 from fairlab.faceworld.render import render
+from fairlab.reports import Row, Sentence
 from fairlab.results import Record
 from fairlab.study import Study
 
@@ -94,9 +98,9 @@ def subset_counts(study: Study, celeba: pd.DataFrame) -> pd.DataFrame:
         chosen = biased_subset(train, target, protected, size)
         lines.append({"subset": f"AIM-Fair {label}, first-N rule", "images": len(chosen), **_labelled(group_counts(chosen)),
                       "last image": chosen.index[-1]})
-    for share, name in ((0.5, "50 %"), (0.25, "25 %"), (0.1, "10 %")):
-        chosen = biased_subset(train, "Smiling", "Male", round(share * size))
-        lines.append({"subset": f"AIM-Fair Table 2, {name} of S/M", "images": len(chosen), **_labelled(group_counts(chosen)),
+    for label, setting in SUBSET_SETTINGS.items():
+        chosen = biased_subset(train, setting.target, setting.protected, round(setting.real_share * size))
+        lines.append({"subset": f"AIM-Fair Table 2, {label}", "images": len(chosen), **_labelled(group_counts(chosen)),
                       "last image": chosen.index[-1]})
     utk = load_dataset("utkface", dataset_root(study, "utkface"))
     splits = utkface_splits(utk, train_size=study.profile.data.utk_train_size, test_per_group=study.profile.data.utk_test_per_group,
@@ -158,3 +162,86 @@ def visibility_verdict(visibility: pd.DataFrame, margin: float = 0.15) -> str:
     return (f"Of the attributes the renderer must show, the weakest on held-out photo renders is **{weakest}** "
             f"({visibility.loc[weakest, 'measure']} {required.loc[weakest, 'photo → photo']:.3f}, chance "
             f"{required.loc[weakest, 'chance']:.2f}); {verdict}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# the calibration gate: the Baseline recipe alone, against the paper's Baseline, before any method
+
+#: the majority groups of every biased subset: 90 % of each class (the first-N rule's (0,1) and (1,0))
+MAJORITY_GROUPS = ("0_1", "1_0")
+#: the gate: both majority groups at least this accurate (the paper's Baselines: 94.4–98.99) ...
+MAJORITY_MIN = 90.0
+#: ... overall accuracy within this many points of the paper's Baseline ...
+ACC_WITHIN = 5.0
+#: ... and EO within this factor of the paper's, either way (a Baseline as unfair as the paper's, give or take)
+EO_FACTOR = 2.0
+
+
+def paper_baseline(label: str) -> dict[str, float]:
+    """The paper's Baseline for setting ``label``: ``{metric: value}`` as printed (:data:`GATE_BASELINES`)."""
+    table_id, method = GATE_BASELINES[label]
+    table = reported.table("aimfair", table_id)
+    row = next(r for r in table.rows if r.key == {"method": method, "task": label})
+    return {c.metric: reported.parse_printed(text).value for c, text in zip(table.columns, row.printed)}
+
+
+def gate_checks(majority: float, acc: float, eo: float, paper: dict[str, float]) -> dict[str, bool]:
+    """The gate on one setting: the weaker majority group's accuracy ≥ :data:`MAJORITY_MIN`, |ACC − paper's ACC| ≤
+    :data:`ACC_WITHIN` and paper's EO / :data:`EO_FACTOR` ≤ EO ≤ paper's EO × :data:`EO_FACTOR` (percent)."""
+    return {"majority groups": majority >= MAJORITY_MIN, "ACC": abs(acc - paper["acc"]) <= ACC_WITHIN,
+            "EO": paper["eo_max"] / EO_FACTOR <= eo <= paper["eo_max"] * EO_FACTOR}
+
+
+def calibration_gate(study: Study, settings: list[str] | None = None, seeds: list[int] | None = None) -> pd.DataFrame:
+    """The Baseline recipe (:func:`fairlab.aimfair.smg_sft.pretrained`, mean over the profile's seeds) on every
+    setting, against the paper's Baseline, and whether the scale passes the gate (:func:`gate_checks`). These are
+    the very records the chapters' Baseline rows read. ``settings`` and ``seeds`` narrow it (``fairlab gate``,
+    trying a scale before a build)."""
+    lines = []
+    for label in settings or GATE_BASELINES:
+        ours = Row.from_seeds([smg_sft.pretrained(study, label, seed).metrics["report"]
+                               for seed in seeds or study.profile.aimfair.seeds])
+        paper = paper_baseline(label)
+        majority = min(ours[f"group_acc.{g}"].mean for g in MAJORITY_GROUPS)
+        paper_majority = (min(paper[f"group_acc.{g}"] for g in MAJORITY_GROUPS)
+                          if all(f"group_acc.{g}" in paper for g in MAJORITY_GROUPS) else np.nan)
+        acc, eo = ours["acc"].mean, ours["eo_max"].mean
+        checks = gate_checks(majority, acc, eo, paper)
+        lines.append({"setting": label, "weaker majority group": majority, "paper: weaker majority group": paper_majority,
+                      "minority groups": min(ours[f"group_acc.{g}"].mean for g in ("0_0", "1_1")),
+                      "ACC": acc, "paper: ACC": paper["acc"], "WST": ours["wst"].mean, "paper: WST": paper["wst"],
+                      "EO": eo, "paper: EO": paper["eo_max"],
+                      "passes": "yes" if all(checks.values()) else "no: " + ", ".join(k for k, ok in checks.items() if not ok)})
+    return pd.DataFrame(lines).set_index("setting").round(2)
+
+
+def gate_verdict(gate: pd.DataFrame) -> Sentence:
+    """One sentence from the gate table: does every setting pass, and which fail on what."""
+    failing = gate[gate["passes"] != "yes"]
+    if failing.empty:
+        return Sentence(f"The scale **passes** the gate on all {len(gate)} settings: every majority group reaches "
+                        f"{MAJORITY_MIN:.0f} % (the weakest: {gate['weaker majority group'].min():.1f} %), and each "
+                        "Baseline's ACC and EO sit in the paper's regime.")
+    reasons = "; ".join(f"{label} ({why.removeprefix('no: ')})" for label, why in failing["passes"].items())
+    return Sentence(f"The scale **does not pass** the gate on {len(failing)} of {len(gate)} settings: {reasons}. "
+                    "On those settings the chapters' tables start from a Baseline outside the paper's regime, so "
+                    "their claims are tested on a different problem from the paper's.")
+
+
+def scale_summary(study: Study) -> Sentence:
+    """The knobs of the scale the gate judges, from the profile: the Baseline's SGD steps on S/M, its input
+    resolution, and the stand-in backbone's pretraining (the paper: 2,340 steps at 224 px from ImageNet)."""
+    profile = study.profile
+    a, b = profile.aimfair, profile.backbones
+    n = profile.data.aimfair_subset_size
+    steps = a.epochs * (n // a.batch_size if n > a.batch_size else 1)
+    tasks = {"untargeted": "every attribute no experiment predicts or protects",
+             "drawn_on_everyone": "the attributes FaceWorld draws on every face"}
+    backbone = ("ImageNet weights" if b.weights == "imagenet" else
+                f"the FaceWorld stand-in pretrained on {tasks[b.task]} ({len(backbones.PRETRAINING_TASKS[b.task])}), "
+                f"{b.resnet18.images:,} renders × {b.resnet18.epochs} epoch(s) at {b.image_size} px")
+    source = f"rendered {profile.faceworld.size} px wide" if profile.data.source == "faceworld" else "real images"
+    return Sentence(f"This profile's Baseline on Smiling/Male: {n:,} real images, batch {a.batch_size}, {a.epochs} epoch(s) "
+                    f"= **{steps:,} SGD steps** (the paper: 20,000 images, batch 128, 15 epochs = 2,340 steps), "
+                    f"**{a.image_size}-px** input (the paper: 224 px; {source}), from "
+                    f"{backbone}.")
