@@ -75,19 +75,34 @@ def _competitor(profile: Profile, label: str, seed: int, competitor) -> None:
     comparison.run(Study.of(profile), label, seed, competitor)
 
 
+def _chosen_competitor(profile: Profile, label: str, name: str) -> None:
+    from fairlab.aimfair import comparison
+
+    comparison.chosen(Study.of(profile), label, name)
+
+
 def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
     """Stage 1: per (setting, seed), the Baseline and SMG's gradients; stage 2: every strategy run (and, for chapter
-    02, Tables 1 and 2's other debiasing methods)."""
+    02, Tables 1 and 2's other debiasing methods; with ``competitor_search: grid``, their grids on the first seed);
+    stage 3: each grid's chosen point on the other seeds."""
     from fairlab.aimfair import comparison, smg_sft
 
-    first, second, seen = [], [], set()
+    first, second, third, seen = [], [], [], set()
     if notebook == "02_smg_sft":
-        methods = {label: {**comparison.COMPETITORS, **comparison.ORACLE} for label in comparison.TABLE1_SETTINGS}
-        methods.update({label: comparison.COMPETITORS for label in comparison.TABLE2_SETTINGS})
-        for label, chosen in methods.items():
-            for seed in profile.aimfair.seeds:
-                for name, competitor in chosen.items():
-                    second.append(Unit(f"{label} seed {seed}: {name}", _competitor, (profile, label, seed, competitor)))
+        methods = {label: [*comparison.COMPETITORS, *comparison.ORACLE] for label in comparison.TABLE1_SETTINGS}
+        methods.update({label: list(comparison.COMPETITORS) for label in comparison.TABLE2_SETTINGS})
+        first_seed = profile.aimfair.seeds[0]
+        for label, names in methods.items():
+            for name in names:
+                points = comparison.candidates(profile, name)
+                if len(points) == 1:  # the published point: every seed at once
+                    second += [Unit(f"{label} seed {seed}: {name}", _competitor, (profile, label, seed, points[0]))
+                               for seed in profile.aimfair.seeds]
+                else:  # the grid on the first seed, then the chosen point on the other seeds
+                    second += [Unit(f"{label} seed {first_seed}: {name} {point}", _competitor, (profile, label, first_seed, point))
+                                for point in points]
+                    third.append(Unit(f"{label}: {name}, the chosen point on every seed", _chosen_competitor,
+                                      (profile, label, name)))
     for label, entries in _aimfair_entries(notebook, profile).items():
         for seed in profile.aimfair.seeds:
             first.append(Unit(f"{label} seed {seed}: Baselines and SMG gradients", _pretrain_and_masks,
@@ -99,7 +114,7 @@ def aimfair_plan(notebook: str, profile: Profile) -> list[Stage]:
                 seen.add((label, seed, strategy))
                 second.append(Unit(f"{label} seed {seed}: {strategy.kind} {strategy.as_config()}", _strategy,
                                    (profile, label, seed, strategy)))
-    return [stage for stage in (first, second) if stage]
+    return [stage for stage in (first, second, third) if stage]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,6 +360,7 @@ def _validation_images(profile: Profile) -> int:
 
 def _trainings_aimfair_chapter(notebook: str, profile: Profile) -> tuple[int, float]:
     """(trainings, training-image passes, validation passes weighted by :data:`EVALUATION_WEIGHT`) of a chapter's plan."""
+    from fairlab.aimfair import comparison
     from fairlab.aimfair.settings import setting
     from fairlab.aimfair.tables import GATE_BASELINES
 
@@ -353,6 +369,7 @@ def _trainings_aimfair_chapter(notebook: str, profile: Profile) -> tuple[int, fl
     stages = aimfair_plan(notebook, profile)
     baselines = stages[0] if stages else []
     strategies = stages[1] if len(stages) > 1 else []
+    chosen = stages[2] if len(stages) > 2 else []  # a grid's chosen point on every seed but the first
 
     def real(unit: Unit) -> float:  # the unit's real training set (Table 2's settings train on a share of it)
         return setting(unit.args[1]).real_share * n_real
@@ -371,7 +388,10 @@ def _trainings_aimfair_chapter(notebook: str, profile: Profile) -> tuple[int, fl
             seen += len(a.finetune_lrs) * a.finetune_epochs * (n_real + val)
         else:
             seen += a.epochs * (FROM_BACKBONE_SIZE[strategy.kind] * real(unit) + val)
-    return len(own) + len(strategies), seen
+    for unit in chosen:
+        point = comparison.candidates(profile, unit.args[2])[0]
+        seen += (len(a.seeds) - 1) * competitor_cost[point.kind] * a.epochs * (real(unit) + val)
+    return len(own) + len(strategies) + (len(a.seeds) - 1) * len(chosen), seen
 
 
 def estimate(profile: Profile, throughput: dict | None = None) -> list[dict]:

@@ -208,6 +208,9 @@ class AimfairSection(_Strict):
     s1_ratio: Literal["true", "estimated"] = Field("true", description="S1's bias ratio: the real subset's true 1 : 9, "
                                                                        "or estimated from the Baseline's error set on "
                                                                        "the real training data (the paper, after JTT)")
+    competitor_search: Literal["published", "grid"] = Field(
+        "published", description="Tables 1 and 2's other methods: each at its paper's published hyper-parameters, or "
+                                 "the best of a grid around them on validation accuracy (target labels only)")
     top_k: int = Field(55, ge=1, le=RESNET18_TENSORS,
                        description="SMG's k: tensors in each of the two rankings (the paper: 55 of ResNet-18's 62)")
 

@@ -102,3 +102,17 @@ def test_the_recipe_trains_a_method_with_its_own_loss_and_indexed_batches():
     recipe.train(dro, data, data, profile, seed=1, desc="test", loss_fn=watching)
     assert sorted(torch.cat(seen).tolist()) == list(range(32))  # every image once per epoch, by its index
     assert not torch.allclose(dro.weights, torch.full_like(dro.weights, dro.weights.mean()))
+
+
+def test_a_grid_point_is_chosen_on_validation_accuracy_alone_and_the_published_profile_has_one_point_per_method():
+    from fairlab.aimfair import comparison
+    from fairlab.profiles import load_profile
+
+    assert comparison.best_on_validation([[0.80, 0.82], [0.83, 0.80], [0.79, 0.90]]) == 2
+    assert comparison.best_on_validation([[0.8], [0.8]]) == 0
+    mini, paper = load_profile("mini"), load_profile("paper")
+    for name, published in {**comparison.COMPETITORS, **comparison.ORACLE}.items():
+        assert comparison.candidates(mini, name) == [published]
+        assert published in comparison.candidates(paper, name)
+    jtt = comparison.candidates(load_profile("paper", {"aimfair.epochs": 6, "aimfair.decay_epoch": 4}), "JTT")
+    assert {c.identification_epochs for c in jtt} == {1, 5}

@@ -178,7 +178,7 @@ def test_the_paper_plan_counts_every_training_of_the_aimfair_chapters_before_any
 
     profile = load_profile("paper")
     rows = {row["notebook"]: row for row in plans.estimate(profile)}
-    from fairlab.aimfair.comparison import COMPETITORS, ORACLE, TABLE1_SETTINGS, TABLE2_SETTINGS
+    from fairlab.aimfair.comparison import COMPETITORS, GRIDS, ORACLE, TABLE1_SETTINGS, TABLE2_SETTINGS
     from fairlab.aimfair.tables import GATE_BASELINES
 
     # 02: per (setting, seed) the Baseline and every distinct strategy of Tables 3 and 4 on the paper's three settings;
@@ -188,16 +188,21 @@ def test_the_paper_plan_counts_every_training_of_the_aimfair_chapters_before_any
     seeds = len(profile.aimfair.seeds)
     assert {u.args[1] for u in stages[0]} == {"CelebA S/M", "CelebA S/Y", "UTK F/W", "CelebA Y/M", *TABLE2_SETTINGS}
     assert len(stages[0]) == 7 * seeds
-    competitors = [u for u in stages[1] if u.function is plans._competitor]
-    assert len(competitors) == seeds * (len(TABLE1_SETTINGS) * (len(COMPETITORS) + len(ORACLE))
-                                        + len(TABLE2_SETTINGS) * len(COMPETITORS)) == 270
+    # the paper profile searches each method's grid on the first seed (JTT's T below the 15 epochs), then runs the
+    # chosen point on the other nine
+    grid_points = [u for u in stages[1] if u.function is plans._competitor]
+    per_setting = {name: len(GRIDS[name]) for name in GRIDS}
+    assert len(grid_points) == (len(TABLE1_SETTINGS) * sum(per_setting.values())
+                                + len(TABLE2_SETTINGS) * sum(per_setting[n] for n in COMPETITORS)) == 117
+    assert {u.args[2] for u in grid_points} == {profile.aimfair.seeds[0]}
+    assert len(stages[2]) == len(TABLE1_SETTINGS) * (len(COMPETITORS) + len(ORACLE)) + len(TABLE2_SETTINGS) * len(COMPETITORS)
     strategies = [u for u in stages[1] if u.function is not plans._competitor]
     per_seed = (len(strategies) - 4 * seeds) // (3 * seeds)  # Young/Male and Table 2's settings run AIM-Fair alone
     assert len(strategies) == 3 * seeds * per_seed + 4 * seeds and per_seed == 22
     # the gate's Baselines are trained (and counted) in the data chapter, before any method
     gate = plans.plan("00_data", profile)[-1]
     assert len(gate) == len(GATE_BASELINES) * seeds and {u.args[1] for u in gate} == set(GATE_BASELINES)
-    assert rows["02_smg_sft"]["trainings"] == 3 * seeds + len(stages[1]) == 1000
+    assert rows["02_smg_sft"]["trainings"] == 3 * seeds + len(stages[1]) + (seeds - 1) * len(stages[2]) == 1090
     assert rows["00_data"]["trainings"] == 3 + len(gate)  # the probe's networks and the gate (ImageNet backbones)
     assert all(row["device_hours"] >= 0 for row in rows.values())
     result = CliRunner().invoke(app, ["plan", "--profile", "paper"])

@@ -1,4 +1,4 @@
-"""Chapter 02, selective mask generation and fine-tuning: Tables 3 and 4, Figure 1, from :mod:`fairlab.aimfair.smg_sft`'s records.
+"""Chapter 02, selective mask generation and fine-tuning: Tables 1–4, Figure 1, from :mod:`fairlab.aimfair.smg_sft`'s and :mod:`fairlab.aimfair.comparison`'s records.
 
 The tables' entries are :mod:`fairlab.aimfair.tables`'; each table function asks
 :func:`fairlab.aimfair.smg_sft.seed_records` for an entry's records and aggregates the per-seed
@@ -6,6 +6,8 @@ test reports into a row as the paper does (:func:`row`).
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -69,8 +71,8 @@ def comparison_rows(study: Study, settings: tuple[str, ...]) -> dict[tuple[str, 
     rows = {}
     for label in settings:
         rows[("ERM", label)] = row(test_reports(smg_sft.seed_records(study, label, Baseline())))
-        for name, method in comparison.COMPETITORS.items():
-            rows[(name, label)] = row(test_reports(comparison.seed_records(study, label, method)))
+        for name in comparison.COMPETITORS:
+            rows[(name, label)] = row(test_reports(comparison.chosen(study, label, name)[1]))
         rows[("AIM-Fair (Ours)", label)] = row(test_reports(smg_sft.seed_records(study, label, smg_sft.AimFair())))
     return rows
 
@@ -91,12 +93,27 @@ def oracle_table(study: Study, rows1: dict[tuple[str, str], dict]) -> pd.DataFra
     lines = []
     for label in comparison.TABLE1_SETTINGS:
         entries = {"ERM": rows1[("ERM", label)],
-                   **{name: row(test_reports(comparison.seed_records(study, label, m))) for name, m in comparison.ORACLE.items()},
+                   **{name: row(test_reports(comparison.chosen(study, label, name)[1])) for name in comparison.ORACLE},
                    "AIM-Fair (Ours)": rows1[("AIM-Fair (Ours)", label)]}
         for name, r in entries.items():
             lines.append({"task": label, "method": name, **{m: f"{r[k].mean:.2f} ± {r[k].std or 0:.2f}"
                                                            for m, k in (("ACC", "acc"), ("WST", "wst"), ("EO", "eo_max"))}})
     return pd.DataFrame(lines).set_index(["task", "method"])
+
+
+def competitor_choices(study: Study) -> pd.DataFrame:
+    """Each re-run method's hyper-parameters on each setting of Tables 1 and 2: the published ones, or the grid point
+    chosen on validation (``aimfair.competitor_search``), with its mean validation accuracy."""
+    lines = []
+    for label in (*comparison.TABLE1_SETTINGS, *comparison.TABLE2_SETTINGS):
+        names = [*comparison.COMPETITORS, *(comparison.ORACLE if label in comparison.TABLE1_SETTINGS else {})]
+        for name in names:
+            point, records = comparison.chosen(study, label, name)
+            lines.append({"setting": label, "method": name, "search": study.profile.aimfair.competitor_search,
+                          "points": len(comparison.candidates(study.profile, name)),
+                          "hyper-parameters": ", ".join(f"{k}={v}" for k, v in asdict(point).items() if v is not None and k != "kind"),
+                          "validation accuracy": round(float(np.mean([r.metrics["val_acc"] for r in records])), 4)})
+    return pd.DataFrame(lines).set_index(["setting", "method"])
 
 
 def reported_only() -> Sentence:
