@@ -197,6 +197,14 @@ glue("t5_per_group", f"{prof.csdg.table5_per_group:,}", display=False)
 runs = page.table5_records(study)
 publish(compare("aimfair", "Table 5", page.table5_reproduced(runs), prof, notes=page.table5_notes(prof)))
 
+# %% [markdown]
+# A classifier trained on synthetic images alone can learn only what they show. Each row beside
+# the fidelity of its training pool (the share of images whose target and protected attribute the
+# oracle reads as labelled):
+
+# %%
+page.table5_beside_fidelity(prof, runs, pools)
+
 # %%
 page.table5_verdict(prof, runs, pools)
 

@@ -82,6 +82,28 @@ def test_eiil_separates_the_examples_where_a_planted_spurious_cue_disagrees_with
     assert match > 0.9
 
 
+def test_eiils_closed_form_penalty_infers_the_environments_of_the_irm_penalty_differentiated_twice():
+    def by_double_backward(logits, targets, steps, lr, seed):  # the penalty as EIIL writes it: ∂R_e/∂w at w = 1
+        z, y = logits.double(), targets.double()
+        u = (0.01 * torch.randn(z.numel(), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)).requires_grad_()
+        optimizer = torch.optim.Adam([u], lr=lr)
+        for _ in range(steps):
+            w = torch.ones((), dtype=torch.float64, requires_grad=True)
+            losses = torch.nn.functional.binary_cross_entropy_with_logits(w * z, y, reduction="none")
+            q = torch.sigmoid(u)
+            penalty = sum(torch.autograd.grad((share * losses).sum() / share.sum(), w, create_graph=True)[0].pow(2)
+                          for share in (q, 1 - q))
+            optimizer.zero_grad()
+            (-penalty).backward()
+            optimizer.step()
+        return (torch.sigmoid(u) > 0.5).long().numpy()
+
+    rng = np.random.default_rng(1)
+    logits, y = torch.tensor(3 * rng.standard_normal(200)), torch.tensor(rng.integers(0, 2, 200))
+    ours = competitors.infer_environments(logits, y, steps=300, lr=0.01, seed=3)
+    assert np.array_equal(ours, by_double_backward(logits, y, 300, 0.01, 3)) and 0 < ours.sum() < 200
+
+
 def test_the_recipe_trains_a_method_with_its_own_loss_and_indexed_batches():
     from fairlab.profiles import load_profile
 

@@ -274,6 +274,23 @@ def fidelity_verdict(table: pd.DataFrame, threshold: float = 0.9) -> str:
             f"({listed}); their label noise is correspondingly high.")
 
 
+def table5_beside_fidelity(profile: Profile, runs: dict[tuple[str, str], list[Record]],
+                           pools_: dict[tuple[str, str], Record]) -> pd.DataFrame | Sentence:
+    """Each Table 5 row's accuracy on real data (mean over seeds) beside how often its training images show the
+    target and the protected attribute they are labelled with (the oracle's fidelity): a synthetic-only classifier
+    can only learn what its images show."""
+    if not csdg.has_judge(profile):
+        return NOT_JUDGED
+    lines = []
+    for (label, family), records in runs.items():
+        setting, fid = SETTINGS[label], pools_[(label, family)].metrics["fidelity"]
+        lines.append({"setting": label, "prompts": family_label(family),
+                      "ACC on real test (%)": float(np.mean([r.metrics["report"]["acc"] for r in records])),
+                      "target fidelity": fid[setting.target]["fidelity"],
+                      "protected fidelity": fid[setting.protected]["fidelity"]})
+    return pd.DataFrame(lines).set_index(["setting", "prompts"]).round(3)
+
+
 def table5_verdict(profile: Profile, runs: dict[tuple[str, str], list[Record]],
                    pools_: dict[tuple[str, str], Record]) -> Sentence:
     """How far the synthetic-only classifiers get on real data, and (where the oracle reads the images) the
