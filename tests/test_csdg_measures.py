@@ -133,3 +133,16 @@ def test_a_smaller_pool_is_the_first_images_of_a_larger_one():
     prompts = {"0_0": ["a b c d", "e f g h", "i j k l"], "1_1": ["m n o p"]}
     small, large = jobs_for(prompts, 4), jobs_for(prompts, 9)
     assert set(small) <= set(large)
+
+
+def test_a_drawn_set_takes_each_groups_quota_in_pool_order_and_never_pads_a_group_the_pool_lacks(tmp_path):
+    import pandas as pd
+
+    pool = pd.DataFrame({"file": [f"{i}.png" for i in range(10)], "group": ["0_0"] * 6 + ["1_1"] * 4,
+                         "target": [0] * 6 + [1] * 4, "protected": [0] * 6 + [1] * 4, "prompt_id": 0, "prompt": "p", "seed": 0})
+    got = csdg.draw_set(pool, {"0_0": 3, "1_1": 7}, seed=5, out=tmp_path / "S.csv")
+    drawn = pd.read_csv(tmp_path / "S.csv")
+    assert got == {"0_0": 3, "1_1": 4} and len(drawn) == 7
+    assert drawn["file"].tolist() == sorted(drawn["file"].tolist(), key=lambda f: int(f.split(".")[0]))
+    csdg.draw_set(pool, {"0_0": 3, "1_1": 7}, seed=5, out=tmp_path / "again.csv")
+    assert pd.read_csv(tmp_path / "again.csv").equals(drawn)

@@ -528,17 +528,11 @@ def synthetic_sets(study: Study, label: str, seed: int = 0) -> Record:
 
     def compute(workdir: Path) -> dict:
         frame = pool_frame(source)
-        available = frame["group"].value_counts().to_dict()
         wanted = {f"S2_x{scale:g}": {g: round(scale * n_real / 4) for g in GROUPS} for scale in S2_SCALES}
         wanted.update({f"S1_{name.replace(':', '-')}": bias_quotas(n_s1, share) for name, share in S1_RATIOS.items()})
         counts, shortfall = {}, {}
         for k, (name, quota) in enumerate(wanted.items()):
-            got = {g: min(n, available.get(g, 0)) for g, n in quota.items()}
-            rng = np.random.default_rng(config.seed + k)
-            parts = [frame[frame["group"] == g].iloc[np.sort(rng.choice(available.get(g, 0), n, replace=False))]
-                     for g, n in got.items() if n > 0]
-            pd.concat(parts)[["file", "group", "target", "protected", "prompt_id", "prompt", "seed"]].to_csv(
-                workdir / f"{name}.csv", index=False)
+            got = draw_set(frame, quota, config.seed + k, workdir / f"{name}.csv")
             counts[name] = got
             if got != quota:  # the pool is smaller than the protocol asks (smoke): say so, never pad
                 shortfall[name] = {"wanted": quota, "got": got}
@@ -547,12 +541,35 @@ def synthetic_sets(study: Study, label: str, seed: int = 0) -> Record:
     return study.registry.get_or_compute(SETS, config, compute)
 
 
-def load_set(record: Record, name: str) -> pd.DataFrame:
-    """One synthetic set (``"S2_x1"``, ``"S1_1-9"``, ...) with absolute image paths."""
+#: the columns of a synthetic set's manifest
+SET_COLUMNS = ["file", "group", "target", "protected", "prompt_id", "prompt", "seed"]
+
+
+def draw_set(pool: pd.DataFrame, quota: dict[str, int], seed: int, out: Path) -> dict[str, int]:
+    """Draw ``quota[g]`` images of each group ``g`` from a pool's manifest (without replacement, in pool order) with
+    ``seed``, write the set's manifest to ``out`` and return the counts drawn: a group the pool holds too few of gets
+    all it has, never padded."""
+    available = pool["group"].value_counts().to_dict()
+    got = {g: min(n, available.get(g, 0)) for g, n in quota.items()}
+    rng = np.random.default_rng(seed)
+    parts = [pool[pool["group"] == g].iloc[np.sort(rng.choice(available.get(g, 0), n, replace=False))]
+             for g, n in got.items() if n > 0]
+    pd.concat(parts)[SET_COLUMNS].to_csv(out, index=False)
+    return got
+
+
+def read_set(record: Record, name: str) -> pd.DataFrame:
+    """The set ``name`` that a record drew from a pool (:func:`draw_set`; the record's metrics name the pool), with
+    absolute image paths."""
     frame = pd.read_csv(record.artifact(f"{name}.csv"), keep_default_na=False)
-    root = record.path.parents[len(SETS.split("/"))]  # the profile's results folder
+    root = record.path.parents[len(record.experiment.split("/"))]  # the profile's results folder
     frame["path"] = [str(root / record.metrics["pool"] / "images" / f) for f in frame["file"]]
     return frame
+
+
+def load_set(record: Record, name: str) -> pd.DataFrame:
+    """One synthetic set (``"S2_x1"``, ``"S1_1-9"``, ...) of a :func:`synthetic_sets` record, with absolute image paths."""
+    return read_set(record, name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -163,14 +163,7 @@ def estimated_s1(study: Study, label: str, seed: int) -> Record:
         errors = bias_estimate.error_set(predicted, real.target)
         share = bias_estimate.estimated_minority_share(errors, real.target)
         quota = bias_quotas(n_s1, share)
-        frame = csdg.pool_frame(pool_record)
-        available = frame["group"].value_counts().to_dict()
-        got = {g: min(n, available.get(g, 0)) for g, n in quota.items()}
-        rng = np.random.default_rng(seed)
-        parts = [frame[frame["group"] == g].iloc[np.sort(rng.choice(available.get(g, 0), n, replace=False))]
-                 for g, n in got.items() if n > 0]
-        pd.concat(parts)[["file", "group", "target", "protected", "prompt_id", "prompt", "seed"]].to_csv(
-            workdir / "S1.csv", index=False)
+        got = csdg.draw_set(csdg.pool_frame(pool_record), quota, seed, workdir / "S1.csv")
         return {"estimated_share": share, "true_share": bias_estimate.true_minority_share(real.target, real.protected),
                 "error_rate": float(errors.mean()), "counts": got, "short": got != quota,
                 "pool": f"{csdg.POOL}/{pool_record.path.name}"}
@@ -180,10 +173,7 @@ def estimated_s1(study: Study, label: str, seed: int) -> Record:
 
 def estimated_s1_frame(record: Record) -> pd.DataFrame:
     """The images of an :func:`estimated_s1` record with absolute paths."""
-    frame = pd.read_csv(record.artifact("S1.csv"), keep_default_na=False)
-    root = record.path.parents[len(S1_ESTIMATE.split("/"))]  # the profile's results folder
-    frame["path"] = [str(root / record.metrics["pool"] / "images" / f) for f in frame["file"]]
-    return frame
+    return csdg.read_set(record, "S1")
 
 
 def concat(*parts: recipe.LabelledImages) -> recipe.LabelledImages:
