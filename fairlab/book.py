@@ -646,12 +646,13 @@ def _chapter_in_own_process(source: Path, *args) -> dict:
 def _stop_chapters(pool, running: dict, finished: list[str], grace: float = 120.0) -> ChaptersInterrupted:
     """After Ctrl-C in the build's process: pass the interruption on to every chapter's process, wait (at most
     ``grace`` seconds) for each running chapter to keep its partial notebook and log its run, start nothing new."""
+    import multiprocessing
     import signal
     from concurrent.futures import wait
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
     try:
-        for process in list(getattr(pool, "_processes", {}).values()):
+        for process in multiprocessing.active_children():  # the chapters' processes (the pool's workers)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGINT)
         done, not_done = wait(running, timeout=grace)
@@ -667,13 +668,84 @@ def _stop_chapters(pool, running: dict, finished: list[str], grace: float = 120.
                 stopped.append(exc)
             except BaseException:  # noqa: BLE001 — it failed as it was being stopped: it was running all the same
                 stopped.append(NotebookInterrupted(page.name, None, None))
-        for process in list(getattr(pool, "_processes", {}).values()):
+        for process in multiprocessing.active_children():
             if process.is_alive():
                 process.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
         return ChaptersInterrupted(stopped, finished)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@dataclass(frozen=True)
+class ChapterRun:
+    """How each chapter of a build executes in its own process (the arguments of :func:`_execute_chapter` but the
+    notebook and its plan workers)."""
+
+    profile: str
+    overrides: dict
+    address: str | None
+    fresh_since: float | None
+    block_network: bool
+    log_output: bool
+    progress: bool
+
+    def submit(self, pool, page: "Page", workers: int):
+        return pool.submit(_chapter_in_own_process, page.source, self.profile, self.overrides, workers, self.address,
+                           self.fresh_since, self.block_network, self.log_output, self.progress)
+
+
+class ChapterSchedule:
+    """The chapters of one build: pending, running (future → page), done, and each executed notebook's path."""
+
+    def __init__(self, notebooks: list["Page"], run: ChapterRun, jobs: int, announce):
+        self.inputs = chapter_inputs(notebooks)
+        self.pending, self.running, self.done = list(notebooks), {}, set()
+        self.executed: dict[str, Path] = {}
+        self.finished: list[str] = []
+        self.total, self.run_settings, self.jobs, self.announce = len(notebooks), run, jobs, announce
+
+    def start_ready(self, pool) -> None:
+        """Start the chapters whose inputs are done, in the free slots, which they share for their plans."""
+        free = self.jobs - len(self.running)
+        startable = [p for p in self.pending if self.inputs[p.name] <= self.done][:free]
+        for page in startable:
+            workers = max(1, free // len(startable))
+            self.announce(f"[{len(self.done) + len(self.running) + 1}/{self.total}] executing "
+                          f"{shown_path(page.source)} ({self.run_settings.profile}, {workers} plan workers, "
+                          f"{len(self.running)} other chapters running)")
+            self.running[self.run_settings.submit(pool, page, workers)] = page
+            self.pending.remove(page)
+
+    def finish(self, future) -> None:
+        page = self.running.pop(future)
+        entry = future.result()
+        self.announce(f"      {page.name} done in {entry['seconds']:.1f} s")
+        self.done.add(page.name)
+        self.finished.append(page.name)
+        self.executed[page.docname] = Path(entry["executed"])
+
+    def run(self, pool) -> None:
+        """Start each chapter once its inputs are done, while slots are free; raise the first failure once the rest
+        stopped."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        failure = None
+        while self.running or (self.pending and failure is None):
+            if failure is None:
+                self.start_ready(pool)
+            if not self.running:
+                break
+            # a short timeout: Ctrl-C can land on another thread of this process, and the main thread only sees it
+            # between waits (a wait without one sleeps through it until some chapter ends)
+            completed, _ = wait(self.running, timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in completed:
+                try:
+                    self.finish(future)
+                except BaseException as exc:  # let the running chapters finish, start no new one, then raise
+                    failure = failure or exc
+        if failure is not None:
+            raise failure
 
 
 def _execute_chapters_at_once(notebooks: list[Page], profile: str, overrides: dict, jobs: int, address: str | None,
@@ -688,57 +760,17 @@ def _execute_chapters_at_once(notebooks: list[Page], profile: str, overrides: di
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    inputs = chapter_inputs(notebooks)
-    pending, running, done, executed, finished = list(notebooks), {}, set(), {}, []
+    schedule = ChapterSchedule(notebooks, ChapterRun(profile, overrides, address, fresh_since, block_network, log_output,
+                                                     progress), jobs, announce)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_chapter_process_signals) as pool:
         try:
-            _schedule_chapters(pool, pending, running, done, executed, finished, inputs, jobs, len(notebooks), profile,
-                               overrides, address, fresh_since, block_network, log_output, progress, announce)
+            schedule.run(pool)
         except ChaptersInterrupted:
             raise
         except KeyboardInterrupt:
-            raise _stop_chapters(pool, running, finished) from None
-    return executed
-
-
-def _schedule_chapters(pool, pending: list, running: dict, done: set, executed: dict, finished: list, inputs: dict,
-                       jobs: int, total: int, profile: str, overrides: dict, address: str | None, fresh_since: float | None,
-                       block_network: bool, log_output: bool, progress: bool, announce) -> None:
-    """Start each chapter once its inputs are done, while slots are free; raise the first failure once the rest stopped."""
-    from concurrent.futures import FIRST_COMPLETED, wait
-
-    failure = None
-    while running or (pending and failure is None):
-        free = jobs - len(running)
-        startable = [p for p in pending if inputs[p.name] <= done][:free] if failure is None else []
-        for page in startable:
-            workers = max(1, free // len(startable))  # the free slots, shared by the chapters starting now
-            announce(f"[{len(done) + len(running) + 1}/{total}] executing "
-                     f"{shown_path(page.source)} ({profile}, {workers} plan workers, "
-                     f"{len(running)} other chapters running)")
-            future = pool.submit(_chapter_in_own_process, page.source, profile, overrides, workers, address, fresh_since,
-                                 block_network, log_output, progress)
-            running[future] = page
-            pending.remove(page)
-        if not running:
-            break
-        # a short timeout: Ctrl-C can land on another thread of this process, and the main thread only sees it
-        # between waits (a wait without one sleeps through it until some chapter ends)
-        completed, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
-        for future in completed:
-            page = running.pop(future)
-            try:
-                entry = future.result()
-            except BaseException as exc:  # let the running chapters finish, start no new one, then raise
-                failure = failure or exc
-                continue
-            announce(f"      {page.name} done in {entry['seconds']:.1f} s")
-            done.add(page.name)
-            finished.append(page.name)
-            executed[page.docname] = Path(entry["executed"])
-    if failure is not None:
-        raise failure
+            raise _stop_chapters(pool, schedule.running, schedule.finished) from None
+    return schedule.executed
 
 
 def build_book(profile: str = DEFAULT_PROFILE, overrides: dict | None = None, *, fresh: bool = False,
