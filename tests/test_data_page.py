@@ -83,3 +83,24 @@ def test_the_scale_summary_counts_the_baselines_sgd_steps_from_the_profile():
     text = page.scale_summary(study)
     assert "1,000 real images, batch 32, 16 epoch(s) = **496 SGD steps**" in text
     assert "the attributes FaceWorld draws on every face (28)" in text
+
+
+def test_the_smile_ratio_divides_smiling_male_by_male_young_accuracy_for_ours_and_the_papers():
+    import pandas as pd
+
+    gate = pd.DataFrame({"ACC": [80.0, 100.0], "paper: ACC": [89.23, 97.16]},
+                        index=pd.Index(["CelebA S/M", "CelebA M/Y"], name="setting"))
+    ratio = page.smile_ratio(gate)
+    assert ratio["ours"] == 0.8 and ratio["paper"] == round(89.23 / 97.16, 3)
+    assert ratio["difference"] == round(0.8 - 89.23 / 97.16, 3)
+    assert "harder to learn" in page.smile_ratio_verdict(ratio) and "0.118 apart" in page.smile_ratio_verdict(ratio)
+    gate.loc["CelebA S/M", "ACC"] = 90.0
+    assert "within 0.05" in page.smile_ratio_verdict(page.smile_ratio(gate))
+    assert "cannot be read" in page.smile_ratio_verdict(page.smile_ratio(gate.iloc[:1]))
+
+
+def test_the_footprint_table_reports_smiling_and_male_pixels_at_the_profiles_size(setting):
+    table = page.attribute_footprints(setting, n=8)
+    assert list(table.index) == ["Smiling", "Male"]
+    assert (table["pixels changed (mean)"] > 0).all()
+    assert (table["5th percentile"] <= table["pixels changed (mean)"]).all()

@@ -210,6 +210,15 @@ def test_the_paper_plan_counts_every_training_of_the_aimfair_chapters_before_any
     assert "02_smg_sft" in result.output and "device-hours" in result.output and "total" in result.output
 
 
+def test_the_plan_scales_the_measured_training_throughput_by_pixel_count_between_measured_sizes():
+    from fairlab import plans
+
+    at32 = plans.measured_throughput(load_profile("mini", {"aimfair.image_size": 32}))
+    at64 = plans.measured_throughput(load_profile("mini", {"aimfair.image_size": 64}))
+    assert at64["train_images_per_s"] == pytest.approx(at32["train_images_per_s"] / 4)
+    assert "scaled from 32 px" in at64["device"] and "scaled" not in at32["device"]
+
+
 def test_training_goes_on_after_an_evaluation_that_relaid_the_weights_channels_last():
     from fairlab.aimfair.recipe import LabelledImages, accuracy
 

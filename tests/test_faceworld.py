@@ -70,6 +70,28 @@ def test_every_rendered_attribute_changes_the_image(attribute):
     assert np.abs(a.astype(int) - b.astype(int)).max() > 8, attribute
 
 
+def test_a_smile_shows_in_the_eyes_and_cheeks_as_well_as_the_mouth():
+    # a mouth alone spans a handful of rows at 64 px; a smile that narrows the eyes and lifts the cheeks spans the
+    # face from the lower lids to the chin
+    scenes = world.celeba_scenes(50, seed=3).assign(yaw=0.0, tilt=0.0)
+    off = render.render(scenes.assign(Smiling=0), 64, domain="studio", workers=1).astype(int)
+    on = render.render(scenes.assign(Smiling=1), 64, domain="studio", workers=1).astype(int)
+    rows_changed = ((np.abs(on - off).max(axis=-1) > 8).mean(axis=0).mean(axis=1) > 0.1).sum()
+    assert rows_changed >= 15
+
+
+def test_the_smiles_footprint_is_a_sizeable_share_of_genders():
+    scenes = world.celeba_scenes(50, seed=4)
+    smiling = render.changed_pixels(scenes, "Smiling", 39, 32).mean()
+    male = render.changed_pixels(scenes, "Male", 39, 32).mean()
+    assert smiling > 0.25 * male
+
+
+def test_changed_pixels_names_the_rendered_attributes_when_given_another():
+    with pytest.raises(ValueError, match="unknown attribute 'Smile'"):
+        render.changed_pixels(world.celeba_scenes(2, seed=0), "Smile", 32)
+
+
 def test_age_and_skin_tone_change_the_image():
     scene = world.celeba_scenes(1, seed=2).assign(Bald=0, Wearing_Hat=0)
     young, old = render.render(pd.concat([scene.assign(age=25), scene.assign(age=75)], ignore_index=True), 64, domain="studio")

@@ -150,6 +150,18 @@ def render(scenes: pd.DataFrame, height: int, width: int | None = None, domain: 
     return out
 
 
+def changed_pixels(scenes: pd.DataFrame, attribute: str, height: int, width: int | None = None,
+                   domain: str = "photo", tolerance: int = 8) -> np.ndarray:
+    """Per scene, the attribute's footprint: how many pixels change when only ``attribute`` is toggled from 0 to 1,
+    every other attribute and the image's seed fixed. A pixel counts when a channel moves by more than
+    ``tolerance`` of 255 (above the JPEG noise of the photo domain)."""
+    if attribute not in RENDERED:
+        raise ValueError(f"unknown attribute {attribute!r}; expected one of the rendered attributes {RENDERED}")
+    off = render(scenes.assign(**{attribute: 0}), height, width, domain, workers=1).astype(np.int16)
+    on = render(scenes.assign(**{attribute: 1}), height, width, domain, workers=1).astype(np.int16)
+    return (np.abs(on - off).max(axis=-1) > tolerance).sum(axis=(1, 2))
+
+
 def default_workers() -> int:
     """Rendering processes: this process's thread share in a parallel build (``$FAIRLAB_THREADS``), else every core;
     one (render in this process) inside a daemonic process such as a Dask worker, which may not start children."""
@@ -273,6 +285,9 @@ def _scene(scenes: pd.DataFrame, height: int, width: int, domain: str) -> _Scene
 
     # palette
     tone = SKIN_TONES[scenes["tone"].to_numpy().astype(int)] * (0.94 + 0.12 * draw.skin_shade)
+    # men's skin is darker and redder than women's of the same population (Frost 1988; Jablonski & Chaplin 2000),
+    # which is also why women's lips and eyes stand out more against their skin (facial contrast, Russell 2009)
+    tone = tone * np.where(male[:, None], np.float32([0.95, 0.91, 0.90]), np.float32(1.0))
     skin = np.clip(tone, 0, 1).astype(np.float32)
     hair_name = hair_colour_name(scenes, draw.hair_colour)
     hair = np.array([HAIR_COLOURS[h] for h in hair_name], dtype=np.float32) * (0.9 + 0.2 * draw.hair_shade)
@@ -283,7 +298,7 @@ def _scene(scenes: pd.DataFrame, height: int, width: int, domain: str) -> _Scene
     # the face's half-width and half-height
     face_a = _col(0.40 * np.where(male, 1.07, 1.0) * np.where(a["Chubby"], 1.13, 1.0) * np.where(a["Oval_Face"], 0.94, 1.0)
                   * np.where(child, 1.04, 1.0)) * (1 - 0.12 * np.abs(yaw))
-    face_b = _col(0.52 * np.where(a["Oval_Face"], 1.08, 1.0) * np.where(child, 0.92, 1.0))
+    face_b = _col(0.52 * np.where(a["Oval_Face"], 1.08, 1.0) * np.where(child, 0.92, 1.0) * np.where(male, 1.04, 1.0))
     face_cx = 0.05 * yaw
     return _Scene(n, a, male, child, age, studio, draw, cv, px, height, width, scenes, x, y, lpx, yaw, squeeze, shift,
                   face_a, face_b, face_cx, skin, hair, shirt, dark)
@@ -316,7 +331,9 @@ def _hair_behind(image: np.ndarray, s: _Scene) -> tuple[np.ndarray, np.ndarray]:
     texture and its wave, which the hair in front reuses."""
     a, male, draw, x, y, lpx = s.a, s.male, s.draw, s.x, s.y, s.lpx
     face_a, face_b, face_cx, hair = s.face_a, s.face_b, s.face_cx, s.hair
-    long_hair = ((~male) & (draw.long_hair < 0.85)) | (male & (draw.long_hair < 0.06))
+    # hair length is gendered from childhood (the face's dimorphism, ``male``, only from adolescence)
+    boy_or_man = a["Male"]
+    long_hair = ((~boy_or_man) & (draw.long_hair < 0.85)) | (boy_or_man & (draw.long_hair < 0.06))
     long_hair &= ~a["Bald"]
 
     theta = np.arctan2(y + 0.1, x)
@@ -400,10 +417,14 @@ def _age_lines(image: np.ndarray, s: _Scene, face_alpha: np.ndarray) -> None:
 
 
 def _cheeks(image: np.ndarray, s: _Scene) -> None:
-    """Rosy or made-up cheeks and high cheekbones."""
+    """Rosy or made-up cheeks, high cheekbones, and a smile's raised cheeks with the folds from nose to mouth."""
     n, a, x, y, lpx, skin, fx = s.n, s.a, s.x, s.y, s.lpx, s.skin, s.fx
-    # cheeks
+    smiling = _col(a["Smiling"])
     for side in (-1, 1):
+        # a smile lifts and rounds the cheeks: a lit "apple" under each eye
+        if a["Smiling"].any():
+            apple = _ellipse_distance(x, y, fx(side * 0.2), 0.07, 0.11, 0.08)
+            _blend(image, _soft(apple, lpx * 2) * smiling * 0.55, np.clip(skin * 1.22 + 0.04, 0, 1))
         cheek = _ellipse_distance(x, y, fx(side * 0.22), 0.13, 0.09, 0.065)
         if a["Rosy_Cheeks"].any() or a["Heavy_Makeup"].any():
             blush = _col(np.maximum(0.55 * a["Rosy_Cheeks"], 0.35 * a["Heavy_Makeup"]))
@@ -411,6 +432,11 @@ def _cheeks(image: np.ndarray, s: _Scene) -> None:
         if a["High_Cheekbones"].any():
             bone = _ellipse_distance(x, y, fx(side * 0.23), 0.06, 0.1, 0.035)
             _blend(image, _soft(bone, lpx * 2) * _col(0.4 * a["High_Cheekbones"]), np.clip(skin * 1.25, 0, 1))
+        if a["Smiling"].any():
+            # the nasolabial fold: from beside the nose wing down and out to the lifted mouth corner
+            fold = np.abs((x - fx(side * 0.1)) - side * 0.75 * (y - 0.1)) - 0.022
+            fold = np.maximum(fold, np.maximum(0.1 - y, y - 0.25))
+            _blend(image, _soft(fold, lpx) * smiling * 0.8, skin * 0.55)
 
 
 def _facial_hair(image: np.ndarray, s: _Scene, jaw: np.ndarray) -> None:
@@ -440,7 +466,9 @@ def _eyes(image: np.ndarray, s: _Scene) -> None:
     n, a, male, child, draw, x, y = s.n, s.a, s.male, s.child, s.draw, s.x, s.y
     lpx, yaw, squeeze, skin, dark, fx = s.lpx, s.yaw, s.squeeze, s.skin, s.dark, s.fx
     # eyes
-    eye_b = _col(np.where(a["Narrow_Eyes"], 0.028, 0.046) * np.where(child, 1.25, 1.0))
+    # a smile raises the lower lids: the eyes narrow and crease (the Duchenne smile)
+    eye_b = _col(np.where(a["Narrow_Eyes"], 0.028, 0.046) * np.where(child, 1.25, 1.0) * np.where(a["Smiling"], 0.6, 1.0))
+    smiling = _col(a["Smiling"])
     for side in (-1, 1):
         ex = fx(side * 0.165)
         if a["Heavy_Makeup"].any():
@@ -454,15 +482,21 @@ def _eyes(image: np.ndarray, s: _Scene) -> None:
         iris = _ellipse_distance(x, y, ex + 0.02 * yaw, -0.05, 0.034, np.minimum(0.034, eye_b))
         _blend(image, _soft(iris, lpx), (0.1 + 0.3 * draw.iris).astype(np.float32))
         # eyebrows
-        thick = _col(np.where(a["Bushy_Eyebrows"], 0.028, 0.014) * np.where(male, 1.3, 1.0))
+        # men's brows are thicker and sit lower, closer to the eyes
+        thick = _col(np.where(a["Bushy_Eyebrows"], 0.028, 0.014) * np.where(male, 1.6, 1.0))
         arch = _col(np.where(a["Arched_Eyebrows"], 0.06, 0.015))
+        low = _col(np.where(male, 0.012, 0.0))
         dx = (x - ex) / 0.1
-        brow = np.maximum(np.abs(y - (-0.14 - arch * (1 - dx**2))) - thick, np.abs(x - ex) - 0.1)
+        brow = np.maximum(np.abs(y - (-0.14 + low - arch * (1 - dx**2))) - thick, np.abs(x - ex) - 0.1)
         _blend(image, _soft(brow, lpx), dark * 0.9)
+        if a["Smiling"].any():  # the lifted lower lid, a crease arcing up under the narrowed eye
+            crease = np.abs(y - (0.0 - 0.05 * (1 - ((x - ex) / 0.11) ** 2))) - 0.014
+            crease = np.maximum(crease, np.abs(x - ex) - 0.1)
+            _blend(image, _soft(crease, lpx) * smiling * 0.8, skin * 0.6)
 
 
 def _nose_and_mouth(image: np.ndarray, s: _Scene) -> None:
-    """The nose (big, pointy), a mustache, and the mouth: a wide open smile, or closed lips, slightly open or not."""
+    """The nose (big, pointy), a mustache, and the mouth: a wide open smile with upturned corners, or closed lips, slightly open or not."""
     n, a, male, x, y, lpx = s.n, s.a, s.male, s.x, s.y, s.lpx
     yaw, squeeze, skin, dark, fx = s.yaw, s.squeeze, s.skin, s.dark, s.fx
     # nose
@@ -478,12 +512,15 @@ def _nose_and_mouth(image: np.ndarray, s: _Scene) -> None:
 
     # mouth
     painted = (a["Wearing_Lipstick"] | a["Heavy_Makeup"])[:, None]
-    lip = np.where(painted, np.float32([0.78, 0.1, 0.18]), skin * np.float32([0.8, 0.55, 0.55])).astype(np.float32)
+    bare_lip = np.where(male[:, None], np.float32([0.8, 0.55, 0.55]), np.float32([0.74, 0.45, 0.5]))  # women's: more contrast
+    lip = np.where(painted, np.float32([0.78, 0.1, 0.18]), skin * bare_lip).astype(np.float32)
     lip_b = _col(np.where(a["Big_Lips"], 1.5, 1.0))
     mx = fx(0.0)
-    smile_outer = _ellipse_distance(x, y, mx, 0.215, 0.2 * squeeze, 0.13 * lip_b)
-    smile = np.maximum(smile_outer, 0.215 - y)  # the lower half: a wide, open, upturned smile
-    teeth = np.maximum(_ellipse_distance(x, y, mx, 0.215, 0.165 * squeeze, 0.065), 0.215 - y)
+    # a smile: a wide, open mouth whose upper edge curves up to the corners, showing the upper teeth
+    curve = 0.2 - 0.9 * ((x - mx) / squeeze) ** 2  # the upper lip's line rises toward the corners
+    smile_outer = _ellipse_distance(x, y, mx, 0.2, 0.25 * squeeze, 0.14 * lip_b)
+    smile = np.maximum(smile_outer, curve - y)
+    teeth = np.maximum(_ellipse_distance(x, y, mx, 0.2, 0.21 * squeeze, 0.08), curve + 0.012 - y)
     closed = _ellipse_distance(x, y, mx, 0.27, 0.1 * squeeze, 0.02 * lip_b)
     opened = _ellipse_distance(x, y, mx, 0.27, 0.07 * squeeze, 0.035)
     smiling = _col(a["Smiling"])

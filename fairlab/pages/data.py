@@ -13,7 +13,7 @@ from fairlab.data.sources import load_dataset
 from fairlab.data.subsets import GROUPS, biased_subset, group_counts, utkface_splits, with_groups
 from fairlab.faceworld import formats, sampler, world
 from fairlab.faceworld.datasets import dataset, dataset_root
-from fairlab.faceworld.render import render
+from fairlab.faceworld.render import changed_pixels, render
 from fairlab.reports import Row, Sentence
 from fairlab.results import Record
 from fairlab.study import Study
@@ -164,6 +164,19 @@ def visibility_verdict(visibility: pd.DataFrame, margin: float = 0.15) -> str:
             f"{required.loc[weakest, 'chance']:.2f}); {verdict}.")
 
 
+def backbone_task(study: Study) -> Sentence:
+    """What this profile's stand-in backbones were pretrained to read (profile key ``backbones.task``)."""
+    b = study.profile.backbones
+    if b.weights == "imagenet":
+        return Sentence("This profile loads the ImageNet weights: no stand-in is pretrained.")
+    task = backbones.PRETRAINING_TASKS[b.task]
+    left_out = [a for a in backbones.PRETRAINING_TASK if a not in task]
+    why = (f", and without the {len(left_out)} FaceWorld draws on one group only ({', '.join(left_out)}), whose "
+           "labels would teach the features one group's cue" if left_out else "")
+    return Sentence(f"The stand-ins read **{len(task)} rendered attributes**: all but the ones the experiments predict "
+                    f"or protect ({', '.join(backbones.TASK_ATTRIBUTES)}){why}.")
+
+
 # ---------------------------------------------------------------------------------------------
 # the calibration gate: the Baseline recipe alone, against the paper's Baseline, before any method
 
@@ -226,6 +239,53 @@ def gate_verdict(gate: pd.DataFrame) -> Sentence:
     return Sentence(f"The scale **does not pass** the gate on {len(failing)} of {len(gate)} settings: {reasons}. "
                     "On those settings the chapters' tables start from a Baseline outside the paper's regime, so "
                     "their claims are tested on a different problem from the paper's.")
+
+
+#: the headline setting's target and protected attribute, whose footprints in the image the page compares
+FOOTPRINT_ATTRIBUTES = ("Smiling", "Male")
+#: the smile is calibrated when our Baseline's ACC ratio S/M ÷ M/Y is within this of the paper's
+RATIO_WITHIN = 0.05
+
+
+def attribute_footprints(study: Study, attributes: tuple[str, ...] = FOOTPRINT_ATTRIBUTES, n: int = 200,
+                         seed: int = 0) -> pd.DataFrame:
+    """Per attribute, its footprint (:func:`fairlab.faceworld.render.changed_pixels`): the pixels that change when it
+    alone is toggled on ``n`` CelebA-like photo renders at the profile's size — mean, 5th and 95th percentile, and
+    the mean as a share of the image."""
+    height, width = formats.image_size("celeba", study.profile.faceworld.size)
+    scenes = world.celeba_scenes(n, seed)
+    lines = []
+    for attribute in attributes:
+        changed = changed_pixels(scenes, attribute, height, width)
+        lines.append({"attribute": attribute, "pixels changed (mean)": changed.mean(),
+                      "5th percentile": np.percentile(changed, 5), "95th percentile": np.percentile(changed, 95),
+                      "share of the image (%)": 100 * changed.mean() / (height * width)})
+    return pd.DataFrame(lines).set_index("attribute").round(1)
+
+
+def smile_ratio(gate: pd.DataFrame) -> pd.Series:
+    """How much harder Smiling is to learn than Male, by the Baseline: ACC(Smiling/Male) ÷ ACC(Male/Young), ours
+    (from the gate table) and the paper's (its Tables 3 and 11) — the published statistic FaceWorld's smile is
+    calibrated to. NaN where the gate lacks either setting."""
+    def ratio(column: str) -> float:
+        if not {"CelebA S/M", "CelebA M/Y"} <= set(gate.index):
+            return np.nan
+        return gate.loc["CelebA S/M", column] / gate.loc["CelebA M/Y", column]
+    ours, paper = ratio("ACC"), ratio("paper: ACC")
+    return pd.Series({"ours": ours, "paper": paper, "difference": ours - paper}, name="ACC S/M ÷ ACC M/Y").round(3)
+
+
+def smile_ratio_verdict(ratio: pd.Series) -> Sentence:
+    """One sentence: is our Smiling as much harder to learn than Male as the paper's (within :data:`RATIO_WITHIN`)?"""
+    if np.isnan(ratio["ours"]):
+        return Sentence("The gate lacks Smiling/Male or Male/Young, so the smile's calibration cannot be read here.")
+    close = abs(ratio["difference"]) <= RATIO_WITHIN
+    direction = "harder" if ratio["difference"] < 0 else "easier"
+    return Sentence(f"Relative to Male, our Baseline learns Smiling at a ratio of **{ratio['ours']:.3f}** against the "
+                    f"paper's {ratio['paper']:.3f}: "
+                    + (f"within {RATIO_WITHIN} of it, so the smile is as learnable, relative to gender, as the real one."
+                       if close else f"{abs(ratio['difference']):.3f} apart, more than {RATIO_WITHIN}: FaceWorld's "
+                       f"smile is {direction} to learn, relative to gender, than the real one."))
 
 
 def scale_summary(study: Study) -> Sentence:
