@@ -218,8 +218,8 @@ notebook.say(page.gate_verdict(gate))
 #    Alone they barely moved it (ACC 56.1): at 32 px, ResNet's stride-4 stem averages the smile
 #    into less than one cell of its first feature map.
 # 2. **Input resolution** — the 32-px renders upsampled to 64 px, and the stand-in backbone
-#    pretrained at 64 px: the largest single gain (ACC 74.8), at about four times the cost of every
-#    training. 48 px was tried with the re-drawn smile and fell short (ACC 81.3, a majority group
+#    pretrained at 64 px: the largest single gain (ACC 74.8), at 1.4–1.8 times the time of every
+#    training epoch (batch 32). 48 px was tried with the re-drawn smile and fell short (ACC 81.3, a majority group
 #    at 88.4).
 # 3. **The stand-in backbone's pretraining task** — six epochs instead of three, and without the
 #    attributes FaceWorld draws on one group only (the beards on men, the slightly open mouth on

@@ -267,11 +267,10 @@ def smile_ratio(gate: pd.DataFrame) -> pd.Series:
     """How much harder Smiling is to learn than Male, by the Baseline: ACC(Smiling/Male) ÷ ACC(Male/Young), ours
     (from the gate table) and the paper's (its Tables 3 and 11) — the published statistic FaceWorld's smile is
     calibrated to. NaN where the gate lacks either setting."""
-    def ratio(column: str) -> float:
-        if not {"CelebA S/M", "CelebA M/Y"} <= set(gate.index):
-            return np.nan
-        return gate.loc["CelebA S/M", column] / gate.loc["CelebA M/Y", column]
-    ours, paper = ratio("ACC"), ratio("paper: ACC")
+    if {"CelebA S/M", "CelebA M/Y"} <= set(gate.index):
+        ours, paper = (gate.loc["CelebA S/M", column] / gate.loc["CelebA M/Y", column] for column in ("ACC", "paper: ACC"))
+    else:
+        ours = paper = np.nan
     return pd.Series({"ours": ours, "paper": paper, "difference": ours - paper}, name="ACC S/M ÷ ACC M/Y").round(3)
 
 
