@@ -229,8 +229,13 @@ notebook.say(page.gate_verdict(gate))
 #    mouth, and narrowed eyes with a creased lower lid. Then gender, whose Baselines stayed well
 #    below the paper's: men's skin a little darker and redder than women's, women's bare lips
 #    with more contrast against it, men's brows thicker and lower and their lower face longer,
-#    and hair length gendered from childhood (UTKFace has children). Before, toggling Smiling
-#    changed 8–9 times fewer pixels than toggling Male; now:
+#    and hair gendered from childhood (UTKFace has children): most women's falls to the
+#    shoulders and short hair on them is a bob to the jaw, men's is mostly cropped close to the
+#    head. Then age: CelebA's Young is the labellers' reading of a face (FaceWorld draws it
+#    below 40), and the lines used to deepen so slowly from 28 that a face changed more from 25
+#    to 35 than from 35 to 45; now lines deepen from 30 to 55, the skin dulls, and hair greys
+#    from the forties. Before, toggling Smiling changed 8–9 times fewer pixels than toggling
+#    Male; now:
 
 # %%
 page.attribute_footprints(study)

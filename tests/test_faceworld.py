@@ -100,6 +100,25 @@ def test_age_and_skin_tone_change_the_image():
     assert light.mean() > dark.mean() + 5
 
 
+def test_a_face_changes_more_across_celebas_young_boundary_than_within_young():
+    # CelebA's Young is the labellers' reading of a face, drawn here below 40: a face must age visibly through its
+    # late thirties and forties (lines, dulling skin, greying hair), more than it does from 25 to 35
+    scenes = world.celeba_scenes(60, seed=6).assign(yaw=0.0, tilt=0.0, Gray_Hair=0)
+    faces = {age: render.render(scenes.assign(age=age), 32, domain="studio", workers=1).astype(int) for age in (25, 35, 45)}
+    changed = lambda a, b: (np.abs(faces[a] - faces[b]).max(axis=-1) > 8).sum(axis=(1, 2))
+    assert (changed(35, 45) > changed(25, 35)).mean() > 0.9
+
+
+def test_a_girls_hair_reaches_beside_her_jaw_and_a_boys_is_cropped_above_it():
+    # before adolescence hair is the only thing Male changes; girls' hair falls to the shoulders or is bobbed to the
+    # jaw, boys' is mostly cropped (6 % long), so toggling Male changes the rows beside the jaw on almost every child
+    scenes = world.celeba_scenes(100, seed=5).assign(yaw=0.0, tilt=0.0, Bald=0, Wearing_Hat=0, age=8)
+    girls = render.render(scenes.assign(Male=0), 64, domain="studio", workers=1).astype(int)
+    boys = render.render(scenes.assign(Male=1), 64, domain="studio", workers=1).astype(int)
+    beside_jaw = (np.abs(girls - boys).max(axis=-1) > 8)[:, int(64 * 0.55):int(64 * 0.68), :]
+    assert (beside_jaw.sum(axis=(1, 2)) > 10).mean() >= 0.85
+
+
 def test_the_photo_domain_differs_from_the_studio_domain():
     scenes = world.celeba_scenes(8, seed=3)
     photo, studio = render.render(scenes, 32, domain="photo"), render.render(scenes, 32, domain="studio")

@@ -291,7 +291,9 @@ def _scene(scenes: pd.DataFrame, height: int, width: int, domain: str) -> _Scene
     skin = np.clip(tone, 0, 1).astype(np.float32)
     hair_name = hair_colour_name(scenes, draw.hair_colour)
     hair = np.array([HAIR_COLOURS[h] for h in hair_name], dtype=np.float32) * (0.9 + 0.2 * draw.hair_shade)
-    hair = np.clip(hair, 0, 1)
+    # hair greys from the forties on (salt and pepper); CelebA's Gray_Hair labels only hair that is grey outright
+    greying = (0.5 * np.clip((age - 40) / 35, 0, 1))[:, None].astype(np.float32)
+    hair = np.clip(hair * (1 - greying) + np.float32(HAIR_COLOURS["gray"]) * greying, 0, 1)
     shirt = (0.15 + 0.7 * draw.shirt).astype(np.float32)
     dark = np.clip(hair * 0.55, 0, 1)
 
@@ -326,22 +328,33 @@ def _background(s: _Scene) -> np.ndarray:
     return image
 
 
+def _hair_extent(s: _Scene) -> tuple[np.ndarray, np.ndarray]:
+    """The half-width and half-height of the hair around the head: men's and boys' cropped close, others' fuller."""
+    cropped = _col(s.a["Male"])
+    return s.face_a + 0.12 - 0.05 * cropped, s.face_b + 0.06 - 0.03 * cropped
+
+
 def _hair_behind(image: np.ndarray, s: _Scene) -> tuple[np.ndarray, np.ndarray]:
     """The hair behind the head (long hair drapes to the shoulders), with curls or streaks; returns the hair's
     texture and its wave, which the hair in front reuses."""
     a, male, draw, x, y, lpx = s.a, s.male, s.draw, s.x, s.y, s.lpx
     face_a, face_b, face_cx, hair = s.face_a, s.face_b, s.face_cx, s.hair
-    # hair length is gendered from childhood (the face's dimorphism, ``male``, only from adolescence)
+    # hair is gendered from childhood (the face's dimorphism, ``male``, only from adolescence): most women's and
+    # girls' hair falls to the shoulders, and short hair on them is mostly a bob to the jaw; men's and boys' hair
+    # is mostly cropped close to the head, above the ears
     boy_or_man = a["Male"]
     long_hair = ((~boy_or_man) & (draw.long_hair < 0.85)) | (boy_or_man & (draw.long_hair < 0.06))
     long_hair &= ~a["Bald"]
+    bob = ~boy_or_man & ~long_hair & ~a["Bald"]
+    hair_a, hair_b = _hair_extent(s)
 
     theta = np.arctan2(y + 0.1, x)
     wave = np.where(_col(a["Wavy_Hair"]) > 0, 0.07 * np.sin(9 * theta + _col(draw.wave_phase) * 6.28), 0.0)
-    back = _ellipse_distance(x, y, face_cx, -0.12, face_a + 0.12, face_b + 0.06) - wave * 0.5
-    if long_hair.any():
-        drape = np.maximum(np.abs(x - face_cx) - (face_a + 0.13 + wave * 0.6), np.maximum(-0.1 - y, y - 0.78))
-        back = np.where(_col(long_hair) > 0, np.minimum(back, drape), back)
+    back = _ellipse_distance(x, y, face_cx, -0.12, hair_a, hair_b) - wave * 0.5
+    if (long_hair | bob).any():
+        hem = _col(np.where(long_hair, 0.78, 0.3))
+        drape = np.maximum(np.abs(x - face_cx) - (face_a + 0.13 + wave * 0.6), np.maximum(-0.1 - y, y - hem))
+        back = np.where(_col(long_hair | bob) > 0, np.minimum(back, drape), back)
     hair_alpha = _soft(back, lpx) * _col(~a["Bald"])
     hair_img = np.broadcast_to(hair[:, None, None, :], image.shape).copy()
     if a["Wavy_Hair"].any():  # curls: dark wavy stripes through the hair
@@ -397,12 +410,16 @@ def _face(image: np.ndarray, s: _Scene) -> tuple[np.ndarray, np.ndarray]:
     image *= (1 - shade[..., None])
     return jaw, face_alpha
 
+def _ageing(age: np.ndarray) -> np.ndarray:
+    """How old a face looks, 0 … 1: nothing before 30, full at 55. CelebA's Young is the labellers' reading of a
+    face, not its age, and a face in its forties reads as middle-aged (the sampler draws Young below 40)."""
+    return np.clip((age - 30) / 25, 0, 1)
+
+
 def _age_lines(image: np.ndarray, s: _Scene, face_alpha: np.ndarray) -> None:
-    """Age: lines deepen from about 28 on (forehead, beside the nose, at the eye corners) and the skin dulls."""
-    n, age, x, y, lpx, face_cx, skin, fx = s.n, s.age, s.x, s.y, s.lpx, s.face_cx, s.skin, s.fx
-    # age: wrinkles on the forehead and beside the nose
-    # age: lines deepen from about 28 on (forehead, beside the nose, at the eye corners) and the skin dulls
-    old = np.clip((age - 28) / 42, 0, 1)
+    """Age: lines deepen from 30 to 55 (forehead, beside the nose, at the eye corners) and the skin dulls."""
+    n, x, y, lpx, face_cx, skin, fx = s.n, s.x, s.y, s.lpx, s.face_cx, s.skin, s.fx
+    old = _ageing(s.age)
     if (old > 0).any():
         lines = np.zeros_like(x)
         for k in range(3):
@@ -412,8 +429,8 @@ def _age_lines(image: np.ndarray, s: _Scene, face_alpha: np.ndarray) -> None:
             lines = np.maximum(lines, _soft(fold, lpx) * (y > 0.05) * (y < 0.32))
             crow = np.abs(y + 0.05 + 0.4 * (x - fx(side * 0.29))) - 0.012  # crow's feet at the outer eye corners
             lines = np.maximum(lines, _soft(crow, lpx) * (np.abs(x - fx(side * 0.3)) < 0.06))
-        _blend(image, lines * face_alpha * _col(0.9 * np.sqrt(old)), skin * 0.45)
-        _blend(image, face_alpha * _col(0.18 * old), np.tile([[0.55, 0.5, 0.48]], (n, 1)).astype(np.float32))
+        _blend(image, lines * face_alpha * _col(0.9 * old), skin * 0.45)
+        _blend(image, face_alpha * _col(0.3 * old), np.tile([[0.55, 0.5, 0.48]], (n, 1)).astype(np.float32))
 
 
 def _cheeks(image: np.ndarray, s: _Scene) -> None:
@@ -533,7 +550,8 @@ def _nose_and_mouth(image: np.ndarray, s: _Scene) -> None:
 def _hair_in_front(image: np.ndarray, s: _Scene, hair_img: np.ndarray, wave: np.ndarray) -> None:
     """The hair in front: the hairline (receding or not), a fringe, and a hat."""
     a, draw, x, y, lpx, face_a, face_b, face_cx = s.a, s.draw, s.x, s.y, s.lpx, s.face_a, s.face_b, s.face_cx
-    top_hair = np.maximum(_ellipse_distance(x, y, face_cx, -0.12, face_a + 0.12, face_b + 0.06) - wave * 0.5, y + 0.3)
+    hair_a, hair_b = _hair_extent(s)
+    top_hair = np.maximum(_ellipse_distance(x, y, face_cx, -0.12, hair_a, hair_b) - wave * 0.5, y + 0.3)
     hairline = _col(np.where(a["Receding_Hairline"], -0.42, -0.34))
     top_hair = np.maximum(top_hair, y - hairline)
     fringe_edge = -0.2 + 0.025 * np.sin(60 * x)
