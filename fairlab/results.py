@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import time
@@ -183,6 +184,13 @@ class Registry:
 
         ``compute`` may write artifacts into ``workdir``; it returns the metrics dict.
         """
+        if getattr(multiprocessing.current_process(), "_inheriting", False):
+            # a spawned worker is re-importing a script that computes at import time: without this it would wait
+            # forever on the lock its parent holds for the same record
+            raise RuntimeError(
+                f"{experiment}: a worker process started while importing the script that asked for this record; "
+                'put the script\'s work under `if __name__ == "__main__":` (see the multiprocessing docs, '
+                '"Safe importing of main module")')
         module = module or computing_module(compute)
         if module is not None:
             check_experiment_config(experiment, config)

@@ -119,6 +119,39 @@ def test_a_girls_hair_reaches_beside_her_jaw_and_a_boys_is_cropped_above_it():
     assert (beside_jaw.sum(axis=(1, 2)) > 10).mean() >= 0.85
 
 
+CLEAN_SHAVEN_BARE_FACE = {"No_Beard": 1, "Goatee": 0, "Mustache": 0, "Sideburns": 0, "5_o_Clock_Shadow": 0,
+                          "Wearing_Lipstick": 0, "Heavy_Makeup": 0, "Smiling": 0, "Mouth_Slightly_Open": 0,
+                          "Double_Chin": 0, "Rosy_Cheeks": 0, "High_Cheekbones": 0, "Eyeglasses": 0, "Chubby": 0,
+                          "yaw": 0.0, "tilt": 0.0, "age": 30}
+
+
+def test_a_clean_shaven_mans_chin_is_darker_than_his_cheeks_and_a_womans_is_not():
+    # the beard shadow: stubble under shaven skin darkens a man's lower face, one of the contrasts that tell faces'
+    # gender apart when nothing else (beard, make-up) does
+    scenes = world.celeba_scenes(40, seed=7).assign(**CLEAN_SHAVEN_BARE_FACE)
+    chin_over_cheek = {}
+    for male in (0, 1):
+        sc = scenes.assign(Male=male)
+        grey = render.render(sc, 64, domain="studio", workers=1).astype(float).mean(axis=-1)
+        s = render._scene(sc, 64, 64, "studio")
+        across, down = np.broadcast_to(np.abs(s.x - s.face_cx), grey.shape), np.broadcast_to(s.y, grey.shape)
+        chin = (across < 0.1) & (down > 0.36) & (down < 0.44)
+        cheek = (across > 0.22) & (across < 0.3) & (down > 0.0) & (down < 0.08)
+        chin_over_cheek[male] = np.array([g[c].mean() / g[k].mean() for g, c, k in zip(grey, chin, cheek)])
+    assert (chin_over_cheek[1] < 0.93).all() and (chin_over_cheek[0] > 0.97).all()
+
+
+def test_women_grey_less_than_men_of_the_same_age_by_the_ratio_celebas_labels_give():
+    # CelebA: Gray_Hair 8x rarer among women than men, not-Young 2.9x rarer: women grey about 2.75x less at an age
+    assert 2.6 < render.women_grey_rarer() < 2.9
+    scenes = world.celeba_scenes(20, seed=8).assign(Gray_Hair=0, Blond_Hair=0, Brown_Hair=0, Black_Hair=1)
+    hair = {(male, age): render._scene(scenes.assign(Male=male, age=age), 32, 32, "studio").hair
+            for male in (0, 1) for age in (25, 70)}
+    grey_of = {male: (hair[male, 70] - hair[male, 25]).mean(axis=1) for male in (0, 1)}
+    assert np.allclose(grey_of[0] * render.women_grey_rarer(), grey_of[1], rtol=1e-3)
+    assert (grey_of[1] > 0.1).all()
+
+
 def test_the_photo_domain_differs_from_the_studio_domain():
     scenes = world.celeba_scenes(8, seed=3)
     photo, studio = render.render(scenes, 32, domain="photo"), render.render(scenes, 32, domain="studio")

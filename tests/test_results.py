@@ -210,3 +210,35 @@ def test_a_resumable_computation_keeps_its_staging_folder_through_a_failure_and_
     record = registry.get_or_compute_resumable("demo/resume", {"a": 1}, resuming)
     assert folders[0] == folders[1] and record.metrics == {"resumed_from": "epoch 3"}
     assert not folders[0].exists()
+
+
+UNGUARDED_SCRIPT = """
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+from fairlab.results import Registry
+
+
+def square(x):
+    return x * x
+
+
+def compute(workdir):
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return {"value": pool.submit(square, 3).result()}
+
+
+# no `if __name__ == "__main__":`: a spawned worker re-runs this line while the parent holds the record's lock
+Registry("smoke").get_or_compute("demo/unguarded", {"a": 1}, compute)
+"""
+
+
+def test_a_script_without_a_main_guard_fails_with_a_clear_error_instead_of_hanging(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode != 0
+    assert 'if __name__ == "__main__":' in done.stderr and "demo/unguarded" in done.stderr

@@ -29,10 +29,13 @@ from __future__ import annotations
 import io
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
 from PIL import Image
+
+from fairlab.faceworld.sampler import STATS_DIR
 
 DOMAINS = ("photo", "studio")
 RENDERED = (
@@ -62,6 +65,21 @@ HAIR_COLOURS = {  # RGB 0–1
     "gray": (0.72, 0.72, 0.72), "auburn": (0.55, 0.2, 0.1), "chestnut": (0.3, 0.12, 0.1),
 }
 _N_UNIFORMS = 64
+
+
+@cache
+def women_grey_rarer() -> float:
+    """How many times less often CelebA's not-Young women have grey hair than its not-Young men (they colour it).
+
+    P(Gray_Hair | man) / P(Gray_Hair | woman), 8.0 over all of CelebA, divided by the same ratio for not Young,
+    2.9: if greying followed age alone, women would be grey 2.9x less often than men, not 8x.
+    """
+    pairs = pd.read_csv(STATS_DIR / "celeba_pairwise.csv").set_index(["attr_a", "attr_b"])
+    grey, age = pairs.loc[("Gray_Hair", "Male")], pairs.loc[("Male", "Young")]
+    # Gray_Hair,Male: n10 grey women, n11 grey men; Male,Young: n00 not-Young women, n10 not-Young men
+    grey_ratio = (grey.all_n11 / (grey.all_n01 + grey.all_n11)) / (grey.all_n10 / (grey.all_n00 + grey.all_n10))
+    old_ratio = (age.all_n10 / (age.all_n10 + age.all_n11)) / (age.all_n00 / (age.all_n00 + age.all_n01))
+    return float(grey_ratio / old_ratio)
 
 
 def hair_colour_name(frame: pd.DataFrame, u: np.ndarray) -> np.ndarray:
@@ -291,8 +309,10 @@ def _scene(scenes: pd.DataFrame, height: int, width: int, domain: str) -> _Scene
     skin = np.clip(tone, 0, 1).astype(np.float32)
     hair_name = hair_colour_name(scenes, draw.hair_colour)
     hair = np.array([HAIR_COLOURS[h] for h in hair_name], dtype=np.float32) * (0.9 + 0.2 * draw.hair_shade)
-    # hair greys from the forties on (salt and pepper); CelebA's Gray_Hair labels only hair that is grey outright
-    greying = (0.5 * np.clip((age - 40) / 35, 0, 1))[:, None].astype(np.float32)
+    # hair greys from the forties on (salt and pepper); CelebA's Gray_Hair labels only hair that is grey outright.
+    # Women's greys less, by the ratio CelebA's labels give beyond their ages (women_grey_rarer, about 2.75)
+    greying = 0.5 * np.clip((age - 40) / 35, 0, 1) * np.where(a["Male"], 1.0, 1 / women_grey_rarer())
+    greying = greying[:, None].astype(np.float32)
     hair = np.clip(hair * (1 - greying) + np.float32(HAIR_COLOURS["gray"]) * greying, 0, 1)
     shirt = (0.15 + 0.7 * draw.shirt).astype(np.float32)
     dark = np.clip(hair * 0.55, 0, 1)
@@ -345,16 +365,16 @@ def _hair_behind(image: np.ndarray, s: _Scene) -> tuple[np.ndarray, np.ndarray]:
     boy_or_man = a["Male"]
     long_hair = ((~boy_or_man) & (draw.long_hair < 0.85)) | (boy_or_man & (draw.long_hair < 0.06))
     long_hair &= ~a["Bald"]
-    bob = ~boy_or_man & ~long_hair & ~a["Bald"]
+    draped = ~a["Bald"] & (long_hair | ~boy_or_man)  # long hair, or a woman's bob
     hair_a, hair_b = _hair_extent(s)
 
     theta = np.arctan2(y + 0.1, x)
     wave = np.where(_col(a["Wavy_Hair"]) > 0, 0.07 * np.sin(9 * theta + _col(draw.wave_phase) * 6.28), 0.0)
     back = _ellipse_distance(x, y, face_cx, -0.12, hair_a, hair_b) - wave * 0.5
-    if (long_hair | bob).any():
+    if draped.any():
         hem = _col(np.where(long_hair, 0.78, 0.3))
         drape = np.maximum(np.abs(x - face_cx) - (face_a + 0.13 + wave * 0.6), np.maximum(-0.1 - y, y - hem))
-        back = np.where(_col(long_hair | bob) > 0, np.minimum(back, drape), back)
+        back = np.where(_col(draped) > 0, np.minimum(back, drape), back)
     hair_alpha = _soft(back, lpx) * _col(~a["Bald"])
     hair_img = np.broadcast_to(hair[:, None, None, :], image.shape).copy()
     if a["Wavy_Hair"].any():  # curls: dark wavy stripes through the hair
@@ -410,6 +430,7 @@ def _face(image: np.ndarray, s: _Scene) -> tuple[np.ndarray, np.ndarray]:
     image *= (1 - shade[..., None])
     return jaw, face_alpha
 
+
 def _ageing(age: np.ndarray) -> np.ndarray:
     """How old a face looks, 0 … 1: nothing before 30, full at 55. CelebA's Young is the labellers' reading of a
     face, not its age, and a face in its forties reads as middle-aged (the sampler draws Young below 40)."""
@@ -459,11 +480,15 @@ def _cheeks(image: np.ndarray, s: _Scene) -> None:
 def _facial_hair(image: np.ndarray, s: _Scene, jaw: np.ndarray) -> None:
     """Stubble, beard, goatee and sideburns, below a line from the ears to just under the nose."""
     a, male, x, y, lpx, squeeze = s.a, s.male, s.x, s.y, s.lpx, s.squeeze
-    face_a, face_b, face_cx, dark, fx = s.face_a, s.face_b, s.face_cx, s.dark, s.fx
+    face_a, face_b, face_cx, skin, dark, fx = s.face_a, s.face_b, s.face_cx, s.skin, s.dark, s.fx
     # beard and stubble: below a line that runs from the ears down to just under the nose
     beard_line = 0.2 - 0.3 * np.abs(x - face_cx)
     beard_zone = np.maximum(jaw, beard_line - y)
     mouth_gap = -_ellipse_distance(x, y, fx(0.0), 0.27, 0.12 * squeeze, 0.055)
+    # a man's beard shows through shaven skin (the beard shadow): his lower face is darker and bluer than his
+    # cheeks, a woman's is not (part of the facial contrast that tells men from women, Russell 2009)
+    if male.any():
+        _blend(image, _soft(beard_zone, lpx) * _col(0.5 * male), skin * np.float32([0.7, 0.7, 0.78]))
     if a["5_o_Clock_Shadow"].any():
         _blend(image, _soft(beard_zone, lpx) * _col(0.4 * (a["5_o_Clock_Shadow"] & male)), dark * 0.8 + 0.1)
     beard = male & ~a["No_Beard"]
@@ -500,9 +525,9 @@ def _eyes(image: np.ndarray, s: _Scene) -> None:
         _blend(image, _soft(iris, lpx), (0.1 + 0.3 * draw.iris).astype(np.float32))
         # eyebrows
         # men's brows are thicker and sit lower, closer to the eyes
-        thick = _col(np.where(a["Bushy_Eyebrows"], 0.028, 0.014) * np.where(male, 1.6, 1.0))
+        thick = _col(np.where(a["Bushy_Eyebrows"], 0.028, 0.014) * np.where(male, 2.0, 1.0))
         arch = _col(np.where(a["Arched_Eyebrows"], 0.06, 0.015))
-        low = _col(np.where(male, 0.012, 0.0))
+        low = _col(np.where(male, 0.018, 0.0))
         dx = (x - ex) / 0.1
         brow = np.maximum(np.abs(y - (-0.14 + low - arch * (1 - dx**2))) - thick, np.abs(x - ex) - 0.1)
         _blend(image, _soft(brow, lpx), dark * 0.9)
