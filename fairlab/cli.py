@@ -122,7 +122,9 @@ def plan(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None)
 def gate(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None,
          setting: Annotated[Optional[list[str]], typer.Option("--setting", help="e.g. 'CelebA S/M' (repeatable; "
                                                               "default: every setting of the gate)")] = None,
-         seeds: Annotated[Optional[int], typer.Option("--seeds", min=1, help="the profile's first N seeds (default: all)")] = None):
+         seeds: Annotated[Optional[int], typer.Option("--seeds", min=1, help="the profile's first N seeds (default: all)")] = None,
+         errors: Annotated[bool, typer.Option("--errors", help="then, for each failing setting, where its Baseline "
+                                              "errs in its weakest test group, by attribute")] = False):
     """Try a scale before a build: train the Baseline alone and print the data page's calibration gate."""
     from fairlab.aimfair.tables import GATE_BASELINES
     from fairlab.pages import data as page
@@ -135,9 +137,16 @@ def gate(profile: ProfileOption = DEFAULT_PROFILE, param: OverrideOption = None,
     unknown = [s for s in setting or [] if s not in GATE_BASELINES]
     if unknown:
         _fail(f"--setting {unknown[0]!r}: not a setting of the gate; expected one of {', '.join(GATE_BASELINES)}", 2)
-    table = page.calibration_gate(Study.of(loaded), setting, loaded.aimfair.seeds[:seeds] if seeds else None)
+    study, chosen_seeds = Study.of(loaded), loaded.aimfair.seeds[:seeds] if seeds else None
+    table = page.calibration_gate(study, setting, chosen_seeds)
     typer.echo(table.to_string())
     typer.echo(page.gate_verdict(table))
+    if errors:
+        for label in table.index[table["passes"] != "yes"]:
+            group, by_attribute = page.weakest_group_errors(study, label, chosen_seeds)
+            typer.echo(f"\n{label}: where the Baseline errs in its weakest test group ({group}, target_protected), "
+                       "error rate (%) with and without each attribute")
+            typer.echo(by_attribute.head(12).to_string())
 
 
 @app.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from fairlab.data.subsets import bias_quotas
@@ -50,8 +52,6 @@ def test_the_gate_passes_a_baseline_only_with_both_majority_groups_accurate_and_
 
 
 def test_the_gate_verdict_names_every_failing_setting_and_what_failed():
-    import pandas as pd
-
     gate = pd.DataFrame({"weaker majority group": [95.0, 84.0], "passes": ["yes", "no: majority groups, ACC"]},
                         index=pd.Index(["CelebA S/Y", "CelebA S/M"], name="setting"))
     text = page.gate_verdict(gate)
@@ -68,8 +68,6 @@ def test_calibration_summary_names_the_papers_pairs():
 
 
 def test_visibility_verdict_is_computed_from_the_scores():
-    import pandas as pd
-
     frame = pd.DataFrame({"measure": ["balanced accuracy", "balanced accuracy"], "chance": [0.5, 0.5],
                           "photo → photo": [0.9, 0.6], "required": [True, True]}, index=["Male", "Smiling"])
     assert "**not** every one" in page.visibility_verdict(frame) and "Smiling" in page.visibility_verdict(frame)
@@ -86,8 +84,6 @@ def test_the_scale_summary_counts_the_baselines_sgd_steps_from_the_profile():
 
 
 def test_the_smile_ratio_divides_smiling_male_by_male_young_accuracy_for_ours_and_the_papers():
-    import pandas as pd
-
     gate = pd.DataFrame({"ACC": [80.0, 100.0], "paper: ACC": [89.23, 97.16]},
                         index=pd.Index(["CelebA S/M", "CelebA M/Y"], name="setting"))
     ratio = page.smile_ratio(gate)
@@ -104,3 +100,15 @@ def test_the_footprint_table_reports_smiling_and_male_pixels_at_the_profiles_siz
     assert list(table.index) == ["Smiling", "Male"]
     assert (table["pixels changed (mean)"] > 0).all()
     assert (table["5th percentile"] <= table["pixels changed (mean)"]).all()
+
+
+def test_errors_by_attribute_ranks_the_attribute_the_errors_follow_first_and_leaves_out_rare_or_non_binary_ones():
+    frame = pd.DataFrame({"Gray_Hair": [1] * 20 + [0] * 80, "Eyeglasses": np.array([1, 0] * 50, dtype=bool),
+                          "Bald": [1] * 3 + [0] * 97, "age": np.arange(100)})
+    wrong = np.r_[np.ones(15), np.zeros(5), np.ones(8), np.zeros(72)]  # 15 of 20 grey-haired faces wrong, 8 of 80 others
+    table = page.errors_by_attribute(frame, wrong)
+    assert list(table.index) == ["Gray_Hair", "Eyeglasses"]  # Bald: 3 images; age: not 0/1
+    assert table.loc["Gray_Hair"].to_dict() == {"images with": 20, "error with": 75.0, "images without": 80,
+                                                "error without": 10.0, "gap": 65.0}
+    with pytest.raises(ValueError, match="99 predictions for 100 images"):
+        page.errors_by_attribute(frame, wrong[:99])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
 from fairlab import backbones, reported
-from fairlab.aimfair import smg_sft
+from fairlab.aimfair import recipe, smg_sft
 from fairlab.aimfair.settings import SETTINGS, SUBSET_SETTINGS
 from fairlab.aimfair.tables import GATE_BASELINES
 from fairlab.data.sources import load_dataset
@@ -239,6 +240,47 @@ def gate_verdict(gate: pd.DataFrame) -> Sentence:
     return Sentence(f"The scale **does not pass** the gate on {len(failing)} of {len(gate)} settings: {reasons}. "
                     "On those settings the chapters' tables start from a Baseline outside the paper's regime, so "
                     "their claims are tested on a different problem from the paper's.")
+
+
+def errors_by_attribute(frame: pd.DataFrame, wrong: np.ndarray, min_count: int = 10) -> pd.DataFrame:
+    """Where a classifier errs within a set of images: per binary (0/1) column of ``frame``, the error rate (%) of
+    the images with it (1) and without it (0), and the gap, rate with − rate without; largest gap (by size)
+    first. A column with fewer than ``min_count`` images on either side is left out (its rates would be noise)."""
+    wrong = np.asarray(wrong, dtype=bool)
+    if len(wrong) != len(frame):
+        raise ValueError(f"errors_by_attribute: {len(wrong)} predictions for {len(frame)} images")
+    lines = []
+    for column in frame.columns:
+        values = frame[column].to_numpy()
+        if values.dtype == object or not np.isin(values, (0, 1)).all():  # bools count as 0/1
+            continue
+        has = values == 1
+        if min(has.sum(), (~has).sum()) < min_count:
+            continue
+        lines.append({"attribute": column, "images with": int(has.sum()), "error with": 100 * wrong[has].mean(),
+                      "images without": int((~has).sum()), "error without": 100 * wrong[~has].mean()})
+    table = pd.DataFrame(lines, columns=["attribute", "images with", "error with", "images without", "error without"])
+    table["gap"] = table["error with"] - table["error without"]
+    return table.reindex(table["gap"].abs().sort_values(ascending=False).index).set_index("attribute").round(1)
+
+
+def weakest_group_errors(study: Study, label: str, seeds: list[int] | None = None) -> tuple[str, pd.DataFrame]:
+    """The Baseline's weakest test group on setting ``label`` (``"target_protected"``, e.g. ``"0_0"``) and where in
+    it the Baseline errs (:func:`errors_by_attribute`): an image is wrong when the seeds' mean probability
+    p̄ = mean σ(logit) falls on the wrong side of ½. Which cue a calibration misses (``fairlab gate --errors``)."""
+    seeds = seeds or study.profile.aimfair.seeds
+    task = recipe.open_task(label, study)
+    test, frame = task.split("test"), task.frames["test"].reset_index(drop=True)
+    probability = np.mean([torch.sigmoid(recipe.predict_logits(smg_sft.load_pretrained(study, label, seed).eval(),
+                                                               test.images, study.profile.aimfair.image_size)).numpy()
+                           for seed in seeds], axis=0)
+    wrong = (probability > 0.5) != (test.target == 1)
+    groups = test.groups()
+    accuracy = {g: 100 * (~wrong[groups == g]).mean() for g in np.unique(groups)}
+    weakest = min(accuracy, key=accuracy.get)
+    setting = task.setting
+    others = frame.drop(columns=[setting.target, setting.protected])
+    return weakest, errors_by_attribute(others[groups == weakest].reset_index(drop=True), wrong[groups == weakest])
 
 
 #: the headline setting's target and protected attribute, whose footprints in the image the page compares
