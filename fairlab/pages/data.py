@@ -15,6 +15,7 @@ from fairlab.data.subsets import GROUPS, biased_subset, group_counts, utkface_sp
 from fairlab.faceworld import formats, sampler, world
 from fairlab.faceworld.datasets import dataset, dataset_root
 from fairlab.faceworld.render import changed_pixels, render
+from fairlab.metrics.classification import group_accuracy
 from fairlab.reports import Row, Sentence
 from fairlab.results import Record
 from fairlab.study import Study
@@ -274,13 +275,11 @@ def weakest_group_errors(study: Study, label: str, seeds: list[int] | None = Non
     probability = np.mean([torch.sigmoid(recipe.predict_logits(smg_sft.load_pretrained(study, label, seed).eval(),
                                                                test.images, study.profile.aimfair.image_size)).numpy()
                            for seed in seeds], axis=0)
-    wrong = (probability > 0.5) != (test.target == 1)
-    groups = test.groups()
-    accuracy = {g: 100 * (~wrong[groups == g]).mean() for g in np.unique(groups)}
-    weakest = min(accuracy, key=accuracy.get)
-    setting = task.setting
-    others = frame.drop(columns=[setting.target, setting.protected])
-    return weakest, errors_by_attribute(others[groups == weakest].reset_index(drop=True), wrong[groups == weakest])
+    predicted = (probability > 0.5).astype(int)
+    weakest = pd.Series(group_accuracy(test.target, predicted, test.protected)).idxmin()
+    in_weakest, wrong = test.groups() == weakest, predicted != test.target
+    others = frame.drop(columns=[task.setting.target, task.setting.protected])
+    return weakest, errors_by_attribute(others[in_weakest].reset_index(drop=True), wrong[in_weakest])
 
 
 #: the headline setting's target and protected attribute, whose footprints in the image the page compares
