@@ -106,10 +106,12 @@ class BackboneSection(_Strict):
     weights: Literal["faceworld", "imagenet"] = Field(description="faceworld: pretrained here on another FaceWorld task")
     weights_dir: str | None = Field(None, description="folder with torchvision's ImageNet weight files (imagenet)")
     image_size: PositiveInt = Field(description="input resolution of the extractors")
-    task: Literal["untargeted", "drawn_on_everyone"] = Field(
+    task: Literal["untargeted", "drawn_on_everyone", "no_label_proxies"] = Field(
         "untargeted", description="the stand-ins' pretraining attributes: every one no experiment predicts or protects "
                                   "(untargeted), or only those FaceWorld draws on every face (drawn_on_everyone: no "
-                                  "beards, drawn on men alone, and no open mouth, drawn on non-smiling faces alone)")
+                                  "beards, drawn on men alone, and no open mouth, drawn on non-smiling faces alone), "
+                                  "or of those only the ones that are no near-proxy of a predicted or protected label "
+                                  "(no_label_proxies: |phi| < 0.3 on real CelebA)")
     batch_size: PositiveInt = 128
     lr: PositiveFloat = 0.05
     resnet18: BackboneRecipe

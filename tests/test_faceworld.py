@@ -141,6 +141,27 @@ def test_a_clean_shaven_mans_chin_is_darker_than_his_cheeks_and_a_womans_is_not(
     assert (chin_over_cheek[1] < 0.93).all() and (chin_over_cheek[0] > 0.97).all()
 
 
+def test_a_bare_faced_womans_eyes_are_larger_and_a_mans_nose_broader():
+    # the eyes and the nose carry gender on a bare face (larger eyes on women, a broader nose on men); without them
+    # the grey hair that CelebA's labels put mostly on men outweighed gender on old women
+    scenes = world.celeba_scenes(40, seed=9).assign(**CLEAN_SHAVEN_BARE_FACE, Big_Nose=0, Pointy_Nose=0, Narrow_Eyes=0)
+    eye_opening, nose_shade = {}, {}
+    for male in (0, 1):
+        sc = scenes.assign(Male=male)
+        image = render.render(sc, 64, domain="studio", workers=1).astype(float)
+        s = render._scene(sc, 64, 64, "studio")
+        across, down = np.broadcast_to(np.abs(s.x - s.face_cx), image.shape[:3]), np.broadcast_to(s.y, image.shape[:3])
+        # beside the iris, between the brow's lower edge and the cheek: the open eye, its lashes included
+        eyes = (np.abs(np.abs(across - 0.165) - 0.06) < 0.012) & (down > -0.1) & (down < 0.0)
+        off_skin = np.abs(image / 255 - s.skin[:, None, None, :]).max(axis=-1) > 0.25
+        eye_opening[male] = (off_skin & eyes).sum(axis=(1, 2))
+        nose = (across < 0.12) & (down > 0.02) & (down < 0.12)
+        grey = image.mean(axis=-1)
+        nose_shade[male] = np.array([(g[m] < 0.93 * np.percentile(g[m], 90)).mean() for g, m in zip(grey, nose)])
+    assert eye_opening[0].mean() > 1.15 * eye_opening[1].mean()
+    assert nose_shade[1].mean() > 1.08 * nose_shade[0].mean()
+
+
 def test_women_grey_less_than_men_of_the_same_age_by_the_ratio_celebas_labels_give():
     # CelebA: Gray_Hair 8x rarer among women than men, not-Young 2.9x rarer: women grey about 2.75x less at an age
     assert 2.6 < render.women_grey_rarer() < 2.9

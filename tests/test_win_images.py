@@ -9,6 +9,7 @@ import torch
 
 from fairlab import backbones
 from fairlab.data import DataError
+from fairlab.faceworld import sampler
 from fairlab.profiles import load_profile
 from fairlab.results import Registry
 from fairlab.study import Study
@@ -71,6 +72,16 @@ def test_imagenet_weights_come_from_a_local_file(tmp_path):
     model = backbones.load(backbones.backbone(study, "resnet18"))
     assert backbones.extract(model, torch.zeros(2, 3, 32, 32, dtype=torch.uint8), 32, backbones.IMAGENET_NORM,
                              progress=False).shape == (2, 512)
+
+
+def test_the_no_label_proxies_task_keeps_only_attributes_weakly_tied_to_every_label_on_real_celeba():
+    task = backbones.PRETRAINING_TASKS["no_label_proxies"]
+    phi = sampler.real_phi("all")
+    tie = {a: max(abs(phi.loc[a, t]) for t in backbones.TASK_ATTRIBUTES) for a in backbones.DRAWN_ON_EVERYONE}
+    assert set(task) == {a for a, v in tie.items() if v < backbones.PROXY_PHI}
+    # lipstick stands for gender, high cheekbones for the smile, grey hair for age: none is pretrained on
+    assert not {"Wearing_Lipstick", "High_Cheekbones", "Gray_Hair"} & set(task)
+    assert {"Eyeglasses", "Bangs", "Wearing_Hat"} <= set(task)
 
 
 def test_the_drawn_on_everyone_task_leaves_out_every_attribute_faceworld_draws_on_one_group_only():

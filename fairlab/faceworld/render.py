@@ -419,7 +419,10 @@ def _face(image: np.ndarray, s: _Scene) -> tuple[np.ndarray, np.ndarray]:
     yaw, face_a, face_b, face_cx, skin = s.yaw, s.face_a, s.face_b, s.face_cx, s.skin
     d_face = _ellipse_distance(x, y, face_cx, 0.0, face_a, face_b)
     square_jaw = np.where(y > 0.25, np.maximum(d_face, np.abs(x - face_cx) - face_a * 0.93), d_face)
-    jaw = np.where(_col(male) > 0, square_jaw, d_face)
+    # a woman's face narrows to a smaller, pointed chin
+    taper = 1 - 0.14 * np.clip((y - 0.12) / 0.4, 0, 1)
+    tapered = _ellipse_distance(x, y, face_cx, 0.0, face_a * taper, face_b)
+    jaw = np.where(_col(male) > 0, square_jaw, tapered)
     face_alpha = _soft(jaw, lpx)
     _blend(image, face_alpha, skin)
     if a["Double_Chin"].any():
@@ -488,7 +491,7 @@ def _facial_hair(image: np.ndarray, s: _Scene, jaw: np.ndarray) -> None:
     # a man's beard shows through shaven skin (the beard shadow): his lower face is darker and bluer than his
     # cheeks, a woman's is not (part of the facial contrast that tells men from women, Russell 2009)
     if male.any():
-        _blend(image, _soft(beard_zone, lpx) * _col(0.5 * male), skin * np.float32([0.7, 0.7, 0.78]))
+        _blend(image, _soft(beard_zone, lpx) * _col(0.75 * male), skin * np.float32([0.62, 0.62, 0.72]))
     if a["5_o_Clock_Shadow"].any():
         _blend(image, _soft(beard_zone, lpx) * _col(0.4 * (a["5_o_Clock_Shadow"] & male)), dark * 0.8 + 0.1)
     beard = male & ~a["No_Beard"]
@@ -519,8 +522,10 @@ def _eyes(image: np.ndarray, s: _Scene) -> None:
         if a["Bags_Under_Eyes"].any():
             bag = np.abs(_ellipse_distance(x, y, ex, -0.01, 0.085, 0.06)) - 0.008
             _blend(image, _soft(bag, lpx) * (y > -0.01) * _col(0.6 * a["Bags_Under_Eyes"]), skin * 0.6)
-        white = _ellipse_distance(x, y, ex, -0.05, 0.085 * squeeze, eye_b)
+        white = _ellipse_distance(x, y, ex, -0.05, 0.085 * squeeze * _col(np.where(male, 1.0, 1.12)), eye_b * _col(np.where(male, 0.9, 1.15)))
         _blend(image, _soft(white, lpx), np.tile([[0.97, 0.97, 0.97]], (n, 1)).astype(np.float32))
+        lash = np.maximum(np.abs(white + 0.004) - 0.012, y - (-0.05))
+        _blend(image, _soft(lash, lpx) * _col(0.85 * ~male), np.tile([[0.08, 0.06, 0.06]], (n, 1)).astype(np.float32))
         iris = _ellipse_distance(x, y, ex + 0.02 * yaw, -0.05, 0.034, np.minimum(0.034, eye_b))
         _blend(image, _soft(iris, lpx), (0.1 + 0.3 * draw.iris).astype(np.float32))
         # eyebrows
@@ -542,7 +547,7 @@ def _nose_and_mouth(image: np.ndarray, s: _Scene) -> None:
     n, a, male, x, y, lpx = s.n, s.a, s.male, s.x, s.y, s.lpx
     yaw, squeeze, skin, dark, fx = s.yaw, s.squeeze, s.skin, s.dark, s.fx
     # nose
-    nose_a = _col(np.where(a["Big_Nose"], 0.065, 0.045) * np.where(a["Pointy_Nose"], 0.75, 1.0))
+    nose_a = _col(np.where(a["Big_Nose"], 0.065, 0.045) * np.where(a["Pointy_Nose"], 0.75, 1.0) * np.where(male, 1.25, 0.9))
     nose_b = _col(np.where(a["Pointy_Nose"], 0.13, 0.1))
     nose = _ellipse_distance(x, y, fx(0.0) + 0.03 * yaw, 0.06, nose_a, nose_b)
     _blend(image, _soft(nose, lpx * 2) * 0.35, skin * 0.6)
@@ -556,7 +561,7 @@ def _nose_and_mouth(image: np.ndarray, s: _Scene) -> None:
     painted = (a["Wearing_Lipstick"] | a["Heavy_Makeup"])[:, None]
     bare_lip = np.where(male[:, None], np.float32([0.8, 0.55, 0.55]), np.float32([0.74, 0.45, 0.5]))  # women's: more contrast
     lip = np.where(painted, np.float32([0.78, 0.1, 0.18]), skin * bare_lip).astype(np.float32)
-    lip_b = _col(np.where(a["Big_Lips"], 1.5, 1.0))
+    lip_b = _col(np.where(a["Big_Lips"], 1.5, 1.0) * np.where(male, 0.85, 1.3))
     mx = fx(0.0)
     # a smile: a wide, open mouth whose upper edge curves up to the corners, showing the upper teeth
     curve = 0.2 - 0.9 * ((x - mx) / squeeze) ** 2  # the upper lip's line rises toward the corners

@@ -172,9 +172,14 @@ def backbone_task(study: Study) -> Sentence:
     if b.weights == "imagenet":
         return Sentence("This profile loads the ImageNet weights: no stand-in is pretrained.")
     task = backbones.PRETRAINING_TASKS[b.task]
-    left_out = [a for a in backbones.PRETRAINING_TASK if a not in task]
-    why = (f", and without the {len(left_out)} FaceWorld draws on one group only ({', '.join(left_out)}), whose "
-           "labels would teach the features one group's cue" if left_out else "")
+    one_group = [a for a in backbones.ONE_GROUP_ATTRIBUTES if a not in task]
+    proxies = [a for a in backbones.DRAWN_ON_EVERYONE if a not in task]
+    why = (f", without the {len(one_group)} FaceWorld draws on one group only ({', '.join(one_group)}), whose "
+           "labels would teach the features one group's cue" if one_group else "")
+    if proxies:
+        why += (f", and without the {len(proxies)} that go with one of those labels on real CelebA with |phi| ≥ "
+                f"{backbones.PROXY_PHI} ({', '.join(proxies)}): ImageNet features were never trained on a near-proxy "
+                "of the labels the experiments read")
     return Sentence(f"The stand-ins read **{len(task)} rendered attributes**: all but the ones the experiments predict "
                     f"or protect ({', '.join(backbones.TASK_ATTRIBUTES)}){why}.")
 
@@ -336,7 +341,8 @@ def scale_summary(study: Study) -> Sentence:
     n = profile.data.aimfair_subset_size
     steps = a.epochs * (n // a.batch_size if n > a.batch_size else 1)
     tasks = {"untargeted": "every attribute no experiment predicts or protects",
-             "drawn_on_everyone": "the attributes FaceWorld draws on every face"}
+             "drawn_on_everyone": "the attributes FaceWorld draws on every face",
+             "no_label_proxies": "the attributes FaceWorld draws on every face that are no near-proxy of a label"}
     backbone = ("ImageNet weights" if b.weights == "imagenet" else
                 f"the FaceWorld stand-in pretrained on {tasks[b.task]} ({len(backbones.PRETRAINING_TASKS[b.task])}), "
                 f"{b.resnet18.images:,} renders × {b.resnet18.epochs} epoch(s) at {b.image_size} px")
