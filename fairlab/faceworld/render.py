@@ -522,6 +522,8 @@ def _eyes(image: np.ndarray, s: _Scene) -> None:
         if a["Bags_Under_Eyes"].any():
             bag = np.abs(_ellipse_distance(x, y, ex, -0.01, 0.085, 0.06)) - 0.008
             _blend(image, _soft(bag, lpx) * (y > -0.01) * _col(0.6 * a["Bags_Under_Eyes"]), skin * 0.6)
+        # women's eyes look larger and darker-lashed than men's, one of the bare face's gender cues (with the brows, the
+        # nose, the lips and the beard shadow): without them grey hair, mostly a man's in CelebA, outweighed gender
         white = _ellipse_distance(x, y, ex, -0.05, 0.085 * squeeze * _col(np.where(male, 1.0, 1.12)), eye_b * _col(np.where(male, 0.9, 1.15)))
         _blend(image, _soft(white, lpx), np.tile([[0.97, 0.97, 0.97]], (n, 1)).astype(np.float32))
         lash = np.maximum(np.abs(white + 0.004) - 0.012, y - (-0.05))
@@ -546,7 +548,7 @@ def _nose_and_mouth(image: np.ndarray, s: _Scene) -> None:
     """The nose (big, pointy), a mustache, and the mouth: a wide open smile with upturned corners, or closed lips, slightly open or not."""
     n, a, male, x, y, lpx = s.n, s.a, s.male, s.x, s.y, s.lpx
     yaw, squeeze, skin, dark, fx = s.yaw, s.squeeze, s.skin, s.dark, s.fx
-    # nose
+    # nose: broader on men
     nose_a = _col(np.where(a["Big_Nose"], 0.065, 0.045) * np.where(a["Pointy_Nose"], 0.75, 1.0) * np.where(male, 1.25, 0.9))
     nose_b = _col(np.where(a["Pointy_Nose"], 0.13, 0.1))
     nose = _ellipse_distance(x, y, fx(0.0) + 0.03 * yaw, 0.06, nose_a, nose_b)
@@ -561,7 +563,7 @@ def _nose_and_mouth(image: np.ndarray, s: _Scene) -> None:
     painted = (a["Wearing_Lipstick"] | a["Heavy_Makeup"])[:, None]
     bare_lip = np.where(male[:, None], np.float32([0.8, 0.55, 0.55]), np.float32([0.74, 0.45, 0.5]))  # women's: more contrast
     lip = np.where(painted, np.float32([0.78, 0.1, 0.18]), skin * bare_lip).astype(np.float32)
-    lip_b = _col(np.where(a["Big_Lips"], 1.5, 1.0) * np.where(male, 0.85, 1.3))
+    lip_b = _col(np.where(a["Big_Lips"], 1.5, 1.0) * np.where(male, 0.85, 1.3))  # women's lips fuller
     mx = fx(0.0)
     # a smile: a wide, open mouth whose upper edge curves up to the corners, showing the upper teeth
     curve = 0.2 - 0.9 * ((x - mx) / squeeze) ** 2  # the upper lip's line rises toward the corners
