@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +25,7 @@ from torch import nn
 from fairlab import device as devices
 from fairlab.data import DataError
 from fairlab.data.images import BatchAugment, eval_transform
-from fairlab.faceworld import formats, world
+from fairlab.faceworld import formats, sampler, world
 from fairlab.faceworld.render import RENDERED, render
 from fairlab.results import Record, Registry
 from fairlab.study import Study
@@ -38,24 +39,29 @@ PRETRAINING_TASK = tuple(a for a in RENDERED if a not in TASK_ATTRIBUTES)
 #: attributes FaceWorld draws on one group only: the five beards on men alone, the slightly open mouth only on
 #: non-smiling faces. A label that is invisible on the other group teaches the features that group's cue.
 ONE_GROUP_ATTRIBUTES = ("No_Beard", "Goatee", "Mustache", "Sideburns", "5_o_Clock_Shadow", "Mouth_Slightly_Open")
-#: the stand-ins' pretraining tasks (profile key ``backbones.task``): every attribute no experiment predicts or
-#: protects, or those of them FaceWorld draws on every face
+DRAWN_ON_EVERYONE = tuple(a for a in PRETRAINING_TASK if a not in ONE_GROUP_ATTRIBUTES)
 #: how strongly (|phi| on all of real CelebA) an attribute may go with a predicted or protected one and still be
 #: pretrained on: ImageNet features were never trained on near-proxies of the book's labels (lipstick is
 #: gender's, phi -0.79; high cheekbones the smile's, 0.68; grey hair age's, -0.36)
 PROXY_PHI = 0.3
 
 
-def _weak_proxies(task: tuple[str, ...]) -> tuple[str, ...]:
-    from fairlab.faceworld import sampler
+@cache
+def pretraining_task(name: str) -> tuple[str, ...]:
+    """The attributes a stand-in is pretrained to read (profile key ``backbones.task``): every one no experiment
+    predicts or protects (``untargeted``), those of them FaceWorld draws on every face (``drawn_on_everyone``), or of
+    those the ones whose |phi| with every predicted or protected label is below :data:`PROXY_PHI` on real CelebA
+    (``no_label_proxies``; computed on first use, not at import)."""
+    if name == "untargeted":
+        return PRETRAINING_TASK
+    if name == "drawn_on_everyone":
+        return DRAWN_ON_EVERYONE
+    if name == "no_label_proxies":
+        phi = sampler.real_phi("all")
+        return tuple(a for a in DRAWN_ON_EVERYONE if max(abs(phi.loc[a, t]) for t in TASK_ATTRIBUTES) < PROXY_PHI)
+    raise ValueError(f"unknown pretraining task {name!r}; expected untargeted, drawn_on_everyone or no_label_proxies")
 
-    phi = sampler.real_phi("all")
-    return tuple(a for a in task if max(abs(phi.loc[a, t]) for t in TASK_ATTRIBUTES) < PROXY_PHI)
 
-
-DRAWN_ON_EVERYONE = tuple(a for a in PRETRAINING_TASK if a not in ONE_GROUP_ATTRIBUTES)
-PRETRAINING_TASKS = {"untargeted": PRETRAINING_TASK, "drawn_on_everyone": DRAWN_ON_EVERYONE,
-                     "no_label_proxies": _weak_proxies(DRAWN_ON_EVERYONE)}
 IMAGENET_FILES = {"resnet18": "resnet18-f37072fd.pth", "resnet50": "resnet50-0676ba61.pth",
                   "densenet121": "densenet121-a639ec97.pth"}
 IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -123,7 +129,7 @@ def backbone(study: Study, arch: str) -> Record:
     config = StandInConfig(arch=arch, images=recipe.images, epochs=recipe.epochs, image_size=cfg.image_size,
                            render_width=study.profile.faceworld.size, batch_size=cfg.batch_size, optimizer="sgd", lr=cfg.lr,
                            momentum=0.9, weight_decay=1e-4, seed=study.profile.faceworld.seed + 200, normalization=HALF_NORM,
-                           task=PRETRAINING_TASKS[cfg.task])
+                           task=pretraining_task(cfg.task))
 
     def compute(workdir: Path) -> dict:
         return pretrain_stand_in(config, lambda: build(arch, len(config.task)), devices.runtime(study.profile), workdir,

@@ -75,7 +75,7 @@ def test_imagenet_weights_come_from_a_local_file(tmp_path):
 
 
 def test_the_no_label_proxies_task_keeps_only_attributes_weakly_tied_to_every_label_on_real_celeba():
-    task = backbones.PRETRAINING_TASKS["no_label_proxies"]
+    task = backbones.pretraining_task("no_label_proxies")
     phi = sampler.real_phi("all")
     tie = {a: max(abs(phi.loc[a, t]) for t in backbones.TASK_ATTRIBUTES) for a in backbones.DRAWN_ON_EVERYONE}
     assert set(task) == {a for a, v in tie.items() if v < backbones.PROXY_PHI}
@@ -85,7 +85,7 @@ def test_the_no_label_proxies_task_keeps_only_attributes_weakly_tied_to_every_la
 
 
 def test_the_drawn_on_everyone_task_leaves_out_every_attribute_faceworld_draws_on_one_group_only():
-    task = backbones.PRETRAINING_TASKS["drawn_on_everyone"]
+    task = backbones.pretraining_task("drawn_on_everyone")
     assert set(backbones.PRETRAINING_TASK) - set(task) == set(backbones.ONE_GROUP_ATTRIBUTES)
     assert not set(task) & set(backbones.TASK_ATTRIBUTES)
     data = backbones.pretraining_data(8, 16, seed=0, task=task)

@@ -50,7 +50,7 @@ def backbone(study: Study) -> Record:
     config = backbones.StandInConfig(arch=ARCH, images=recipe.images, epochs=recipe.epochs, image_size=size,
                                      render_width=study.profile.faceworld.size, batch_size=cfg.batch_size, optimizer="adamw",
                                      lr=1e-3, weight_decay=0.05, seed=study.profile.faceworld.seed + 300,
-                                     task=backbones.PRETRAINING_TASKS[cfg.task])
+                                     task=backbones.pretraining_task(cfg.task))
 
     def compute(workdir: Path) -> dict:
         return backbones.pretrain_stand_in(config, lambda: build(size, len(config.task)), devices.runtime(study.profile),

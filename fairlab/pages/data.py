@@ -171,7 +171,7 @@ def backbone_task(study: Study) -> Sentence:
     b = study.profile.backbones
     if b.weights == "imagenet":
         return Sentence("This profile loads the ImageNet weights: no stand-in is pretrained.")
-    task = backbones.PRETRAINING_TASKS[b.task]
+    task = backbones.pretraining_task(b.task)
     one_group = [a for a in backbones.ONE_GROUP_ATTRIBUTES if a not in task]
     proxies = [a for a in backbones.DRAWN_ON_EVERYONE if a not in task]
     why = (f", without the {len(one_group)} FaceWorld draws on one group only ({', '.join(one_group)}), whose "
@@ -344,7 +344,7 @@ def scale_summary(study: Study) -> Sentence:
              "drawn_on_everyone": "the attributes FaceWorld draws on every face",
              "no_label_proxies": "the attributes FaceWorld draws on every face that are no near-proxy of a label"}
     backbone = ("ImageNet weights" if b.weights == "imagenet" else
-                f"the FaceWorld stand-in pretrained on {tasks[b.task]} ({len(backbones.PRETRAINING_TASKS[b.task])}), "
+                f"the FaceWorld stand-in pretrained on {tasks[b.task]} ({len(backbones.pretraining_task(b.task))}), "
                 f"{b.resnet18.images:,} renders × {b.resnet18.epochs} epoch(s) at {b.image_size} px")
     source = f"rendered {profile.faceworld.size} px wide" if profile.data.source == "faceworld" else "real images"
     return Sentence(f"This profile's Baseline on Smiling/Male: {n:,} real images, batch {a.batch_size}, {a.epochs} epoch(s) "
