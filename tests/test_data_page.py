@@ -83,16 +83,20 @@ def test_the_scale_summary_counts_the_baselines_sgd_steps_from_the_profile():
     assert "the attributes FaceWorld draws on every face (28)" in text
 
 
-def test_the_smile_ratio_divides_smiling_male_by_male_young_accuracy_for_ours_and_the_papers():
-    gate = pd.DataFrame({"ACC": [80.0, 100.0], "paper: ACC": [89.23, 97.16]},
-                        index=pd.Index(["CelebA S/M", "CelebA M/Y"], name="setting"))
-    ratio = page.smile_ratio(gate)
-    assert ratio["ours"] == 0.8 and ratio["paper"] == round(89.23 / 97.16, 3)
-    assert ratio["difference"] == round(0.8 - 89.23 / 97.16, 3)
-    assert "harder to learn" in page.smile_ratio_verdict(ratio) and "0.118 apart" in page.smile_ratio_verdict(ratio)
+def test_the_calibration_ratios_divide_smiling_male_and_young_male_by_male_young_accuracy_for_ours_and_the_papers():
+    gate = pd.DataFrame({"ACC": [80.0, 100.0, 86.0], "paper: ACC": [89.23, 97.16, 77.70]},
+                        index=pd.Index(["CelebA S/M", "CelebA M/Y", "CelebA Y/M"], name="setting"))
+    ratios = page.calibration_ratios(gate)
+    assert ratios.loc["Smiling", "ours"] == 0.8 and ratios.loc["Smiling", "paper"] == round(89.23 / 97.16, 3)
+    assert ratios.loc["Smiling", "difference"] == round(0.8 - 89.23 / 97.16, 3)
+    assert ratios.loc["Young", "ours"] == 0.86 and ratios.loc["Young", "paper"] == round(77.70 / 97.16, 3)
+    verdict = page.calibration_verdict(ratios)
+    assert "Smiling at a ratio of **0.800**" in verdict and "0.118 apart" in verdict and "Smiling is harder" in verdict
+    assert "Young at a ratio of **0.860**" in verdict and "0.060 apart" in verdict and "Young is easier" in verdict
     gate.loc["CelebA S/M", "ACC"] = 90.0
-    assert "within 0.05" in page.smile_ratio_verdict(page.smile_ratio(gate))
-    assert "cannot be read" in page.smile_ratio_verdict(page.smile_ratio(gate.iloc[:1]))
+    assert "within 0.05" in page.calibration_verdict(page.calibration_ratios(gate))
+    partial = page.calibration_verdict(page.calibration_ratios(gate.iloc[:2]))
+    assert "lacks Y/M or M/Y, so Young's calibration cannot be read" in partial and "Smiling at a ratio" in partial
 
 
 def test_the_footprint_table_reports_smiling_and_male_pixels_at_the_profiles_size(setting):
