@@ -49,7 +49,9 @@ def build_tokenizer(vocabulary: list[str]):
     from tokenizers.models import WordLevel
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {token: i for i, token in enumerate(list(SPECIALS) + [w for w in vocabulary if w not in SPECIALS])}
+    # each word once: a repeated word would take a later id and push the last one outside the embedding's range
+    words = dict.fromkeys(list(SPECIALS) + [w for w in vocabulary if w not in SPECIALS])
+    vocab = {token: i for i, token in enumerate(words)}
     core = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
     core.normalizer = normalizers.Sequence([normalizers.Lowercase(), normalizers.Replace(",", " "), normalizers.Replace(".", " ")])
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()

@@ -124,3 +124,11 @@ def test_a_v_prediction_model_trains_on_velocity_and_samples_from_pure_noise(tmp
     assert len(manifest) == 3
     with pytest.raises(ValueError, match="prediction must be one of"):
         t2i.training_scheduler("x0")
+
+
+def test_a_repeated_word_in_the_vocabulary_keeps_every_id_inside_the_embedding():
+    tokenizer = t2i.build_tokenizer(["doctor", "nurse", "doctor", "a", "photo", "nurse"])
+    ids = tokenizer("a photo of a nurse, a doctor")["input_ids"]
+    assert len(tokenizer) == len(t2i.SPECIALS) + 4
+    assert max(tokenizer.get_vocab().values()) == len(tokenizer) - 1 and max(ids) < len(tokenizer)
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "a photo a nurse a doctor"   # "of" is unknown
