@@ -132,3 +132,122 @@ def test_the_official_coefficients_for_stable_diffusion_15_at_20_steps():
     assert np.round(coefficients[:3], 3).tolist() == [0.092, 0.132, 0.187]
     assert np.prod(coefficients) == pytest.approx(1.0)
     assert (np.diff(coefficients[:10]) > 0).all()
+
+
+# ---- adjusted direct fine-tuning -------------------------------------------------------------------------------------
+
+def test_the_official_coefficient_weights_dpm_solver_steps_about_040_not_1_at_20_steps():
+    from fairlab.dal import dft
+
+    scheduler = dft.dft_scheduler()
+    weights = dft.direct_path_weights(scheduler, 20)
+    assert weights.max() == pytest.approx(2.99, abs=0.01) and weights.min() == pytest.approx(-0.08, abs=0.01)
+    effective = weights * dft.step_coefficients(scheduler, 20)
+    assert np.allclose(effective[2:14], 0.40, atol=0.02)
+    assert effective[0] == pytest.approx(0.22, abs=0.01) and effective[-1] == pytest.approx(2.12, abs=0.01)
+    exact = weights * dft.step_coefficients(scheduler, 20, "exact")
+    large = np.abs(weights) >= dft.SMALL_DIRECT_WEIGHT
+    assert np.allclose(exact[large], 1.0) and np.allclose(exact[~large], effective[~large])
+
+
+@pytest.fixture(scope="module")
+def tiny_denoiser():
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32),
+                                layers_per_block=1, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16,
+                                attention_head_dim=8, norm_num_groups=8).double()
+    generator = torch.Generator().manual_seed(1)
+    inputs = {"latents": torch.randn(2, 4, 8, 8, generator=generator, dtype=torch.float64),
+              "cond": torch.randn(2, 5, 16, generator=generator, dtype=torch.float64),
+              "uncond": torch.randn(2, 5, 16, generator=generator, dtype=torch.float64)}
+    readout = torch.randn(2, 4, 8, 8, generator=generator, dtype=torch.float64)   # L = <readout, z_0>, so R = readout
+    return unet, inputs, readout
+
+
+def _gradient(unet, inputs, readout, **options):
+    import torch
+    from fairlab.dal import dft
+
+    z0 = dft.sample(unet, dft.dft_scheduler(), inputs["latents"], inputs["cond"], inputs["uncond"], steps=6,
+                    guidance=3.0, **options)
+    params = [p for p in unet.parameters() if p.requires_grad]
+    return torch.cat([g.flatten() for g in torch.autograd.grad((z0 * readout).sum(), params)])
+
+
+def test_the_adjusted_gradient_is_the_closed_form_sum_over_steps_of_coefficient_weight_and_unet_jacobian(tiny_denoiser):
+    import torch
+    from fairlab.dal import dft
+
+    unet, inputs, readout = tiny_denoiser
+    scheduler = dft.dft_scheduler()
+    coefficients = dft.step_coefficients(scheduler, 6)
+    weights = dft.direct_path_weights(scheduler, 6)
+    params = [p for p in unet.parameters() if p.requires_grad]
+    # the U-Net inputs of the adjusted pass are the detached trajectory of a plain sampling pass
+    scheduler.set_timesteps(6)
+    z, closed = inputs["latents"], torch.zeros(sum(p.numel() for p in params), dtype=torch.float64)
+    for i, t in enumerate(scheduler.timesteps):
+        eps = dft.guided_noise(unet, z.detach(), t, inputs["cond"], inputs["uncond"], 3.0)
+        vjp = torch.autograd.grad(eps, params, grad_outputs=-coefficients[i] * weights[i] * readout)
+        closed += torch.cat([g.flatten() for g in vjp])
+        z = scheduler.step(eps.detach(), t, z).prev_sample
+    adjusted = _gradient(unet, inputs, readout, gradient="adjusted")
+    # float64 throughout, except diffusers' DPM-Solver step, which computes in float32: agreement to its precision
+    assert torch.allclose(adjusted, closed, rtol=1e-5, atol=1e-6 * closed.abs().max())
+    no_coefficient = _gradient(unet, inputs, readout, gradient="adjusted_no_coefficient")
+    exact = _gradient(unet, inputs, readout, gradient="exact")
+    assert not torch.allclose(exact, no_coefficient, rtol=1e-3) and not torch.allclose(no_coefficient, adjusted, rtol=1e-3)
+
+
+def test_gradient_checkpointing_changes_no_gradient(tiny_denoiser):
+    import torch
+
+    unet, inputs, readout = tiny_denoiser
+    for gradient in ("adjusted", "exact"):
+        plain = _gradient(unet, inputs, readout, gradient=gradient)
+        checkpointed = _gradient(unet, inputs, readout, gradient=gradient, checkpoint=True)
+        assert torch.allclose(plain, checkpointed, rtol=1e-10, atol=0)
+
+
+def test_an_unknown_gradient_or_coefficient_mode_is_refused(tiny_denoiser):
+    from fairlab.dal import dft
+
+    unet, inputs, _ = tiny_denoiser
+    with pytest.raises(ValueError, match="gradient must be one of"):
+        dft.sample(unet, dft.dft_scheduler(), inputs["latents"], inputs["cond"], inputs["uncond"], 2, gradient="naive")
+    with pytest.raises(ValueError, match="coefficients must be one of"):
+        dft.step_coefficients(dft.dft_scheduler(), 2, "unit")
+
+
+def test_lora_gradients_reach_only_the_adapter_and_a_disabled_adapter_reproduces_the_base_bit_for_bit():
+    import torch
+    from diffusers import UNet2DConditionModel
+    from fairlab.dal import adapters, dft
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32),
+                                layers_per_block=1, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16,
+                                attention_head_dim=8, norm_num_groups=8)
+    z, cond, uncond = torch.randn(2, 4, 8, 8), torch.randn(2, 5, 16), torch.randn(2, 5, 16)
+    base = unet(z, 500, encoder_hidden_states=cond).sample.detach().clone()
+    trained = adapters.add_lora(unet, adapters.UNET_TARGETS, rank=4)
+    assert trained and all(p.requires_grad for p in trained)
+    z0 = dft.sample(unet, dft.dft_scheduler(), z, cond, uncond, steps=3, guidance=2.0)
+    z0.square().mean().backward()
+    with_gradient = {name for name, p in unet.named_parameters() if p.grad is not None}
+    assert with_gradient and all("lora_" in name for name in with_gradient)
+    assert {name for name, p in unet.named_parameters() if "lora_B" in name} <= with_gradient   # B starts at zero
+    with torch.no_grad():
+        for p in trained:
+            p.add_(0.05)           # a trained adapter: the model now differs from its base
+        adapted = unet(z, 500, encoder_hidden_states=cond).sample
+        with adapters.original(unet):
+            restored = unet(z, 500, encoder_hidden_states=cond).sample
+    assert not torch.allclose(adapted, base) and torch.equal(restored, base)
+    with pytest.raises(ValueError, match="no LoRA was added"):
+        adapters.add_lora(torch.nn.Sequential(torch.nn.Linear(2, 2)), ["to_q"])

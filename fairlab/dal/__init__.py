@@ -5,5 +5,9 @@ fine-tuning.
   samples of the target distribution (the exact two-class rule, Monte-Carlo transport for joint attributes, the
   composition enumeration for one many-class attribute), kept per attribute where confident;
 - :mod:`fairlab.dal.bias` — the bias metric (mean pairwise gap of group frequencies per prompt) and Freq(old);
-- :mod:`fairlab.dal.schedule` — the per-step gradient coefficients of adjusted direct fine-tuning.
+- :mod:`fairlab.dal.schedule` — the per-step gradient coefficients of adjusted direct fine-tuning;
+- :mod:`fairlab.dal.dft` — sampling differentiably through DPM-Solver++ with the exact, the adjusted and the
+  adjusted-without-coefficient gradients, and the direct-path weights A_t probed by autograd;
+- :mod:`fairlab.dal.adapters` — what is trained (LoRA on the text encoder or the U-Net) and the original model as
+  the same network with its adapter disabled.
 """
