@@ -251,3 +251,41 @@ def test_lora_gradients_reach_only_the_adapter_and_a_disabled_adapter_reproduces
     assert not torch.allclose(adapted, base) and torch.equal(restored, base)
     with pytest.raises(ValueError, match="no LoRA was added"):
         adapters.add_lora(torch.nn.Sequential(torch.nn.Linear(2, 2)), ["to_q"])
+
+
+# ---- the occupation world ---------------------------------------------------------------------------------------------
+
+def test_the_occupation_world_ships_sixty_one_word_occupations_in_disjoint_splits():
+    from fairlab.dal import occupations
+
+    names = occupations.occupation_names()
+    assert names["split"].value_counts().to_dict() == {"train": 40, "test": 15, "validation": 5}
+    world = occupations.occupations()
+    assert len(world) == 60 and world == occupations.occupations()          # fixed before anything is trained
+    nurse = next(o for o in world if o.name == "nurse")
+    assert nurse.prompt == "a photo of the face of a nurse, a person" and 1 <= len(nurse.cues) <= 2
+    assert abs(np.mean([o.p_male < 0.5 for o in world]) - 0.25) < 0.05       # a quarter female-leaning
+
+
+def test_the_stated_skew_distributions_give_the_original_stable_diffusions_bias():
+    from fairlab.dal import occupations
+
+    skews = occupations.draw_skews(20_000, np.random.default_rng(0))
+    designed = pd.DataFrame([occupations.designed_bias(m, r, o)
+                             for m, r, o in zip(skews["p_male"], skews["race"], skews["p_old"])]).mean()
+    assert designed["gender"] == pytest.approx(0.68, abs=0.02) and designed["race"] == pytest.approx(0.44, abs=0.02)
+    assert designed["gender × race"] == pytest.approx(0.22, abs=0.02)
+    assert designed["freq_old"] == pytest.approx(0.20, abs=0.01)
+
+
+def test_a_malformed_occupation_file_names_itself_and_what_was_expected(tmp_path):
+    from fairlab.dal import occupations
+    from fairlab.data import DataError
+
+    bad = tmp_path / "occupations.csv"
+    bad.write_text("occupation,split\nnurse,train\nbus driver,test\ncook,validation\n")
+    with pytest.raises(DataError, match="occupations.csv: occupations must be distinct single words"):
+        occupations.occupation_names(bad)
+    bad.write_text("occupation,split\nnurse,train\ncook,dev\n")
+    with pytest.raises(DataError, match="the splits must be exactly train, validation, test, got dev, train"):
+        occupations.occupation_names(bad)
