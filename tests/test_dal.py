@@ -289,3 +289,67 @@ def test_a_malformed_occupation_file_names_itself_and_what_was_expected(tmp_path
     bad.write_text("occupation,split\nnurse,train\ncook,dev\n")
     with pytest.raises(DataError, match="the splits must be exactly train, validation, test, got dev, train"):
         occupations.occupation_names(bad)
+
+
+# ---- the loss, the preservation weights, the noise ----------------------------------------------------------------------
+
+def test_the_alignment_loss_averages_over_every_image_including_those_without_a_target():
+    import torch
+    from fairlab.dal import loss
+
+    logits = {"gender": torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.0]]),
+              "race": torch.zeros(4, 4)}
+    labels = {"gender": np.array([0, 1, -1, -1]), "race": np.array([-1, 3, -1, -1])}
+    expected = (torch.nn.functional.cross_entropy(logits["gender"][:2], torch.tensor([0, 1]), reduction="sum")
+                + np.log(4.0)) / 4
+    assert loss.alignment_loss(logits, labels).item() == pytest.approx(expected.item())
+    nothing = loss.alignment_loss({"gender": logits["gender"].requires_grad_()}, {"gender": np.full(4, -1)})
+    assert nothing.item() == 0.0 and nothing.requires_grad
+
+
+def test_preservation_weights_take_the_smallest_factor_of_the_attributes_a_target_changes():
+    from fairlab.dal import loss
+
+    labels = {"gender": np.array([0, 1, -1, 1, 0]), "race": np.array([2, 2, 2, 0, 0])}
+    original = {"gender": np.array([0, 0, 0, 1, 0]), "race": np.array([2, 2, 2, 2, 0])}
+    changed = loss.changed_attributes(labels, original)
+    assert changed["gender"].tolist() == [False, True, True, False, False]
+    faces = np.array([True, True, True, True, False])
+    assert loss.preservation_weight(changed, faces).tolist() == [1.0, 0.2, 0.2, 0.6, 1.0]
+    assert loss.preservation_weight(changed, faces, no_face_weight=0.2)[-1] == 0.2
+    assert loss.region_factor(changed).tolist() == [1.0, 0.2, 0.2, 0.3, 1.0]
+
+
+def test_the_face_region_factor_scales_gradients_only_inside_the_box():
+    import torch
+    from fairlab.dal import loss
+
+    images = torch.rand(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    boxes = loss.box_intersection(np.array([[1, 2, 5, 6], [0, 0, 8, 8]]), np.array([[2, 2, 9, 9], [3, 3, 4, 4]]))
+    assert boxes.tolist() == [[2, 2, 5, 6], [3, 3, 4, 4]]
+    out = loss.attenuate_inside(images, boxes, np.array([0.2, 0.3]))
+    assert torch.equal(out, images)
+    out.sum().backward()
+    expected = torch.ones(2, 3, 8, 8, dtype=torch.float64)
+    expected[0, :, 2:6, 2:5], expected[1, :, 3:4, 3:4] = 0.2, 0.3
+    assert torch.allclose(images.grad, expected)
+
+
+def test_the_same_prompt_and_index_give_the_same_noise_in_another_process():
+    import subprocess
+    import sys
+
+    import torch
+    from fairlab.dal import noise
+
+    here = noise.initial_noise("a photo of the face of a nurse, a person", [0, 3], (4, 8, 8))
+    code = ("import torch; from fairlab.dal import noise; "
+            "torch.save(noise.initial_noise('a photo of the face of a nurse, a person', [3], (4, 8, 8)), sys.argv[1])")
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/noise.pt"
+        subprocess.run([sys.executable, "-c", "import sys; " + code, path], check=True,
+                       env={"PYTHONHASHSEED": "random", "PATH": ""})
+        there = torch.load(path)
+    assert torch.equal(here[1], there[0]) and not torch.equal(here[0], here[1])
+    assert not torch.equal(here[0], noise.initial_noise("a photo of the face of a judge, a person", [0], (4, 8, 8))[0])

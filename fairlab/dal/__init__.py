@@ -6,6 +6,9 @@ fine-tuning.
 - :mod:`fairlab.dal.targets` — each batch's targets: optimal transport of the predicted attribute probabilities to
   samples of the target distribution (the exact two-class rule, Monte-Carlo transport for joint attributes, the
   composition enumeration for one many-class attribute), kept per attribute where confident;
+- :mod:`fairlab.dal.loss` — the alignment loss (averaged over every image) and the preservation terms' per-image
+  weights and face-region gradient factor;
+- :mod:`fairlab.dal.noise` — the same starting noise for a (prompt, image) in every process;
 - :mod:`fairlab.dal.bias` — the bias metric (mean pairwise gap of group frequencies per prompt) and Freq(old);
 - :mod:`fairlab.dal.schedule` — the per-step gradient coefficients of adjusted direct fine-tuning;
 - :mod:`fairlab.dal.dft` — sampling differentiably through DPM-Solver++ with the exact, the adjusted and the
