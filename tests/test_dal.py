@@ -353,3 +353,20 @@ def test_the_same_prompt_and_index_give_the_same_noise_in_another_process():
         there = torch.load(path)
     assert torch.equal(here[1], there[0]) and not torch.equal(here[0], here[1])
     assert not torch.equal(here[0], noise.initial_noise("a photo of the face of a judge, a person", [0], (4, 8, 8))[0])
+
+
+def test_an_occupations_faces_follow_its_designed_skews_cues_and_one_tone_per_race():
+    from fairlab.dal import occupations
+    from fairlab.faceworld.datasets import render_tensor
+
+    judge = next(o for o in occupations.occupations() if o.name == "judge")
+    scenes = occupations.occupation_scenes(judge, 4000, seed=0)
+    assert scenes.equals(occupations.occupation_scenes(judge, 4000, seed=0))
+    assert abs(scenes["Male"].mean() - judge.p_male) < 0.03 and abs((1 - scenes["Young"]).mean() - judge.p_old) < 0.03
+    shares = np.bincount(scenes["race_class"], minlength=4) / len(scenes)
+    assert np.abs(shares - np.array(judge.race_shares)).max() < 0.03
+    for cue in judge.cues:
+        assert scenes[cue].mean() >= occupations.CUE_RATE - 0.03
+    tones = scenes.groupby("race_class")["tone"].unique()
+    assert all(len(t) == 1 for t in tones) and len({t[0] for t in tones}) == len(tones)
+    assert render_tensor(scenes.head(4), 39, 32, "studio").shape[:2] == (4, 3)

@@ -11,12 +11,18 @@ drawn once from stated distributions before any fine-tuning (:func:`draw_skews`,
 - one or two signature cues among hat, eyeglasses, blond and black hair, each shown with probability
   :data:`CUE_RATE` (the non-protected content that semantic preservation must keep).
 
+Its faces (:func:`occupation_scenes`) are FaceWorld scenes drawn from those skews, the other attributes from the
+CelebA copula given gender and age. FaceWorld shows race only through skin tone, and its UTKFace-calibrated tones
+overlap between races; here each race class gets one tone of its own (:data:`RACE_TONE`), far enough apart that the
+classes can be told apart, so a fair generator can also be read as fair.
+
 Over many occupations these distributions give a bias (:mod:`fairlab.dal.bias`) of .68 for gender, .44 for race and
 .22 for gender × race, and Freq(old) .20 — the paper's original Stable Diffusion: .67, .42, .21 and .202.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,13 +32,17 @@ import pandas as pd
 
 from fairlab.dal.bias import bias
 from fairlab.data import DataError
+from fairlab.faceworld import sampler, world
 
 PROMPT = "a photo of the face of a {occupation}, a person"
 SPLITS = ("train", "validation", "test")
 #: the paper's four race classes, and the FaceWorld race (UTKFace's codes) that draws each
 RACES = ("WMELH", "Black", "Indian", "Asian")
 FACEWORLD_RACE = {"WMELH": 0, "Black": 1, "Indian": 3, "Asian": 2}
+#: each race class's skin tone (an index into FaceWorld's SKIN_TONES: pale, light-warm, tan, dark)
+RACE_TONE = {"WMELH": 0, "Black": 6, "Indian": 4, "Asian": 2}
 CUES = ("Wearing_Hat", "Eyeglasses", "Blond_Hair", "Black_Hair")
+HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
 CUE_RATE = 0.8
 FLIPPED_SHARE = 0.25
 DESIGN_SEED = 0
@@ -105,3 +115,30 @@ def design_table(seed: int = DESIGN_SEED) -> pd.DataFrame:
                       **{f"p_{race}": share for race, share in zip(RACES, o.race_shares)},
                       "cues": ", ".join(o.cues), **designed_bias(o.p_male, o.race_shares, o.p_old)})
     return pd.DataFrame(lines).set_index("occupation")
+
+
+def occupation_scenes(occupation: Occupation, n: int, seed: int) -> pd.DataFrame:
+    """``n`` FaceWorld scenes of an occupation, drawn from its skews: gender, race class and age group independently,
+    each signature cue with probability :data:`CUE_RATE` (a hair-colour cue replacing the drawn colour), the rest
+    from the CelebA copula given Male and Young. Columns as :func:`fairlab.faceworld.world.celeba_scenes`, plus the
+    paper's race class (``race_class``, an index into :data:`RACES`)."""
+    rng = np.random.default_rng([seed, zlib.crc32(occupation.name.encode())])
+    male = (rng.random(n) < occupation.p_male).astype(np.int8)
+    race_class = rng.choice(len(RACES), size=n, p=np.asarray(occupation.race_shares) / sum(occupation.race_shares))
+    young = (rng.random(n) >= occupation.p_old).astype(np.int8)
+    frame = sampler.celeba_copula().sample_given(rng, pd.DataFrame({"Male": male, "Young": young}), partition="all")
+    for cue in occupation.cues:
+        shown = rng.random(n) < CUE_RATE
+        if cue in HAIR_COLOURS:
+            for colour in HAIR_COLOURS:
+                frame.loc[shown, colour] = int(colour == cue)
+            frame.loc[shown, "Bald"] = 0
+        else:
+            frame.loc[shown, cue] = 1
+    frame["age"] = sampler.ages_for(young, rng)
+    frame["race_class"] = race_class
+    frame["race"] = [FACEWORLD_RACE[RACES[k]] for k in race_class]
+    frame["gender"] = 1 - frame["Male"]
+    frame["Pale_Skin"] = 0           # the tone is the race class's own
+    frame["tone"] = [RACE_TONE[RACES[k]] for k in race_class]
+    return frame.assign(**world.pose_and_seeds(n, rng)).reset_index(drop=True)
