@@ -205,6 +205,9 @@ notebook.say(page.scale_summary(study))
 # %%
 notebook.say(page.gate_verdict(gate))
 
+# %%
+notebook.say(page.unprinted_majority_note(gate))
+
 # %% [markdown]
 # ### How this scale was chosen
 #

@@ -116,3 +116,19 @@ def test_errors_by_attribute_ranks_the_attribute_the_errors_follow_first_and_lea
                                                 "error without": 10.0, "gap": 65.0}
     with pytest.raises(ValueError, match="99 predictions for 100 images"):
         page.errors_by_attribute(frame, wrong[:99])
+
+
+def test_the_young_male_paper_row_allows_its_weaker_majority_group_only_the_range_a_linear_program_finds():
+    counts = page.real_test_counts("CelebA Y/M")
+    assert counts == {"0_0": 1916, "0_1": 2932, "1_0": 10331, "1_1": 4783}
+    low, high = page.unprinted_majority_range("CelebA Y/M")
+    assert (round(low, 1), round(high, 1)) == (42.0, 94.0)
+    # the bounds are attained: group accuracies meeting every printed number with the weaker majority at each end
+    weights = np.array(list(counts.values())) / sum(counts.values())
+    for groups in ([42.0, 42.0, 84.1, 100.0], [42.0, 94.0, 95.5, 43.5]):
+        assert abs(weights @ np.array(groups) - 77.70) < 0.05 and min(groups) == 42.0
+    gate = pd.DataFrame({"weaker majority group": [79.89, 97.5], "paper: weaker majority group": [np.nan, 95.36]},
+                        index=pd.Index(["CelebA Y/M", "CelebA S/M"], name="setting"))
+    note = page.unprinted_majority_note(gate)
+    assert "CelebA Y/M's paper row" in note and "42.0 to 94.0 %" in note and "79.9 %, lies inside" in note
+    assert "S/M" not in note
