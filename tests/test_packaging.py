@@ -171,7 +171,9 @@ EXTRAS_ONLY = ("diffusers", "transformers", "tokenizers", "accelerate", "peft", 
 CORE_MODULES = ("fairlab.metrics", "fairlab.aimfair.selective", "fairlab.aimfair.smg_sft", "fairlab.win.neutralize",
                 "fairlab.win.regularisers", "fairlab.win.adult", "fairlab.data.sources", "fairlab.data.subsets",
                 "fairlab.data.adult", "fairlab.train", "fairlab.models", "fairlab.backbones", "fairlab.results",
-                "fairlab.study", "fairlab.profiles", "fairlab.faceworld.world", "fairlab.faceworld.render", "fairlab.cli")
+                "fairlab.study", "fairlab.profiles", "fairlab.faceworld.world", "fairlab.faceworld.render", "fairlab.cli",
+                "fairlab.dal.targets", "fairlab.dal.bias", "fairlab.dal.loss", "fairlab.dal.noise", "fairlab.dal.dft",
+                "fairlab.dal.occupations")
 
 
 def test_the_core_install_imports_the_methods_without_any_extra():
