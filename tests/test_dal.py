@@ -370,3 +370,27 @@ def test_an_occupations_faces_follow_its_designed_skews_cues_and_one_tone_per_ra
     tones = scenes.groupby("race_class")["tone"].unique()
     assert all(len(t) == 1 for t in tones) and len({t[0] for t in tones}) == len(tones)
     assert render_tensor(scenes.head(4), 39, 32, "studio").shape[:2] == (4, 3)
+
+
+def test_the_training_and_evaluation_classifiers_read_balanced_occupation_renders_and_their_agreement():
+    from fairlab.dal import classifiers
+    from fairlab.faceworld import oracle
+    from fairlab.faceworld.datasets import render_tensor
+
+    scenes = classifiers.balanced_scenes(1500, seed=0)
+    assert abs(scenes["Male"].mean() - 0.5) < 0.04 and abs((1 - scenes["Young"]).mean() - 0.5) < 0.04
+    images = render_tensor(scenes, 39, 32, "studio")
+    train, test = slice(0, 1200), slice(1200, 1500)
+    held_out = scenes.iloc[test].reset_index(drop=True)
+    trainer = classifiers.train_classifier(images[train], scenes.iloc[train], epochs=6, progress=False)
+    read = classifiers.classify(trainer, images[test])
+    truth = classifiers.attribute_labels(held_out)
+    accuracy = {h: float((read[h] == truth[h]).mean()) for h in classifiers.HEADS}
+    assert accuracy["race"] > 0.9 and accuracy["gender"] > 0.85, accuracy   # one tone per race class
+    judge = oracle.train_attribute_net(images[train], scenes.iloc[train], epochs=6, progress=False, seed=1)
+    graded = classifiers.evaluation_reading(oracle.predict(judge, images[test]))
+    assert set(np.unique(graded["race"])) <= {-1, 0, 1, 2, 3}
+    assert float((graded["race"] == truth["race"]).mean()) > 0.8
+    together = classifiers.agreement(read, graded)
+    assert set(together) == set(classifiers.HEADS) and all(0.0 <= v <= 1.0 for v in together.values())
+    assert together["race"] > 0.8

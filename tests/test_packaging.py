@@ -173,7 +173,7 @@ CORE_MODULES = ("fairlab.metrics", "fairlab.aimfair.selective", "fairlab.aimfair
                 "fairlab.data.adult", "fairlab.train", "fairlab.models", "fairlab.backbones", "fairlab.results",
                 "fairlab.study", "fairlab.profiles", "fairlab.faceworld.world", "fairlab.faceworld.render", "fairlab.cli",
                 "fairlab.dal.targets", "fairlab.dal.bias", "fairlab.dal.loss", "fairlab.dal.noise", "fairlab.dal.dft",
-                "fairlab.dal.occupations")
+                "fairlab.dal.occupations", "fairlab.dal.classifiers")
 
 
 def test_the_core_install_imports_the_methods_without_any_extra():

@@ -3,6 +3,7 @@ fine-tuning.
 
 - :mod:`fairlab.dal.occupations` — the occupation world: sixty occupations (train / validation / test) with
   designed gender, race and age skews and signature cues, the biased model's prompts in `mini`;
+- :mod:`fairlab.dal.classifiers` — the training classifier the loss reads and the separate evaluation classifier;
 - :mod:`fairlab.dal.targets` — each batch's targets: optimal transport of the predicted attribute probabilities to
   samples of the target distribution (the exact two-class rule, Monte-Carlo transport for joint attributes, the
   composition enumeration for one many-class attribute), kept per attribute where confident;

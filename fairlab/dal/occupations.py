@@ -39,7 +39,9 @@ SPLITS = ("train", "validation", "test")
 #: the paper's four race classes, and the FaceWorld race (UTKFace's codes) that draws each
 RACES = ("WMELH", "Black", "Indian", "Asian")
 FACEWORLD_RACE = {"WMELH": 0, "Black": 1, "Indian": 3, "Asian": 2}
-#: each race class's skin tone (an index into FaceWorld's SKIN_TONES: pale, light-warm, tan, dark)
+#: each race class's skin tone (an index into FaceWorld's SKIN_TONES: pale, light-warm, tan, dark): every other tone, so
+#: that neighbours differ in lightness or hue (measured: pale, medium, brown, dark, evenly spread in lightness, left
+#: brown and dark harder to tell apart under the renderer's shading than pale and light-warm, told apart by hue)
 RACE_TONE = {"WMELH": 0, "Black": 6, "Indian": 4, "Asian": 2}
 CUES = ("Wearing_Hat", "Eyeglasses", "Blond_Hair", "Black_Hair")
 HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
