@@ -37,8 +37,8 @@ def balanced_scenes(n: int, seed: int) -> pd.DataFrame:
 
 def attribute_labels(scenes: pd.DataFrame) -> dict[str, np.ndarray]:
     """The classes each head should read from a scene: gender (Male), race class, age (1 = not Young)."""
-    return {"gender": scenes["Male"].to_numpy(np.int64), "race": scenes["race_class"].to_numpy(np.int64),
-            "age": 1 - scenes["Young"].to_numpy(np.int64)}
+    return {"gender": np.array(scenes["Male"], dtype=np.int64), "race": np.array(scenes["race_class"], dtype=np.int64),
+            "age": 1 - np.array(scenes["Young"], dtype=np.int64)}   # copies: pandas' arrays may be read-only
 
 
 class AttributeClassifier(nn.Module):
