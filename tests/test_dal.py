@@ -394,3 +394,31 @@ def test_the_training_and_evaluation_classifiers_read_balanced_occupation_render
     together = classifiers.agreement(read, graded)
     assert set(together) == set(classifiers.HEADS) and all(0.0 <= v <= 1.0 for v in together.values())
     assert together["race"] > 0.8
+
+
+def test_a_soft_prefix_trains_only_its_tokens_and_prompts_without_it_encode_as_before():
+    import torch
+    from transformers import CLIPTextConfig, CLIPTextModel
+    from fairlab import t2i
+    from fairlab.dal import adapters
+
+    torch.manual_seed(0)
+    tokenizer = t2i.build_tokenizer(["a", "photo", "of", "the", "face", "nurse", "person"])
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                        num_hidden_layers=1, num_attention_heads=4, max_position_embeddings=24,
+                                        pad_token_id=0, bos_token_id=2, eos_token_id=3))
+    prompt = "a photo of the face of a nurse, a person"
+    plain = tokenizer([prompt], return_tensors="pt")
+    before = text(**plain).last_hidden_state.detach().clone()
+    prefix, parameter = adapters.add_soft_prefix(text, tokenizer, n=5)
+    prefixed = tokenizer([prefix + prompt], return_tensors="pt")
+    assert prefixed["input_ids"].shape[1] == plain["input_ids"].shape[1] + 5
+    assert prefixed["input_ids"][0, 1:6].tolist() == list(range(len(tokenizer) - 5, len(tokenizer)))
+    text(**prefixed).last_hidden_state.square().sum().backward()
+    trained = [p for p in text.parameters() if p.requires_grad]
+    assert len(trained) == 1 and trained[0] is parameter and parameter.grad is not None
+    with torch.no_grad():
+        parameter.add_(0.5)
+    assert torch.equal(text(**plain).last_hidden_state, before)            # the original model: no prefix
+    with pytest.raises(ValueError, match="already has the soft prefix"):
+        adapters.add_soft_prefix(text, tokenizer)

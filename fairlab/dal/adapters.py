@@ -1,5 +1,5 @@
 """What adjusted direct fine-tuning trains (reference §4): LoRA on the text encoder (the paper's main runs) or on the
-U-Net's attention, through peft; the base weights frozen. The "original" model that the semantic-preservation terms
+U-Net's attention, through peft, or five soft prefix tokens; the base weights frozen. The "original" model that the semantic-preservation terms
 compare against is the same network with its adapter disabled (:func:`original`), not a second copy — equivalent to
 the official code's separate copies of the base modules, since a disabled adapter adds nothing.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import torch
 from torch import nn
 
 #: the official text-encoder LoRA: every self-attention projection and both MLP layers of all CLIP layers
@@ -56,3 +57,50 @@ def original(*models: nn.Module) -> Iterator[None]:
     finally:
         for model in models:
             _set_enabled(model, True)
+
+
+#: the official number of soft prefix tokens
+PREFIX_TOKENS = 5
+
+
+class PrefixEmbedding(nn.Module):
+    """A token embedding with ``n`` trainable rows after the frozen table: ids below the base vocabulary read the
+    table, the ``n`` new ids read :attr:`prefix` — its own parameter, so weight decay touches no other row (the
+    reference's advice against unfreezing the whole table with masked gradients)."""
+
+    def __init__(self, base: nn.Embedding, n: int, generator: torch.Generator):
+        super().__init__()
+        self.base = base.requires_grad_(False)
+        rows = torch.randint(0, base.num_embeddings, (n,), generator=generator)
+        # each new token starts as a copy of a random existing one, as the official code initialises them
+        self.prefix = nn.Parameter(base.weight[rows].detach().clone())
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.base.weight
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        vocab = self.base.num_embeddings
+        new = ids >= vocab
+        table = self.base(ids.clamp(max=vocab - 1))
+        return torch.where(new[..., None], self.prefix[(ids - vocab).clamp(min=0)], table)
+
+
+def add_soft_prefix(text_encoder: nn.Module, tokenizer, n: int = PREFIX_TOKENS, seed: int = 0) -> tuple[str, nn.Parameter]:
+    """``n`` new tokens added to ``tokenizer`` and read from a :class:`PrefixEmbedding` of ``text_encoder`` (a CLIP
+    text model), every other weight frozen. Returns the text to prepend to each prompt (no space: the tokens are
+    split out on their own) and the trained parameter. The original model is the prompt without the prefix."""
+    embeddings = text_encoder.get_input_embeddings()
+    names = [f"<fair-prefix-{i}>" for i in range(n)]
+    if any(name in tokenizer.get_vocab() for name in names):
+        raise ValueError("this tokenizer already has the soft prefix tokens")
+    tokenizer.add_tokens(names)
+    ids = tokenizer.convert_tokens_to_ids(names)
+    if ids != list(range(embeddings.num_embeddings, embeddings.num_embeddings + n)):
+        raise ValueError(f"the prefix tokens must follow the text encoder's {embeddings.num_embeddings} embeddings, "
+                         f"got ids {ids}: the tokenizer and the text encoder disagree on the vocabulary")
+    for parameter in text_encoder.parameters():
+        parameter.requires_grad_(False)
+    prefixed = PrefixEmbedding(embeddings, n, torch.Generator().manual_seed(seed))
+    text_encoder.set_input_embeddings(prefixed)
+    return "".join(names), prefixed.prefix
