@@ -14,6 +14,6 @@ fine-tuning.
 - :mod:`fairlab.dal.schedule` — the per-step gradient coefficients of adjusted direct fine-tuning;
 - :mod:`fairlab.dal.dft` — sampling differentiably through DPM-Solver++ with the exact, the adjusted and the
   adjusted-without-coefficient gradients, and the direct-path weights A_t probed by autograd;
-- :mod:`fairlab.dal.adapters` — what is trained (LoRA on the text encoder or the U-Net, or a soft prefix) and the original model as
-  the same network with its adapter disabled.
+- :mod:`fairlab.dal.adapters` — what is trained (LoRA on the text encoder or the U-Net, or a soft prefix) and the
+  original model as the same network with its adapter disabled.
 """

@@ -1,6 +1,6 @@
 """What adjusted direct fine-tuning trains (reference §4): LoRA on the text encoder (the paper's main runs) or on the
-U-Net's attention, through peft, or five soft prefix tokens; the base weights frozen. The "original" model that the semantic-preservation terms
-compare against is the same network with its adapter disabled (:func:`original`), not a second copy — equivalent to
+U-Net's attention, through peft, or five soft prefix tokens; the base weights frozen. The "original" model that the
+semantic-preservation terms compare against is the same network with its adapter disabled (:func:`original`), not a second copy — equivalent to
 the official code's separate copies of the base modules, since a disabled adapter adds nothing.
 """
 
@@ -30,7 +30,8 @@ def add_lora(model: nn.Module, targets: Sequence[str], rank: int = RANK) -> list
     try:
         inject_adapter_in_model(config, model, adapter_name=ADAPTER)
     except ValueError as error:   # peft: "Target modules … not found"
-        raise ValueError(f"none of the modules {list(targets)} is in {type(model).__name__}: no LoRA was added") from error
+        raise ValueError(f"none of the modules {list(targets)} is in {type(model).__name__}: "
+                         "no LoRA was added") from error
     trained = []
     for name, parameter in model.named_parameters():
         parameter.requires_grad_("lora_" in name)
@@ -86,7 +87,8 @@ class PrefixEmbedding(nn.Module):
         return torch.where(new[..., None], self.prefix[(ids - vocab).clamp(min=0)], table)
 
 
-def add_soft_prefix(text_encoder: nn.Module, tokenizer, n: int = PREFIX_TOKENS, seed: int = 0) -> tuple[str, nn.Parameter]:
+def add_soft_prefix(text_encoder: nn.Module, tokenizer, n: int = PREFIX_TOKENS,
+                    seed: int = 0) -> tuple[str, nn.Parameter]:
     """``n`` new tokens added to ``tokenizer`` and read from a :class:`PrefixEmbedding` of ``text_encoder`` (a CLIP
     text model), every other weight frozen. Returns the text to prepend to each prompt (no space: the tokens are
     split out on their own) and the trained parameter. The original model is the prompt without the prefix."""

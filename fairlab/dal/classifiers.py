@@ -5,9 +5,9 @@ reaches the pixels, and a separate **evaluation** classifier that grades the gen
 with — else a generator could learn to fool the very network that judges it. In `mini` both learn from balanced
 renders of the occupation world (every gender × race class × age group equally often, :func:`balanced_scenes`): the
 training classifier is :class:`AttributeClassifier` (gender 2, race 4, age 2), the evaluation classifier FaceWorld's
-oracle network (:class:`fairlab.faceworld.oracle.AttributeNet`, trained on other renders: Male, Young, and race read through the FaceWorld
-race each class is drawn with). The evaluation classifier on held-out balanced renders is the **floor**: the bias a
-perfectly fair generator would still be measured with.
+oracle network (:class:`fairlab.faceworld.oracle.AttributeNet`, trained on other renders: Male, Young, and race read
+through the FaceWorld race each class is drawn with). The evaluation classifier on held-out balanced renders is the
+**floor**: the bias a perfectly fair generator would still be measured with.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def train_classifier(images: torch.Tensor, scenes: pd.DataFrame, *, size: int = 
     return model.eval()
 
 
-def classify(model: AttributeClassifier, images: torch.Tensor, size: int = 32, batch_size: int = 512) -> dict[str, np.ndarray]:
+def classify(model: AttributeClassifier, images: torch.Tensor, size: int = 32,
+             batch_size: int = 512) -> dict[str, np.ndarray]:
     """Each head's class per image (the training classifier's argmax)."""
     with devices.inference(model) as rt:
         parts = [model(devices.images_in(rt, eval_transform(rt.put(images[i:i + batch_size]), size)))
@@ -88,8 +89,9 @@ def classify(model: AttributeClassifier, images: torch.Tensor, size: int = 32, b
 
 
 def evaluation_reading(oracle_predictions: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The evaluation classifier's classes from the FaceWorld oracle's predictions (:func:`fairlab.faceworld.oracle.predict`):
-    gender from Male, age from Young, race class from the FaceWorld race (a race no class is drawn with reads as −1)."""
+    """The evaluation classifier's classes from the FaceWorld oracle's predictions
+    (:func:`fairlab.faceworld.oracle.predict`): gender from Male, age from Young, race class from the FaceWorld race (a
+    race no class is drawn with reads as −1)."""
     to_class = {race: k for k, race in enumerate(FACEWORLD_RACE[name] for name in RACES)}
     race = oracle_predictions["race"].map(lambda r: to_class.get(int(r), -1)).to_numpy(np.int64)
     return {"gender": oracle_predictions["Male"].to_numpy(np.int64), "race": race,

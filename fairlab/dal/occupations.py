@@ -72,7 +72,8 @@ def occupation_names(path: Path = NAMES_FILE) -> pd.DataFrame:
     if list(frame.columns) != ["occupation", "split"]:
         raise DataError(f"{path}: expected the columns occupation,split, got {','.join(frame.columns)}")
     if set(frame["split"]) != set(SPLITS):
-        raise DataError(f"{path}: the splits must be exactly {', '.join(SPLITS)}, got {', '.join(sorted(set(frame['split'])))}")
+        found = ", ".join(sorted(set(frame["split"])))
+        raise DataError(f"{path}: the splits must be exactly {', '.join(SPLITS)}, got {found}")
     if frame["occupation"].duplicated().any() or frame["occupation"].str.contains(r"\s").any():
         raise DataError(f"{path}: occupations must be distinct single words")
     return frame
