@@ -144,4 +144,5 @@ def occupation_scenes(occupation: Occupation, n: int, seed: int) -> pd.DataFrame
     frame["gender"] = 1 - frame["Male"]
     frame["Pale_Skin"] = 0           # the tone is the race class's own
     frame["tone"] = [RACE_TONE[RACES[k]] for k in race_class]
-    return frame.assign(**world.pose_and_seeds(n, rng)).reset_index(drop=True)
+    # FaceWorld's own pose draw; left private there, since renaming it would re-key every FaceWorld record
+    return frame.assign(**world._pose_and_seeds(n, rng)).reset_index(drop=True)

@@ -21,7 +21,7 @@ YAW_RANGE = 0.6     # |yaw| ≤ 0.6: from three-quarter left to three-quarter ri
 TILT_SD = 7.0       # degrees
 
 
-def pose_and_seeds(n: int, rng: np.random.Generator) -> dict:
+def _pose_and_seeds(n: int, rng: np.random.Generator) -> dict:
     return {
         "yaw": rng.uniform(-YAW_RANGE, YAW_RANGE, n).round(3),
         "tilt": rng.normal(0.0, TILT_SD, n).clip(-20, 20).round(2),
@@ -50,7 +50,7 @@ def celeba_scenes(n: int, seed: int, partition: str = "train") -> pd.DataFrame:
     frame["race"] = _races_from_utk_marginal(n, rng)
     frame["gender"] = 1 - frame["Male"]
     frame["tone"] = tones_for(frame["race"].to_numpy(), frame["Pale_Skin"].to_numpy(), rng)
-    return frame.assign(**pose_and_seeds(n, rng))
+    return frame.assign(**_pose_and_seeds(n, rng))
 
 
 def utkface_scenes(n: int, seed: int) -> pd.DataFrame:
@@ -66,4 +66,4 @@ def utkface_scenes(n: int, seed: int) -> pd.DataFrame:
     frame.loc[child, "No_Beard"] = 1
     frame = frame.assign(age=labels["age"].to_numpy(), gender=labels["gender"].to_numpy(), race=labels["race"].to_numpy())
     frame["tone"] = tones_for(frame["race"].to_numpy(), frame["Pale_Skin"].to_numpy(), rng)
-    return frame.assign(**pose_and_seeds(n, rng)).reset_index(drop=True)
+    return frame.assign(**_pose_and_seeds(n, rng)).reset_index(drop=True)

@@ -223,8 +223,7 @@ def unprinted_majority_range(label: str) -> tuple[float, float]:
     from scipy.optimize import linprog
 
     paper, counts = paper_baseline(label), real_test_counts(label)
-    order = ["0_0", "0_1", "1_0", "1_1"]
-    weights = np.array([counts[g] for g in order], dtype=float)
+    weights = np.array([counts[g] for g in GROUPS], dtype=float)
     gaps = [[0, 0, -1, 1], [0, 0, 1, -1], [-1, 1, 0, 0], [1, -1, 0, 0]]
     low, high = np.inf, -np.inf
     for worst in range(4):
