@@ -364,3 +364,83 @@ def embedding_panels(frame: pd.DataFrame, title: str | None = None) -> plt.Figur
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+GRADIENT_COLOURS = {"exact": "#8c8c8c", "adjusted_no_coefficient": "#5b8db8", "adjusted": "#d1495b"}
+GRADIENT_LABELS = {"exact": "exact (naive DFT)", "adjusted_no_coefficient": "adjusted, no coefficient",
+                   "adjusted": "adjusted (ours)"}
+
+
+@book_figure
+def gradient_panels(losses: pd.DataFrame, scales: pd.DataFrame, title: str | None = None) -> plt.Figure:
+    """Figure 1 of the third paper. Left: the toy loss per iteration under each gradient, one line per run
+    (``losses``: gradient, run, iteration, loss). Right: the gradient scale per sampler step, the mean and a 90 %
+    band over noise draws (``scales``: gradient, draw, timestep, norm), on a log scale."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for gradient, colour in GRADIENT_COLOURS.items():
+        for k, (_, run) in enumerate(losses[losses["gradient"] == gradient].groupby("run")):
+            left.plot(run["iteration"], run["loss"], color=colour, alpha=0.8, lw=1.2,
+                      label=GRADIENT_LABELS[gradient] if k == 0 else None)
+        per_step = scales[scales["gradient"] == gradient].groupby("timestep")["norm"]
+        t = np.array(sorted(per_step.groups))
+        right.plot(t, per_step.mean().loc[t], "o-", color=colour, ms=3, label=GRADIENT_LABELS[gradient])
+        right.fill_between(t, per_step.quantile(0.05).loc[t], per_step.quantile(0.95).loc[t], color=colour, alpha=0.2)
+    left.set(xlabel="iteration", ylabel="training loss", title="training loss")
+    left.legend(fontsize=8)
+    right.set(xlabel="time step t", ylabel="gradient scale at ε(t)", yscale="log", title="gradient scale per step")
+    right.invert_xaxis()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+RACE_COLOURS = ("#e6c79c", "#6b4226", "#c68642", "#f1c27d")
+
+
+@book_figure
+def attribute_grid(rows: dict[str, np.ndarray], gender: dict[str, np.ndarray], race: dict[str, np.ndarray],
+                   race_names: tuple[str, ...], title: str | None = None) -> plt.Figure:
+    """Figure 3 of the third paper: rows of images (label → ``uint8 [n, H, W, 3]``), each with two bars under it — the
+    evaluation classifier's P(male) (orange, else blue for female, height = confidence) and its most likely race
+    class (colour by class, height = its probability). Images in one column come from the same noise."""
+    columns = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(2 * len(rows), columns, figsize=(columns * 0.95, len(rows) * 1.45),
+                             gridspec_kw={"height_ratios": [4, 1] * len(rows)}, squeeze=False)
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(columns):
+            image_ax, bar_ax = axes[2 * r, c], axes[2 * r + 1, c]
+            image_ax.axis("off")
+            bar_ax.axis("off")
+            if c >= len(images):
+                continue
+            image_ax.imshow(images[c], interpolation="nearest")
+            image_ax.text(0.02, 0.98, str(c), transform=image_ax.transAxes, va="top", fontsize=6, color="white")
+            p_male = float(gender[label][c])
+            k = int(np.argmax(race[label][c]))
+            bar_ax.bar([0], [max(p_male, 1 - p_male)], color=GROUP_COLOURS["Male" if p_male >= 0.5 else "Female"])
+            bar_ax.bar([1], [race[label][c][k]], color=RACE_COLOURS[k])
+            bar_ax.set_ylim(0, 1)
+            bar_ax.set_xlim(-0.6, 1.6)
+        axes[2 * r, 0].text(-0.1, 0.5, label, transform=axes[2 * r, 0].transAxes, ha="right", va="center", fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=GROUP_COLOURS[g]) for g in ("Female", "Male")]
+    handles += [plt.Rectangle((0, 0), 1, 1, color=c) for c in RACE_COLOURS]
+    fig.legend(handles, ["female", "male", *race_names], loc="lower center", ncol=6, fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(left=0.2, wspace=0.05, hspace=0.08, bottom=0.08)
+    return fig
+
+
+@book_figure
+def frequency_bars(frame: pd.DataFrame, target: float, ylabel: str, title: str | None = None) -> plt.Figure:
+    """Figure 4 of the third paper: one group of bars per occupation (``frame``: index occupation, one column per
+    model), with the target as a horizontal line."""
+    ax = frame.plot.bar(figsize=(max(6.0, 0.45 * len(frame) + 2), 3.4), color=["#8c8c8c", "#d1495b"], width=0.8)
+    ax.axhline(target, color="#2ca02c", lw=1.5, label=f"target {target:.0%}")
+    ax.set(ylabel=ylabel, xlabel="")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure

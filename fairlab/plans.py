@@ -289,8 +289,38 @@ def win_plan(notebook: str, profile: Profile) -> list[Stage]:
     return [first, second]
 
 
+# ---------------------------------------------------------------------------------------------
+# chapter 05: the biased model and the classifier, then every run, the toy runs and the original model's images
+
+
+def _dal(profile: Profile, what: str, *args) -> None:
+    from fairlab.dal import base_model, experiments
+
+    study = Study.of(profile)
+    {"base": lambda: base_model.base_model(study), "classifier": lambda: experiments.classifier(study),
+     "original": lambda: experiments.original(study), "run": lambda: experiments.run(study, *args),
+     "toy": lambda: experiments.gradient_toy(study, *args), "scale": lambda: experiments.gradient_scale(study)}[what]()
+
+
+def dal_plan(notebook: str, profile: Profile) -> list[Stage]:
+    """Stage 1: the occupation-biased model (mini) and the training classifier; stage 2: the original model's images,
+    every debiasing run, Figure 1's toy runs and gradient scales."""
+    from fairlab.dal import experiments
+    from fairlab.dal.dft import GRADIENTS
+
+    first = [Unit("the training classifier", _dal, (profile, "classifier"))] if profile.dal.classifier else []
+    if profile.dal.pipeline == "mini":
+        first.insert(0, Unit("the occupation-biased miniature model", _dal, (profile, "base")))
+    second = [Unit("the original model's images", _dal, (profile, "original"))]
+    second += [Unit(f"debiasing {name}", _dal, (profile, "run", name)) for name in experiments.EXPERIMENTS]
+    second += [Unit(f"Figure 1: {g}, run {k}", _dal, (profile, "toy", g, k)) for g in GRADIENTS
+               for k in range(profile.dal.figure1.runs)]
+    second.append(Unit("Figure 1: gradient scales", _dal, (profile, "scale")))
+    return [stage for stage in (first, second) if stage]
+
+
 PLANS = {"00_data": data_plan, "01_csdg": csdg_plan, "02_smg_sft": aimfair_plan, "03_ablations": aimfair_plan,
-         "04_weight_importance_neutralization": win_plan}
+         "04_weight_importance_neutralization": win_plan, "05_dal_adjusted_dft": dal_plan}
 
 #: notebook → the notebooks whose records it reads: ``fairlab book --jobs N`` starts a notebook once
 #: these are done, so the neutralization chapter runs beside AIM-Fair's (both read only 00's data
@@ -301,6 +331,7 @@ READS = {
     "02_smg_sft": {"00_data", "01_csdg"},
     "03_ablations": {"00_data", "01_csdg", "02_smg_sft"},
     "04_weight_importance_neutralization": {"00_data"},
+    "05_dal_adjusted_dft": {"00_data", "01_csdg"},
     "06_your_own_model": {"02_smg_sft", "04_weight_importance_neutralization"},
 }
 
@@ -332,7 +363,7 @@ def plan_text(profile: Profile) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["plan", "aimfair_plan", "data_plan", "csdg_plan", "win_plan", "PLANS", "READS", "Stage", "estimate", "plan_text", "measured_throughput"]
+__all__ = ["plan", "aimfair_plan", "data_plan", "csdg_plan", "win_plan", "dal_plan", "PLANS", "READS", "Stage", "estimate", "plan_text", "measured_throughput"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,6 +425,30 @@ def _trainings_aimfair_chapter(notebook: str, profile: Profile) -> tuple[int, fl
     return len(own) + len(strategies) + (len(a.seeds) - 1) * len(chosen), seen
 
 
+#: the chapters whose images to generate count toward their device-hours
+GENERATING = ("01_csdg", "05_dal_adjusted_dft")
+#: a debiasing iteration in sampling passes of N images: two without a graph, and one with it at about three
+#: times a pass's cost (forward, backward through every step)
+DFT_PASSES = 2 + 3
+
+
+def _dal_estimate(profile: Profile) -> dict:
+    """Chapter 05 in generated images: each iteration's three sampling passes (:data:`DFT_PASSES`), the test images
+    of each run and of the original model (twice for the original's same-noise images), Figure 1's runs and draws."""
+    from fairlab.dal import experiments
+    from fairlab.dal.dft import GRADIENTS
+    from fairlab.dal.occupations import occupations
+
+    d = profile.dal
+    runs = len(experiments.EXPERIMENTS)
+    training = runs * d.runs.iterations * d.runs.images_per_prompt * DFT_PASSES
+    toys = len(GRADIENTS) * d.figure1.images_per_prompt * (d.figure1.runs * d.figure1.iterations + d.figure1.draws) * DFT_PASSES
+    test = len(experiments.prompts("test")) * d.evaluation.images_per_prompt
+    evaluation = runs * 2 * test + len(occupations()) * d.evaluation.images_per_prompt
+    return {"notebook": "05_dal_adjusted_dft", "trainings": runs + len(GRADIENTS) * d.figure1.runs + 2,
+            "images_to_generate": training + toys + evaluation, "training_images": 0, "disk_gb": 0.05 * runs}
+
+
 def estimate(profile: Profile, throughput: dict | None = None) -> list[dict]:
     """Per notebook, before anything runs: trainings, images to generate, device-hours, disk and RAM.
 
@@ -440,12 +495,13 @@ def estimate(profile: Profile, throughput: dict | None = None) -> list[dict]:
     heads = w.n_runs * (len(w.lr_grid) * (3 + len(w.alphas)) + len(w.lambdas) * 4 + len(w.mlp_depths) * 3)
     rows.append({"notebook": "04_weight_importance_neutralization", "trainings": heads, "images_to_generate": 0,
                  "training_images": 0, "disk_gb": 0.05})
+    rows.append(_dal_estimate(profile))
     # one pass of mean gradients over R, S1 and S2 (selective_mask on chapter 02's model); nothing stored
     rows.append({"notebook": "06_your_own_model", "trainings": 0, "images_to_generate": 0,
                  "training_images": n_real + (c.s1_size or n_real) + n_real, "disk_gb": 0.0})
     for row in rows:
         seconds = row["training_images"] / throughput["train_images_per_s"] + \
-            row["images_to_generate"] / throughput["generate_images_per_s"] * (row["notebook"] == "01_csdg")
+            row["images_to_generate"] / throughput["generate_images_per_s"] * (row["notebook"] in GENERATING)
         row["device_hours"] = seconds / 3600
         # the memory store holds each split decoded; the stream store a few batches
         row["ram_gb"] = (4 + (a.batch_size * image_bytes * 4 * 6 if d.image_store == "stream"

@@ -217,6 +217,82 @@ class AimfairSection(_Strict):
                        description="SMG's k: tensors in each of the two rankings (the paper: 55 of ResNet-18's 62)")
 
 
+class DalBaseSection(_Strict):
+    """The third paper's biased model in mini and smoke: the miniature text-to-image model fine-tuned on the occupation
+    world's renders (:mod:`fairlab.dal.base_model`)."""
+
+    images_per_occupation: PositiveInt = Field(description="studio renders per occupation, captioned with its prompt")
+    original_images: PositiveInt = Field(description="renders with their original attribute captions, mixed in so "
+                                                     "that attribute words keep working")
+    steps: PositiveInt
+    batch_size: PositiveInt
+    lr: PositiveFloat
+    seed: int = 0
+
+
+class DalClassifierSection(_Strict):
+    """The training classifier the loss reads, learned here on balanced occupation-world renders (mini and smoke)."""
+
+    images: PositiveInt
+    test_images: PositiveInt = Field(description="held-out balanced renders: both classifiers' accuracy and the floor")
+    epochs: PositiveInt
+    bank: PositiveInt = Field(description="balanced renders whose face embeddings stand in for the bank of real faces")
+    seed: int = 0
+
+
+class DalRunsSection(_Strict):
+    """Every debiasing run (reference §4.1; the paper: N = 24-40, AdamW 5e-5, rank 50, EMA 0.996, 10k-15k iterations)."""
+
+    images_per_prompt: PositiveInt = Field(description="N, the images of one iteration's prompt")
+    iterations: PositiveInt = Field(description="training iterations of a run, one prompt each (the paper: 10k-15k)")
+    lr: PositiveFloat = 5e-5
+    weight_decay: float = Field(1e-2, ge=0)
+    ema_decay: float = Field(0.996, gt=0, lt=1)
+    rank: PositiveInt = 50
+    seed: int = 5991
+
+
+class DalFigure1Section(_Strict):
+    """Figure 1: the toy objective under the three gradients (the paper: 3 runs each, ~1,100 iterations) and the
+    gradient scale per step (the paper: 20 draws)."""
+
+    runs: PositiveInt = 3
+    iterations: PositiveInt
+    images_per_prompt: PositiveInt
+    draws: PositiveInt = 20
+
+
+class DalEvaluationSection(_Strict):
+    images_per_prompt: PositiveInt = Field(description="test images per prompt (the paper: 60 gender, 80 race, 160 G x R)")
+
+
+class DalSection(_Strict):
+    """Notebook 05: the distributional alignment loss and adjusted direct fine-tuning (Shen et al., ICLR 2024)."""
+
+    pipeline: str = Field(description="'mini' (the occupation-biased miniature model trained here) or a local folder / "
+                                      "cached hub id of Stable Diffusion v1.5, e.g. runwayml/stable-diffusion-v1-5")
+    base: DalBaseSection | None = Field(None, description="required when pipeline is 'mini'")
+    timestep_spacing: Literal["linspace", "leading"] = Field(
+        "linspace", description="the sampler's timesteps: linspace (the official code) or leading (the miniature "
+                                "model, whose cosine schedule leaves no signal at t = 999)")
+    prompt_padding: Literal["longest", "max_length"] = Field(
+        "longest", description="longest with the attention mask (the official code) or max_length (the stock "
+                               "pipeline, as the miniature model was trained)")
+    steps: PositiveInt = Field(description="sampler steps (the paper: 19-23 drawn per training iteration, 30 at test)")
+    guidance: PositiveFloat = Field(7.5, description="classifier-free guidance (the paper: 7.5)")
+    classifier: DalClassifierSection | None = Field(None, description="required when pipeline is 'mini'")
+    runs: DalRunsSection
+    evaluation: DalEvaluationSection
+    figure1: DalFigure1Section
+
+    @model_validator(mode="after")
+    def _keys_that_need_each_other(self) -> "DalSection":
+        if self.pipeline == "mini" and (self.base is None or self.classifier is None):
+            raise ValueError("pipeline is 'mini' but the base or classifier section is missing (the occupation "
+                             "fine-tune's and the training classifier's recipes)")
+        return self
+
+
 class ComputeSection(_Strict):
     """Where every network of the book trains, evaluates and samples (:mod:`fairlab.device`)."""
 
@@ -246,6 +322,14 @@ class Profile(_Strict):
     win_images: WinImagesSection
     csdg: CsdgSection
     aimfair: AimfairSection
+    dal: DalSection
+
+    @model_validator(mode="after")
+    def _miniature_model_for_dal(self) -> "Profile":
+        if self.dal.pipeline == "mini" and self.csdg.t2i is None:
+            raise ValueError("dal.pipeline is 'mini' but csdg has no t2i section: the occupation-biased model starts "
+                             "from the miniature text-to-image model trained there")
+        return self
 
 
 def profile_path(name: str) -> Path:

@@ -59,6 +59,7 @@ def fit(
     evaluate_initial: bool = False,
     patience: int | None = None,
     after_step: Callable[[], None] | None = None,
+    skip_nonfinite: bool = False,
     desc: str | None = None,
     progress: bool = True,
     checkpoint: str | Path | None = None,
@@ -76,6 +77,10 @@ def fit(
     * ``evaluate_initial`` lets the starting weights compete as epoch 0.
     * ``after_step`` is called after every optimiser step (e.g. to update an exponential moving
       average of the weights).
+    * ``skip_nonfinite``: a step whose gradients are not all finite is skipped — no optimiser step,
+      no ``after_step``, its loss left out of the epoch's mean — and counted in the history
+      (``skipped_steps``), as the third paper's code does under fp16. It waits for the device
+      once per step.
     * ``patience``: a run stops competing once its score has not improved for that many
       epochs (its kept checkpoint is final), and training ends when every run has stopped —
       for replicas exactly as if each had been stopped early on its own.
@@ -107,12 +112,14 @@ def fit(
         history.append({"epoch": 0, "score": kept.offer(model, _score(model, evaluate), 0).tolist()})
     bar = tqdm(range(first_epoch, epochs + 1), desc=desc or "epochs", disable=not progress, file=sys.stderr, leave=False)
     for epoch in bar:
-        mean_loss = _train_epoch(model, optimizer, batches, loss_fn, rt, after_step)
+        mean_loss, skipped = _train_epoch(model, optimizer, batches, loss_fn, rt, after_step, skip_nonfinite)
         if not np.isfinite(mean_loss):
             raise FloatingPointError(f"{desc or 'training'}: the loss became {mean_loss} during epoch {epoch}")
         if scheduler is not None:
             scheduler.step()
         entry = {"epoch": epoch, "train_loss": mean_loss}
+        if skip_nonfinite:
+            entry["skipped_steps"] = skipped
         if evaluate is not None:
             score = kept.offer(model, _score(model, evaluate), epoch)
             entry["score"] = score.tolist()
@@ -176,21 +183,31 @@ def _score(model: nn.Module, evaluate: Callable) -> np.ndarray:
 
 
 def _train_epoch(model: nn.Module, optimizer, batches: Iterable, loss_fn: Callable, rt: Runtime,
-                 after_step: Callable[[], None] | None) -> float:
-    """One pass over ``batches``; returns the mean loss, read from the device once."""
-    total, count = torch.zeros((), dtype=torch.float64, device=rt.device), 0
+                 after_step: Callable[[], None] | None, skip_nonfinite: bool = False) -> tuple[float, int]:
+    """One pass over ``batches``; returns the mean loss (read from the device once) and the steps skipped."""
+    total, count, skipped = torch.zeros((), dtype=torch.float64, device=rt.device), 0, 0
     for batch in batches:
         batch = rt.put(batch)
         optimizer.zero_grad(set_to_none=True)
         with rt.autocast():
             loss = loss_fn(model, batch)
         loss.backward()
+        if skip_nonfinite and not _finite_gradients(optimizer):
+            skipped += 1
+            continue
         optimizer.step()
         if after_step is not None:
             after_step()
         total += loss.detach().double()
         count += 1
-    return total.item() / max(count, 1)  # the epoch's one wait for the device
+    if count == 0 and skipped:
+        return float("nan"), skipped
+    return total.item() / max(count, 1), skipped  # the epoch's one wait for the device
+
+
+def _finite_gradients(optimizer) -> bool:
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
 
 
 def _save_checkpoint(path: Path, epoch: int, model: nn.Module, optimizer, scheduler, batches, kept: _KeptCheckpoint,

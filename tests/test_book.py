@@ -252,7 +252,8 @@ def test_smoke_book_builds_every_page(smoke_book):
     html = smoke_book["html"]
     assert (html / "index.html").is_file()
     for page in ("notebooks/00_data", "notebooks/01_csdg", "notebooks/02_smg_sft", "notebooks/03_ablations",
-                 "notebooks/04_weight_importance_neutralization", "notebooks/06_your_own_model", "book/status",
+                 "notebooks/04_weight_importance_neutralization", "notebooks/05_dal_adjusted_dft",
+                 "notebooks/06_your_own_model", "book/status",
                  "book/execution", "book/bibliography"):
         assert (html / f"{page}.html").is_file(), page
     text = (html / "notebooks/04_weight_importance_neutralization.html").read_text()
@@ -264,7 +265,7 @@ def test_smoke_notebooks_ran_without_errors(smoke_book):
     log = json.loads((smoke_book["build"] / "smoke" / "executions.json").read_text())
     assert {name: entry["status"] for name, entry in log.items()} == {
         "00_data": "ok", "01_csdg": "ok", "02_smg_sft": "ok", "03_ablations": "ok", "04_weight_importance_neutralization": "ok",
-        "06_your_own_model": "ok", "status": "ok", "execution": "ok"}
+        "05_dal_adjusted_dft": "ok", "06_your_own_model": "ok", "status": "ok", "execution": "ok"}
     for path in (smoke_book["build"] / "smoke" / "executed").glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]

@@ -32,15 +32,22 @@ COEFFICIENTS = ("official", "exact")
 SMALL_DIRECT_WEIGHT = 0.1
 
 
-def dft_scheduler(config=None):
+#: the official code's timestep spacing
+SPACING = "linspace"
+
+
+def dft_scheduler(config=None, timestep_spacing: str = SPACING):
     """DPM-Solver++ (2M) as the official code samples with: Stable Diffusion 1.5's schedule (or ``config``'s), linspace
-    timesteps (20 steps: 999, 949, …, 50), the last step to σ_min (diffusers' default since 0.20 goes to zero)."""
+    timesteps (20 steps: 999, 949, …, 50), the last step to σ_min (diffusers' default since 0.20 goes to zero).
+
+    ``timestep_spacing``: another spacing for a model that cannot start at t = 999 — the miniature model's cosine
+    schedule leaves no signal there, so it samples with "leading" spacing and its offset of 1 (:mod:`fairlab.t2i`)."""
     from diffusers import DPMSolverMultistepScheduler
 
     sd15 = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                 prediction_type="epsilon")
     return DPMSolverMultistepScheduler.from_config(config or sd15, algorithm_type="dpmsolver++", solver_order=2,
-                                                   timestep_spacing="linspace", final_sigmas_type="sigma_min",
+                                                   timestep_spacing=timestep_spacing, final_sigmas_type="sigma_min",
                                                    lower_order_final=True)
 
 
@@ -86,12 +93,19 @@ def _scaled(coefficient: float, grad: torch.Tensor) -> torch.Tensor:
     return grad * coefficient
 
 
+def _record_norm(norms: dict, step: int, grad: torch.Tensor) -> None:
+    norms[step] = float(grad.detach().float().norm())
+
+
 def sample(unet, scheduler, latents: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor, steps: int,
            guidance: float = 7.5, gradient: str = "adjusted", coefficients: np.ndarray | str = "official",
-           checkpoint: bool = False) -> torch.Tensor:
+           checkpoint: bool = False, gradient_norms: dict | None = None) -> torch.Tensor:
     """z_0 from z_T = ``latents`` by ``steps`` sampler steps, differentiable in the U-Net's trained weights (and in
     ``cond`` / ``uncond``, e.g. a text encoder's LoRA) under the chosen ``gradient`` (:data:`GRADIENTS`).
-    ``coefficients``: per-step values, or ``"official"`` / ``"exact"`` (:func:`step_coefficients`)."""
+    ``coefficients``: per-step values, or ``"official"`` / ``"exact"`` (:func:`step_coefficients`).
+    ``gradient_norms``: filled in the backward pass with step index → the norm of the gradient reaching that step's
+    ε⁽ᵗ⁾ on its way to the U-Net (after the coefficient): −A_t·B_t·R exact, −A_t·R without the coefficient,
+    −coef_t·A_t·R adjusted (the scale Figure 1 plots, before the U-Net's own Jacobian)."""
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
     if isinstance(coefficients, str):
@@ -105,5 +119,7 @@ def sample(unet, scheduler, latents: torch.Tensor, cond: torch.Tensor, uncond: t
         eps = guided_noise(unet, scheduler.scale_model_input(unet_input, t), t, cond, uncond, guidance, checkpoint)
         if gradient == "adjusted" and eps.requires_grad:
             eps.register_hook(partial(_scaled, float(coefficients[i])))
+        if gradient_norms is not None and eps.requires_grad:
+            eps.register_hook(partial(_record_norm, gradient_norms, i))   # runs after the coefficient's hook
         z = scheduler.step(eps, t, z).prev_sample
     return z
