@@ -395,7 +395,7 @@ def gradient_panels(losses: pd.DataFrame, scales: pd.DataFrame, title: str | Non
     return fig
 
 
-RACE_COLOURS = ("#e6c79c", "#6b4226", "#c68642", "#f1c27d")
+RACE_COLOURS = ("#2ca02c", "#8c564b", "#e377c2", "#17becf")   # categorical, not skin tones
 
 
 @book_figure

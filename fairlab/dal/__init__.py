@@ -15,5 +15,12 @@ fine-tuning.
 - :mod:`fairlab.dal.dft` — sampling differentiably through DPM-Solver++ with the exact, the adjusted and the
   adjusted-without-coefficient gradients, and the direct-path weights A_t probed by autograd;
 - :mod:`fairlab.dal.adapters` — what is trained (LoRA on the text encoder or the U-Net, or a soft prefix) and the
-  original model as the same network with its adapter disabled.
+  original model as the same network with its adapter disabled;
+- :mod:`fairlab.dal.base_model` — the biased model of `mini`: the miniature text-to-image model fine-tuned on the
+  occupation world;
+- :mod:`fairlab.dal.generator` — prompt and noise to image, without a graph or differentiably;
+- :mod:`fairlab.dal.perception` — the face box, the preservation encoders and the face embedding with its bank;
+- :mod:`fairlab.dal.finetune` — one run: three sampling passes per prompt, the loss, AdamW and EMA on the engine;
+- :mod:`fairlab.dal.experiments` — the chapter's records: the classifier, the original model's images, every run and
+  Figure 1's toy runs and gradient scales.
 """

@@ -290,14 +290,16 @@ def preservation_similarity(study: Study, seen: ft.Perception, before: dict, aft
     DINO stand-ins, and under a held-out encoder the loss never read (the FaceWorld-pretrained ResNet-50) — a run that
     games its regularisers keeps the first two high and lets the third fall."""
     held_out = _encoder(study, "resnet50", rt)
-    rows = []
+    order = list(after)
+    a, b = (torch.cat([images[p] for p in order]) for images in (after, before))
+    columns = {}
     with torch.no_grad():
-        for prompt in after:
-            a, b = (rt.put(x).float() for x in (after[prompt], before[prompt]))
-            rows.append(pd.DataFrame({"prompt": prompt, "image": np.arange(len(a)),
-                                      **{name: (encoder(a) * encoder(b)).sum(1).cpu().numpy() for name, encoder in
-                                         (("clip", seen.clip), ("dino", seen.dino), ("held_out", held_out))}}))
-    return pd.concat(rows, ignore_index=True)
+        for name, encoder in (("clip", seen.clip), ("dino", seen.dino), ("held_out", held_out)):
+            # one pass over every test image in large batches: per-prompt calls cost more than the convolutions
+            columns[name] = torch.cat([(encoder(rt.put(a[i:i + 256]).float()) * encoder(rt.put(b[i:i + 256]).float()))
+                                       .sum(1).cpu() for i in range(0, len(a), 256)]).numpy()
+    return pd.DataFrame({"prompt": np.repeat(order, [len(after[p]) for p in order]),
+                         "image": np.concatenate([np.arange(len(after[p])) for p in order]), **columns})
 
 
 # ---------------------------------------------------------------------------------------------
