@@ -178,14 +178,22 @@ def _gradient(unet, inputs, readout, **options):
     return torch.cat([g.flatten() for g in torch.autograd.grad((z0 * readout).sum(), params)])
 
 
-def test_the_adjusted_gradient_is_the_closed_form_sum_over_steps_of_coefficient_weight_and_unet_jacobian(tiny_denoiser):
+@pytest.fixture(scope="module")
+def six_steps():
+    """The sampler at six steps, its direct-path weights A_t and official coefficients."""
+    from fairlab.dal import dft
+
+    scheduler = dft.dft_scheduler()
+    return scheduler, dft.direct_path_weights(scheduler, 6), dft.step_coefficients(scheduler, 6)
+
+
+def test_the_adjusted_gradient_is_the_closed_form_sum_over_steps_of_coefficient_weight_and_unet_jacobian(tiny_denoiser,
+                                                                                                          six_steps):
     import torch
     from fairlab.dal import dft
 
     unet, inputs, readout = tiny_denoiser
-    scheduler = dft.dft_scheduler()
-    coefficients = dft.step_coefficients(scheduler, 6)
-    weights = dft.direct_path_weights(scheduler, 6)
+    scheduler, weights, coefficients = six_steps
     params = [p for p in unet.parameters() if p.requires_grad]
     # the U-Net inputs of the adjusted pass are the detached trajectory of a plain sampling pass
     scheduler.set_timesteps(6)
@@ -201,6 +209,22 @@ def test_the_adjusted_gradient_is_the_closed_form_sum_over_steps_of_coefficient_
     no_coefficient = _gradient(unet, inputs, readout, gradient="adjusted_no_coefficient")
     exact = _gradient(unet, inputs, readout, gradient="exact")
     assert not torch.allclose(exact, no_coefficient, rtol=1e-3) and not torch.allclose(no_coefficient, adjusted, rtol=1e-3)
+
+
+def test_the_recorded_gradient_scale_of_each_step_is_the_direct_path_weight_times_the_readout_norm(tiny_denoiser,
+                                                                                                   six_steps):
+    import torch
+    from fairlab.dal import dft
+
+    unet, inputs, readout = tiny_denoiser
+    scheduler, weights, coefficients = six_steps
+    for gradient, expected in (("adjusted_no_coefficient", np.abs(weights)), ("adjusted", np.abs(weights * coefficients))):
+        norms = {}
+        z0 = dft.sample(unet, scheduler, inputs["latents"], inputs["cond"], inputs["uncond"], 6, 3.0, gradient,
+                        gradient_norms=norms)
+        torch.autograd.grad((z0 * readout).sum(), [p for p in unet.parameters() if p.requires_grad])
+        recorded = np.array([norms[i] for i in range(6)])
+        assert np.allclose(recorded, expected * float(readout.norm()), rtol=1e-5)
 
 
 def test_gradient_checkpointing_changes_no_gradient(tiny_denoiser):
