@@ -28,7 +28,7 @@
 #    where the target changes it, and a face embedding);
 # 3. the loss is back-propagated through the sampler — **direct fine-tuning** — with the **adjusted gradient**:
 #    each step's U-Net input is detached, so only the direct paths remain, and each step's gradient is scaled
-#    by a coefficient, which stabilises training where the exact gradient explodes.
+#    by a coefficient — which, the paper finds, stabilises training where the exact gradient explodes.
 #
 # What trains is a LoRA on the text encoder (the paper's main runs), a LoRA on the U-Net, or five soft prefix
 # tokens. The evaluation reads the debiased model's images with a **separate** classifier and reports, per test
@@ -158,7 +158,7 @@ record_figure("dal_dft", "Figure 3", prof)
 # ## What trains: a text-encoder LoRA, a U-Net LoRA or a soft prefix
 #
 # The paper's main runs train a LoRA on the text encoder; it also trains the U-Net, or only five soft prefix
-# tokens prepended to every prompt. All three debias gender here:
+# tokens prepended to every prompt. Each of the three, trained toward a balanced gender:
 
 # %%
 page.trained_table(study)
