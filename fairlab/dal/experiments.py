@@ -26,7 +26,7 @@ from fairlab.dal.base_model import base_model, square
 from fairlab.dal.bias import NO_FACE
 from fairlab.dal.classifiers import (HEADS, AttributeClassifier, agreement, attribute_labels, balanced_scenes,
                                      classify, evaluation_reading, train_classifier)
-from fairlab.dal.generator import Generator, load_generator, to_classifier_input
+from fairlab.dal.generator import Generator, load_generator
 from fairlab.dal.occupations import CUES, RACES, occupations
 from fairlab.dal.perception import FaceEmbedder, ImageEncoder
 from fairlab.faceworld import formats, oracle
@@ -149,26 +149,30 @@ def prompts(split: str) -> list[str]:
     return [o.prompt for o in occupations() if o.split == split]
 
 
-def read_images(study: Study, images: torch.Tensor, rt: devices.Runtime) -> pd.DataFrame:
-    """What the evaluation classifier reads in ``uint8`` images: gender, race class (−1: no class), age, and each cue."""
+def evaluation_net(study: Study, rt: devices.Runtime) -> tuple[oracle.AttributeNet, int]:
+    """The evaluation classifier (FaceWorld's studio oracle) and the size it reads images at."""
     probe = attribute_probe(study)
-    predicted = oracle.predict(load_attribute_net(probe, "studio", rt), images, probe.config["size"])
+    return load_attribute_net(probe, "studio", rt), probe.config["size"]
+
+
+def read_images(net: oracle.AttributeNet, size: int, images: torch.Tensor) -> pd.DataFrame:
+    """What the evaluation classifier reads in ``uint8`` images: gender, race class (−1: no class), age, and each cue."""
+    predicted = oracle.predict(net, images, size)
     read = pd.DataFrame(evaluation_reading(predicted))
     for cue in CUES:
         read[cue] = predicted[cue].to_numpy()
     return read
 
 
-def confidences(study: Study, images: torch.Tensor, rt: devices.Runtime) -> dict[str, np.ndarray]:
+def confidences(net: oracle.AttributeNet, size: int, images: torch.Tensor,
+                rt: devices.Runtime) -> dict[str, np.ndarray]:
     """The evaluation classifier's confidence in its reading, for Figure 3's bars: P(male) and the four race classes'
     probabilities (the oracle's five FaceWorld races, renormalised over the four that draw a class)."""
     from fairlab.data.images import eval_transform
     from fairlab.dal.occupations import FACEWORLD_RACE
 
-    probe = attribute_probe(study)
-    net = load_attribute_net(probe, "studio", rt)
     with devices.inference(net):
-        out = net(devices.images_in(rt, eval_transform(rt.put(images), probe.config["size"])))
+        out = net(devices.images_in(rt, eval_transform(rt.put(images), size)))
     p_male = torch.sigmoid(out["binary"][:, oracle.BINARY.index("Male")].float()).cpu().numpy()
     race = out["race"].float().softmax(1)[:, [FACEWORLD_RACE[r] for r in RACES]].cpu().numpy()
     return {"p_male": p_male, "race": race / race.sum(1, keepdims=True)}
@@ -176,8 +180,9 @@ def confidences(study: Study, images: torch.Tensor, rt: devices.Runtime) -> dict
 
 def grid(study: Study, images: dict[str, torch.Tensor], rt: devices.Runtime) -> dict:
     """What Figure 3 shows of a model: the first :data:`GRID_IMAGES` images of each test prompt and their readings."""
+    net, size = evaluation_net(study, rt)
     kept = {p: images[p][:GRID_IMAGES] for p in prompts("test")}
-    return {"images": kept, "confidence": {p: {k: torch.from_numpy(v) for k, v in confidences(study, x, rt).items()}
+    return {"images": kept, "confidence": {p: {k: torch.from_numpy(v) for k, v in confidences(net, size, x, rt).items()}
                                            for p, x in kept.items()}}
 
 
@@ -186,15 +191,12 @@ def sample_prompts(study: Study, g: Generator, prompt_list: list[str], n: int, r
     """``n`` images of each prompt (image i from the prompt's i-th noise) and their evaluation reading."""
     from tqdm import tqdm
 
+    net, size = evaluation_net(study, rt)   # loaded once, not once per prompt
     frames, images = [], {}
     for prompt in tqdm(prompt_list, desc="sampling test prompts", disable=not progress, leave=False):
         images[prompt] = g.images(prompt, range(n))
-        frames.append(read_images(study, images[prompt], rt).assign(prompt=prompt, image=np.arange(n)))
+        frames.append(read_images(net, size, images[prompt]).assign(prompt=prompt, image=np.arange(n)))
     return pd.concat(frames, ignore_index=True), images
-
-
-def race_label(read: pd.DataFrame) -> np.ndarray:
-    return read["race"].to_numpy()
 
 
 def joint_label(read: pd.DataFrame) -> np.ndarray:

@@ -24,6 +24,8 @@ pass over the training prompts in a seeded order; the engine checkpoints after e
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,20 +150,15 @@ def attach(generator: Generator, spec: RunSpec, rank: int, seed: int) -> list[nn
     return [parameter]
 
 
-def original_model(generator: Generator):
-    """A context in which ``generator`` is the original model: adapters disabled and the prefix left out."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def context():
-        prefix, generator.prefix = generator.prefix, ""
-        try:
-            with adapters.original(generator.text_encoder, generator.unet):
-                yield
-        finally:
-            generator.prefix = prefix
-
-    return context()
+@contextmanager
+def original_model(generator: Generator) -> Iterator[None]:
+    """Within the block, ``generator`` is the original model: adapters disabled and the prefix left out."""
+    prefix, generator.prefix = generator.prefix, ""
+    try:
+        with adapters.original(generator.text_encoder, generator.unet):
+            yield
+    finally:
+        generator.prefix = prefix
 
 
 def _face_targets(spec: RunSpec, labels, original_classes, original_confidence, original_faces, current_faces,

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fairlab.dal import experiments as ex
-from fairlab.dal.bias import NO_FACE, bias, class_frequencies, freq_old, mean_and_std, prompt_bias
+from fairlab.dal.bias import NO_FACE, freq_old, mean_and_std, prompt_bias
 from fairlab.dal.occupations import RACES, design_table, occupations
 from fairlab.reports import THRESHOLD, Claim, Estimate, Sentence, compare
 from fairlab.study import Study
