@@ -281,6 +281,10 @@ class DalSection(_Strict):
     steps: PositiveInt = Field(description="sampler steps (the paper: 19-23 drawn per training iteration, 30 at test)")
     guidance: PositiveFloat = Field(7.5, description="classifier-free guidance (the paper: 7.5)")
     classifier: DalClassifierSection | None = Field(None, description="required when pipeline is 'mini'")
+    perception_dir: str | None = Field(
+        None, description="Stable Diffusion runs: the folder holding the paper's perception networks (attribute "
+                          "classifiers, CLIP, DINOv2, face detector and face network), laid out as "
+                          "fairlab.dal.paper_perception.LAYOUT says")
     runs: DalRunsSection
     evaluation: DalEvaluationSection
     figure1: DalFigure1Section
