@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test test-parallel test-py312 bench install clean
+.PHONY: book test test-parallel test-paper-path test-py312 bench install clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ test: $(STAMP)
 # record with the sequential build; CI runs it after make test (it takes about as long as the book).
 test-parallel: $(STAMP)
 	$(BIN)/python -m pytest -m parallel_book
+
+# The third paper's chapter on the Stable Diffusion path (the paper's perception read from a folder), end to end on
+# tiny random networks: the original model's and six runs' records and the tables; CI runs it after make test.
+test-paper-path: $(STAMP)
+	$(BIN)/python -m pytest -m paper_path
 
 # The wheel installed with its core dependencies into a fresh Python 3.12 environment (downloads torch: a few GB
 # and minutes); CI runs it. Skipped where no python3.12 is found (PATH or pyenv).

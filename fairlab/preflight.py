@@ -70,19 +70,45 @@ def weight_checks(profile: Profile) -> list[Check]:
 
 
 def pipeline_check(profile: Profile) -> list[Check]:
-    """The Stable Diffusion pipeline: a local folder with ``model_index.json`` (the miniature model is trained here)."""
-    source = profile.csdg.generation.pipeline
+    """The Stable Diffusion pipelines: AIM-Fair's and the third paper's, each a local folder with ``model_index.json``
+    or a hub id in the local cache (the miniature models are trained here)."""
+    return (_pipeline_check("diffusion pipeline", profile.csdg.generation.pipeline)
+            + _pipeline_check("pipeline to debias", profile.dal.pipeline))
+
+
+def _pipeline_check(name: str, source: str) -> list[Check]:
     if source == "mini":
         return []
     folder = Path(source).expanduser()
     if (folder / "model_index.json").is_file():
-        return [Check("diffusion pipeline", True, str(folder))]
+        return [Check(name, True, str(folder))]
     hub = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", "~/.cache/huggingface")) / "hub").expanduser()
     cached = hub / f"models--{source.replace('/', '--')}"
     if cached.is_dir():
-        return [Check("diffusion pipeline", True, f"{source} in the local hub cache ({cached})")]
-    return [Check("diffusion pipeline", False, f"{source!r} is neither a folder with model_index.json nor in the local "
-                                               f"hub cache ({hub}); nothing is downloaded at run time")]
+        return [Check(name, True, f"{source} in the local hub cache ({cached})")]
+    return [Check(name, False, f"{source!r} is neither a folder with model_index.json nor in the local hub cache "
+                               f"({hub}); nothing is downloaded at run time")]
+
+
+def dal_perception_check(profile: Profile) -> list[Check]:
+    """The third paper's perception networks (``dal.perception_dir``, :data:`fairlab.dal.paper_perception.LAYOUT`)
+    and insightface, where the model to debias is Stable Diffusion."""
+    from importlib.util import find_spec
+
+    from fairlab.dal.paper_perception import LAYOUT, missing_files
+
+    if profile.dal.pipeline == "mini":
+        return []
+    folder = profile.dal.perception_dir
+    if not folder:
+        return [Check("dal perception", False, "dal.perception_dir is not set; expected a folder holding "
+                                               + ", ".join(LAYOUT))]
+    missing = missing_files(Path(folder))
+    checks = [Check("dal perception", not missing, str(Path(folder).expanduser()) if not missing else
+                    f"{len(missing)} of {len(LAYOUT)} entries missing:\n      " + "\n      ".join(missing))]
+    found = find_spec("insightface") is not None and find_spec("onnxruntime") is not None
+    return checks + [Check("face detector", found, "insightface and onnxruntime installed" if found else
+                           "insightface or onnxruntime missing: pip install insightface onnxruntime-gpu")]
 
 
 def prompt_backend_check(profile: Profile) -> list[Check]:
@@ -117,7 +143,8 @@ def check(profile: Profile, data_root: Path | None = None) -> list[Check]:
     checks = []
     if profile.data.source == "real":
         checks += data_checks(Path(data_root).expanduser() if data_root else paths.data_root(profile.data_root))
-    return checks + weight_checks(profile) + pipeline_check(profile) + prompt_backend_check(profile) + device_check(profile)
+    return (checks + weight_checks(profile) + pipeline_check(profile) + dal_perception_check(profile)
+            + prompt_backend_check(profile) + device_check(profile))
 
 
 __all__ = ["Check", "check", "data_checks", "REAL_DATASETS"]

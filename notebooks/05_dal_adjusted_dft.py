@@ -47,6 +47,8 @@ profile: str = "mini"  # smoke, mini or paper, or the path of a profile file
 overrides: dict = {}  # profile keys to change, e.g. {"dal.runs.iterations": 40}
 
 # %% tags=["hide-input"]
+from IPython.display import display
+
 from fairlab import figures, notebook
 from fairlab.pages import dal as page
 from fairlab.reports import check_claims, publish, record_figure
@@ -60,33 +62,31 @@ page.scale_table(prof)
 # %% [markdown]
 # ## The biased model
 #
-# The occupation world's design: each occupation's share of men, of the WMELH race class and of old faces, and
+# In `mini`, the occupation world's design: each occupation's share of men, of the WMELH race class and of old faces, and
 # its cues, beside what the fine-tuned miniature model draws for it as the evaluation classifier reads its images
 # (all sixty occupations; the test occupations were seen in this fine-tune, as Stable Diffusion saw every
 # occupation in pre-training, but never in debiasing).
 
 # %%
-design = page.learned_vs_designed(study)
-notebook.say(page.learned_sentence(design))
-notebook.say(page.age_sentence(study))
-
-# %%
-design.round(2)
+if page.miniature(prof):  # Stable Diffusion has no design to compare with
+    design = page.learned_vs_designed(study)
+    notebook.say(page.learned_sentence(design))
+    notebook.say(page.age_sentence(study))
+    display(design.round(2))
 
 # %% [markdown]
 # ## The classifiers and the floor
 #
-# FaceWorld shows race only through skin tone. In the occupation world each race class has a tone of its own;
+# In `mini`: FaceWorld shows race only through skin tone. In the occupation world each race class has a tone of its own;
 # still, the evaluation classifier misreads some faces, so even a perfectly fair generator measures as slightly
 # biased. The floor below is that bias: held-out balanced renders, read by the evaluation classifier and cut
 # into test-prompt-sized groups. The training classifier (whose gradient drives the loss) and the evaluation
 # classifier share no weights or training images; their agreement says how far one may stand in for the other.
 
 # %%
-page.classifiers(study)
-
-# %%
-page.floor(study)
+if page.miniature(prof):  # with Stable Diffusion, the paper's classifiers are read from dal.perception_dir
+    display(page.classifiers(study))
+    display(page.floor(study))
 
 # %% [markdown]
 # ## Figure 1: the exact and the adjusted gradient

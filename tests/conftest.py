@@ -40,3 +40,23 @@ def smoke_book(tmp_path_factory):
         html = build_book("smoke", SMOKE_BOOK_OVERRIDES, block_network=True, progress=False,
                           announce=lambda message: None)
     return {"html": html, "build": root / "_build", "results": root / "results"}
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory):
+    """A tiny random text-to-image pipeline saved locally (16-pixel images), whose tokenizer knows FaceWorld's
+    caption words and the occupations: the third paper's generator and runs on it in seconds."""
+    import torch
+
+    from fairlab import t2i
+    from fairlab.dal.occupations import occupations
+    from fairlab.faceworld import phrases
+
+    torch.manual_seed(0)
+    tokenizer = t2i.build_tokenizer(phrases.vocabulary() + [o.name for o in occupations()])
+    arch = t2i.Architecture(image_size=16, latent_channels=4, vae_channels=(8, 16), unet_channels=(16, 32),
+                            text_width=16, text_layers=1)
+    vae, text, unet = t2i.build_components(arch, len(tokenizer))
+    folder = tmp_path_factory.mktemp("pipeline") / "tiny"
+    t2i.assemble(vae, text, tokenizer, unet, t2i.training_scheduler()).save_pretrained(folder)
+    return folder

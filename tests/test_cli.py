@@ -79,9 +79,15 @@ def test_the_preflight_check_finds_each_dataset_weight_file_and_pipeline_it_need
     (pipeline / "model_index.json").write_text("{}")
     monkeypatch.setenv("FAIRLAB_LLM_BASE_URL", "http://localhost:8000/v1")
     monkeypatch.setenv("FAIRLAB_LLM_MODEL", "local-model")
+    perception = tmp_path / "dal"
+    (perception / "clip").mkdir(parents=True)
     profile = load_profile("paper", {"backbones.weights_dir": str(weights), "csdg.generation.pipeline": str(pipeline),
+                                     "dal.pipeline": str(pipeline), "dal.perception_dir": str(perception),
                                      "compute.device": "cpu"})
     checks = {c.name: c for c in check(profile, tmp_path / "data")}
+    assert checks["pipeline to debias"].ok
+    assert not checks["dal perception"].ok and "8 of 9 entries missing" in checks["dal perception"].detail
+    assert "training_classifier.pt" in checks["dal perception"].detail and "clip/" not in checks["dal perception"].detail
     assert not checks["data root"].ok
     assert all(checks[f"weights {arch}"].ok for arch in backbones.IMAGENET_FILES)
     assert not checks[f"weights {vit.ARCH}"].ok and vit.WEIGHT_FILES[0] in checks[f"weights {vit.ARCH}"].detail

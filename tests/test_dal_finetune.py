@@ -8,27 +8,6 @@ import pytest
 import torch
 
 
-def _tiny_pipeline(folder, vocabulary):
-    from fairlab import t2i
-
-    torch.manual_seed(0)
-    tokenizer = t2i.build_tokenizer(vocabulary)
-    arch = t2i.Architecture(image_size=16, latent_channels=4, vae_channels=(8, 16), unet_channels=(16, 32),
-                            text_width=16, text_layers=1)
-    vae, text, unet = t2i.build_components(arch, len(tokenizer))
-    t2i.assemble(vae, text, tokenizer, unet, t2i.training_scheduler()).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tiny_pipeline(tmp_path_factory):
-    from fairlab.dal.occupations import occupations
-    from fairlab.faceworld import phrases
-
-    words = phrases.vocabulary() + [o.name for o in occupations()]
-    return _tiny_pipeline(tmp_path_factory.mktemp("pipeline") / "tiny", words)
-
-
 def _generator(folder, **options):
     from fairlab.dal.generator import load_generator
 
@@ -120,6 +99,9 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_weights_and_
     finally:
         ft.OBJECTIVES["alignment"] = original_objective
     assert checkpoint.exists()
+    saved = torch.load(checkpoint, weights_only=False)["model"]
+    trained_names = {n for n, p in straight.named_parameters() if p.requires_grad}
+    assert set(saved) == trained_names | {"_extra_state"}   # the frozen base is not in the checkpoint
     resumed = ft.finetune(_generator(tiny_pipeline), _perception(), spec, prompts, settings, checkpoint=checkpoint,
                           progress=False)
     assert [e["loss"] for e in resumed.log] == [e["loss"] for e in straight.log]

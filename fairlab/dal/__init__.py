@@ -19,7 +19,10 @@ fine-tuning.
 - :mod:`fairlab.dal.base_model` — the biased model of `mini`: the miniature text-to-image model fine-tuned on the
   occupation world;
 - :mod:`fairlab.dal.generator` — prompt and noise to image, without a graph or differentiably;
-- :mod:`fairlab.dal.perception` — the face box, the preservation encoders and the face embedding with its bank;
+- :mod:`fairlab.dal.perception` — the faces (`mini`'s fixed box, a detector's largest face), the official square
+  crop and ArcFace alignment, the preservation encoders and the face embedding with its bank;
+- :mod:`fairlab.dal.paper_perception` — the paper's networks from a local folder for Stable Diffusion runs: insightface,
+  the MobileNetV3 classifiers, CLIP, DINOv2, the face network, and the evaluation with CLIP-T;
 - :mod:`fairlab.dal.finetune` — one run: three sampling passes per prompt, the loss, AdamW and EMA on the engine;
 - :mod:`fairlab.dal.experiments` — the chapter's records: the classifier, the original model's images, every run and
   Figure 1's toy runs and gradient scales.

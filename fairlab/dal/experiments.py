@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from fairlab.dal.classifiers import (HEADS, AttributeClassifier, agreement, attr
                                      classify, evaluation_reading, train_classifier)
 from fairlab.dal.generator import Generator, load_generator
 from fairlab.dal.occupations import CUES, RACES, occupations
-from fairlab.dal.perception import FaceEmbedder, ImageEncoder
+from fairlab.dal.perception import FaceEmbedder, FixedFaceBox, ImageEncoder
 from fairlab.faceworld import formats, oracle
 from fairlab.faceworld.datasets import attribute_probe, load_attribute_net, render_tensor
 from fairlab.results import Record
@@ -106,27 +107,33 @@ def _encoder(study: Study, arch: str, rt: devices.Runtime) -> ImageEncoder:
 
 
 def perception(study: Study, rt: devices.Runtime) -> ft.Perception:
-    """The networks the loss reads in `mini`, all FaceWorld-pretrained by the data chapter and frozen: the training
+    """The networks the loss reads. With Stable Diffusion, the paper's (:mod:`fairlab.dal.paper_perception`, from
+    ``dal.perception_dir``). In `mini`, all FaceWorld-pretrained by the data chapter and frozen: the training
     classifier; ResNet-18 and DenseNet-121 (at the backbones' 64 px) standing in for CLIP and DINO; the photo-domain
     attribute network of the attribute probe on the face box for the face embedding, with a bank of balanced renders
     standing in for the real faces. (ResNet-50 is kept out of the loss: it is the held-out encoder of
     :func:`preservation_similarity`.)"""
+    if study.profile.dal.pipeline != "mini":
+        return _paper_perception(study.profile.dal.perception_dir, str(rt.device))[0]
     section = study.profile.dal.classifier
-    if section is None:
-        raise NotImplementedError(
-            f"profile {study.profile.name!r}: dal.pipeline is {study.profile.dal.pipeline!r}, and the paper's perception "
-            "(the official attribute classifiers, CLIP ViT-H/14, DINOv2, a face detector and a face-recognition "
-            "network from local weights) is not wired into fairlab yet; the chapter runs on the miniature model "
-            "(dal.pipeline: mini)")
     size = study.profile.csdg.generation.size
     probe = attribute_probe(study)
     face = FaceEmbedder(ImageEncoder(load_attribute_net(probe, "photo", rt).body, probe.config["size"],
                                      backbones.HALF_NORM))
     bank_images = _renders(balanced_scenes(section.bank, section.seed + 1), size)
     with torch.no_grad():
-        bank = torch.cat([face(rt.put(bank_images[i:i + 256]).float()) for i in range(0, len(bank_images), 256)])
+        bank = torch.cat([face(x, FixedFaceBox()(x)) for x in (rt.put(bank_images[i:i + 256]).float()
+                                                               for i in range(0, len(bank_images), 256))])
     return ft.Perception(load_classifier(classifier(study), rt), size, _encoder(study, "resnet18", rt),
                          _encoder(study, "densenet121", rt), face, bank)
+
+
+@functools.lru_cache(maxsize=1)
+def _paper_perception(folder: str | None, device: str):
+    """The loss's and the evaluation's networks from the perception folder, loaded once per process."""
+    from fairlab.dal import paper_perception
+
+    return paper_perception.load(folder, device)
 
 
 def generator(study: Study, rt: devices.Runtime) -> Generator:
@@ -145,14 +152,39 @@ def _model_key(study: Study) -> str:
     return base_model(study).config_hash if d.pipeline == "mini" else d.pipeline
 
 
+def _perception_key(study: Study) -> str:
+    """What the loss reads, in a run's config: the training classifier record's hash, or the perception folder."""
+    d = study.profile.dal
+    return classifier(study).config_hash if d.pipeline == "mini" else str(Path(d.perception_dir or "").expanduser())
+
+
 def prompts(split: str) -> list[str]:
     return [o.prompt for o in occupations() if o.split == split]
 
 
-def evaluation_net(study: Study, rt: devices.Runtime) -> tuple[oracle.AttributeNet, int]:
-    """The evaluation classifier (FaceWorld's studio oracle) and the size it reads images at."""
+@dataclass
+class OracleReader:
+    """The `mini` evaluation classifier, FaceWorld's studio oracle, read at ``size``: every render shows a face."""
+
+    net: oracle.AttributeNet
+    size: int
+    runtime: devices.Runtime
+
+    def read(self, images: torch.Tensor, prompt: str) -> pd.DataFrame:
+        return read_images(self.net, self.size, images)
+
+    def confidences(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        return confidences(self.net, self.size, images, self.runtime)
+
+
+def reader(study: Study, rt: devices.Runtime):
+    """The evaluation: FaceWorld's oracle in `mini`, the paper's evaluation classifiers and CLIP-T with Stable
+    Diffusion (:class:`fairlab.dal.paper_perception.FaceReader`). Its ``read(images, prompt)`` gives gender, race and
+    age per image (:data:`fairlab.dal.bias.NO_FACE` without a face) and the cues or CLIP-T."""
+    if study.profile.dal.pipeline != "mini":
+        return _paper_perception(study.profile.dal.perception_dir, str(rt.device))[1]
     probe = attribute_probe(study)
-    return load_attribute_net(probe, "studio", rt), probe.config["size"]
+    return OracleReader(load_attribute_net(probe, "studio", rt), probe.config["size"], rt)
 
 
 def read_images(net: oracle.AttributeNet, size: int, images: torch.Tensor) -> pd.DataFrame:
@@ -180,9 +212,9 @@ def confidences(net: oracle.AttributeNet, size: int, images: torch.Tensor,
 
 def grid(study: Study, images: dict[str, torch.Tensor], rt: devices.Runtime) -> dict:
     """What Figure 3 shows of a model: the first :data:`GRID_IMAGES` images of each test prompt and their readings."""
-    net, size = evaluation_net(study, rt)
+    evaluation = reader(study, rt)
     kept = {p: images[p][:GRID_IMAGES] for p in prompts("test")}
-    return {"images": kept, "confidence": {p: {k: torch.from_numpy(v) for k, v in confidences(net, size, x, rt).items()}
+    return {"images": kept, "confidence": {p: {k: torch.from_numpy(v) for k, v in evaluation.confidences(x).items()}
                                            for p, x in kept.items()}}
 
 
@@ -191,11 +223,11 @@ def sample_prompts(study: Study, g: Generator, prompt_list: list[str], n: int, r
     """``n`` images of each prompt (image i from the prompt's i-th noise) and their evaluation reading."""
     from tqdm import tqdm
 
-    net, size = evaluation_net(study, rt)   # loaded once, not once per prompt
+    evaluation = reader(study, rt)   # loaded once, not once per prompt
     frames, images = [], {}
     for prompt in tqdm(prompt_list, desc="sampling test prompts", disable=not progress, leave=False):
         images[prompt] = g.images(prompt, range(n))
-        frames.append(read_images(net, size, images[prompt]).assign(prompt=prompt, image=np.arange(n)))
+        frames.append(evaluation.read(images[prompt], prompt).assign(prompt=prompt, image=np.arange(n)))
     return pd.concat(frames, ignore_index=True), images
 
 
@@ -232,14 +264,14 @@ def original(study: Study) -> Record:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A run of ``experiment`` on ``model``; its test images are as many as the ``original`` record's (whose images
-    from the same noise it is compared with)."""
+    """A run of ``experiment`` on ``model``, its loss reading ``perception``; its test images are as many as the
+    ``original`` record's (whose images from the same noise it is compared with)."""
 
     experiment: str
     spec: dict
     model: str
     settings: dict
-    classifier: str
+    perception: str
     original: str
 
 
@@ -254,7 +286,7 @@ def run(study: Study, experiment: str) -> Record:
     settings = ft.TrainingSettings(iterations=d.runs.iterations, images=d.runs.images_per_prompt, lr=d.runs.lr,
                                    weight_decay=d.runs.weight_decay, ema_decay=d.runs.ema_decay, rank=d.runs.rank,
                                    seed=d.runs.seed)
-    config = RunConfig(experiment, asdict(spec), _model_key(study), asdict(settings), classifier(study).config_hash,
+    config = RunConfig(experiment, asdict(spec), _model_key(study), asdict(settings), _perception_key(study),
                        original(study).config_hash)
 
     def compute(workdir: Path, staging: Path) -> dict:
@@ -272,7 +304,7 @@ def run(study: Study, experiment: str) -> Record:
         (workdir / "log.json").write_text(json.dumps(trained.log))
         test = prompts("test")
         read, after = sample_prompts(study, g, test, d.evaluation.images_per_prompt, rt)
-        trained_reading = [classify(seen.classifier, after[p], seen.classifier_size) for p in test]
+        trained_reading = [seen.classify(after[p]) for p in test]
         for head in HEADS:   # what the training classifier reads, beside the evaluation classifier
             read[f"train_{head}"] = np.concatenate([r[head] for r in trained_reading])
         read.to_csv(workdir / "readings.csv", index=False)
@@ -291,12 +323,14 @@ def preservation_similarity(study: Study, seen: ft.Perception, before: dict, aft
     """Per test image, the cosine between the debiased and the original image from the same noise under the CLIP and
     DINO stand-ins, and under a held-out encoder the loss never read (the FaceWorld-pretrained ResNet-50) — a run that
     games its regularisers keeps the first two high and lets the third fall."""
-    held_out = _encoder(study, "resnet50", rt)
+    encoders = {"clip": seen.clip, "dino": seen.dino}
+    if study.profile.dal.pipeline == "mini":
+        encoders["held_out"] = _encoder(study, "resnet50", rt)
     order = list(after)
     a, b = (torch.cat([images[p] for p in order]) for images in (after, before))
     columns = {}
     with torch.no_grad():
-        for name, encoder in (("clip", seen.clip), ("dino", seen.dino), ("held_out", held_out)):
+        for name, encoder in encoders.items():
             # one pass over every test image in large batches: per-prompt calls cost more than the convolutions
             columns[name] = torch.cat([(encoder(rt.put(a[i:i + 256]).float()) * encoder(rt.put(b[i:i + 256]).float()))
                                        .sum(1).cpu() for i in range(0, len(a), 256)]).numpy()

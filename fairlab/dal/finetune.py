@@ -16,6 +16,10 @@ An iteration is one training prompt and N images from one noise draw, in three s
    embedding, against the original face where every target keeps it and the original was confidently read, else the
    nearest face of the bank.
 
+The classifiers read each image's largest face (`mini`: the renderer's face box, the whole image to the classifier); an
+image without a face gets no target, is left out of the transport, adds nothing to the alignment and face terms and
+weighs ``no_face_weight`` in the preservation terms (the official code).
+
 What trains is a text-encoder LoRA, a U-Net LoRA or a soft prefix (:mod:`fairlab.dal.adapters`); AdamW at a constant
 rate; an exponential moving average of the trained weights (diffusers' ``EMAModel``, whose warm-up is the official
 min((1 + s) / (10 + s), decay)) is the evaluated model; a step with a non-finite gradient is skipped. An epoch is one
@@ -24,7 +28,7 @@ pass over the training prompts in a seeded order; the engine checkpoints after e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +38,15 @@ import torch
 from torch import nn
 
 from fairlab.dal import adapters
+from fairlab.dal.bias import NO_FACE
 from fairlab.dal.classifiers import HEADS
-from fairlab.dal.generator import Generator, to_classifier_input
-from fairlab.dal.loss import (alignment_loss, attenuate_inside, changed_attributes, preservation_weight,
-                              region_factor)
-from fairlab.dal.perception import FaceEmbedder, ImageEncoder, cosine_distance, face_boxes, nearest_in_bank
-from fairlab.dal.targets import AGE_OLD_COST_SCALE, composition_targets, joint_targets, two_class_targets
+from fairlab.dal.generator import Generator, to_classifier_input, to_uint8
+from fairlab.dal.loss import (alignment_loss, attenuate_inside, box_intersection, changed_attributes,
+                              preservation_weight, region_factor)
+from fairlab.dal.perception import (FaceEmbedder, Faces, FixedFaceBox, ImageEncoder, cosine_distance, face_crops,
+                                    nearest_in_bank)
+from fairlab.dal.targets import (AGE_OLD_COST_SCALE, NO_TARGET, composition_targets, joint_targets,
+                                 two_class_targets)
 from fairlab.data.images import eval_transform
 from fairlab.train import fit
 
@@ -79,7 +86,9 @@ class RunSpec:
 @dataclass
 class Perception:
     """The networks the loss reads, all frozen: the training classifier (read at ``classifier_size``), the two
-    whole-image encoders, the face embedder and its bank of real-face embeddings."""
+    whole-image encoders, the face embedder and its bank of real-face embeddings, and the face detector. In `mini` the
+    classifier reads the whole image, normalised as the renders it learned from; the paper's classifiers read the
+    largest face's square crop in [−1, 1] with no normalisation (``reads_face_crop``)."""
 
     classifier: nn.Module
     classifier_size: int
@@ -87,13 +96,34 @@ class Perception:
     dino: ImageEncoder
     face: FaceEmbedder
     bank: torch.Tensor
+    detector: Callable[[torch.Tensor], Faces] = field(default_factory=FixedFaceBox)
+    reads_face_crop: bool = False
 
-    def probabilities(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {h: logits.softmax(dim=1) for h, logits in self.logits(pixels).items()}
+    def detect(self, pixels: torch.Tensor) -> Faces:
+        """The largest face of each decoded image (pixels in [−1, 1]); not differentiable."""
+        return self.detector(to_uint8(pixels.detach()))
 
-    def logits(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The training classifier's logits of decoded images (pixels in [−1, 1], differentiable)."""
-        return self.classifier(eval_transform(to_classifier_input(pixels), self.classifier_size))
+    def probabilities(self, pixels: torch.Tensor, faces: Faces) -> dict[str, torch.Tensor]:
+        return {h: logits.softmax(dim=1) for h, logits in self.logits(pixels, faces).items()}
+
+    def logits(self, pixels: torch.Tensor, faces: Faces) -> dict[str, torch.Tensor]:
+        """The training classifier's logits of decoded images (pixels in [−1, 1], differentiable); an image without a
+        face is read whole, and its reading is never used."""
+        if not self.reads_face_crop:
+            return self.classifier(eval_transform(to_classifier_input(pixels), self.classifier_size))
+        return self.classifier(face_crops(pixels, faces, self.classifier_size))
+
+    def classify(self, images: torch.Tensor, batch_size: int = 64) -> dict[str, np.ndarray]:
+        """What the training classifier reads in ``uint8`` images: each head's class (``NO_FACE`` without a face)."""
+        device = self.bank.device
+        parts = []
+        with torch.no_grad():
+            for start in range(0, len(images), batch_size):
+                pixels = images[start:start + batch_size].to(device).float() / 127.5 - 1
+                faces = self.detect(pixels)
+                parts.append({h: np.where(faces.found, p.argmax(1).cpu().numpy(), NO_FACE)
+                              for h, p in self.logits(pixels, faces).items()})
+        return {h: np.concatenate([p[h] for p in parts]) for h in parts[0]}
 
 
 def batch_targets(spec: RunSpec, probabilities: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -123,6 +153,23 @@ class DebiasedModel(nn.Module):
         self.trained = trained
         self.ema = EMAModel(trained, decay=ema_decay)
         self.log: list[dict] = []
+
+    def state_dict(self, *args, **kwargs) -> dict:
+        """What a run changes, and nothing else: the trained parameters, the EMA and the log (the frozen base is as
+        it was loaded; Stable Diffusion's would add 4 GB to every checkpoint)."""
+        full = super().state_dict(*args, **kwargs)
+        prefix = kwargs.get("prefix", "")
+        kept = {prefix + name for name, p in self.named_parameters() if p.requires_grad} | {prefix + "_extra_state"}
+        return type(full)((k, v) for k, v in full.items() if k in kept)
+
+    def load_state_dict(self, state: dict, strict: bool = True, assign: bool = False):
+        """Loads :meth:`state_dict`'s entries; with ``strict``, every trained parameter must be among them."""
+        result = super().load_state_dict(state, strict=False, assign=assign)
+        missing = [k for k in result.missing_keys if self.get_parameter(k).requires_grad]
+        if strict and (missing or result.unexpected_keys):
+            raise RuntimeError(f"a debiased model's state misses trained parameters {missing} or has unexpected "
+                               f"entries {result.unexpected_keys}")
+        return result
 
     def get_extra_state(self) -> dict:
         return {"ema": self.ema.state_dict(), "log": self.log}
@@ -161,55 +208,85 @@ def original_model(generator: Generator) -> Iterator[None]:
         generator.prefix = prefix
 
 
-def _face_targets(spec: RunSpec, labels, original_classes, original_confidence, original_faces, current_faces,
-                  bank) -> torch.Tensor:
-    keep = np.ones(len(original_faces), dtype=bool)
+def _face_targets(spec: RunSpec, labels, original_classes, original_confidence, original_found, original_faces,
+                  current_faces, bank) -> torch.Tensor:
+    keep = np.array(original_found, dtype=bool)
     for a in spec.debias:
         keep &= (labels[a] == original_classes[a]) & (original_confidence[a] >= spec.face_confidence)
     neighbours = nearest_in_bank(current_faces, bank)
     return torch.where(torch.as_tensor(keep, device=bank.device)[:, None], original_faces, neighbours)
 
 
+def _targets_of_faces(spec: RunSpec, probabilities: dict[str, np.ndarray], found: np.ndarray,
+                      rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """:func:`batch_targets` over the images with a face; the others get no target (the official code)."""
+    labels = {a: np.full(len(found), NO_TARGET, dtype=np.int64) for a in spec.debias}
+    if found.any():
+        for a, found_labels in batch_targets(spec, {a: p[found] for a, p in probabilities.items()}, rng).items():
+            labels[a][found] = found_labels
+    return labels
+
+
 def alignment_objective(generator: Generator, perception: Perception, spec: RunSpec, prompt: str,
                         noise: torch.Tensor, rng: np.random.Generator, steps: int | None = None,
                         checkpoint: bool = False) -> tuple[torch.Tensor, dict]:
-    """The loss of one prompt's batch (the module docstring's three passes) and what it logs."""
+    """The loss of one prompt's batch (the module docstring's three passes) and what it logs. The face term counts
+    the images with a face and a target, averaged over all N (the official code), as the alignment term does."""
     n = len(noise)
     with torch.no_grad():
         current = generator.decode(generator.latents_from(noise, prompt, steps=steps))
-        probabilities = {h: p.cpu().double().numpy() for h, p in perception.probabilities(current).items()}
-        labels = batch_targets(spec, probabilities, rng)
+        faces = perception.detect(current)
+        probabilities = {h: p.cpu().double().numpy() for h, p in perception.probabilities(current, faces).items()}
+        labels = _targets_of_faces(spec, probabilities, faces.found, rng)
         with original_model(generator):
             before = generator.decode(generator.latents_from(noise, prompt, steps=steps))
-        original_probabilities = perception.probabilities(before)
+        faces_before = perception.detect(before)
+        original_probabilities = perception.probabilities(before, faces_before)
         original_classes = {a: original_probabilities[a].argmax(1).cpu().numpy() for a in spec.debias}
         original_confidence = {a: original_probabilities[a].max(1).values.cpu().numpy() for a in spec.debias}
         references = {"clip": perception.clip(to_classifier_input(before)),
                       "dino": perception.dino(to_classifier_input(before))}
-        original_faces = perception.face(to_classifier_input(before))
+        original_faces = _embed_found(perception, before, faces_before)
     images = generator.decode(generator.latents_from(noise, prompt, gradient=spec.gradient,
                                                      coefficients=spec.coefficients, checkpoint=checkpoint,
                                                      steps=steps))
-    logits = perception.logits(images)
+    logits = perception.logits(images, faces)
     align = alignment_loss({a: logits[a] for a in spec.debias}, labels)
-    faces = np.ones(n, dtype=bool)
     changed = changed_attributes(labels, original_classes)
-    weight = torch.as_tensor(preservation_weight(changed, faces, spec.no_face_weight), dtype=images.dtype,
+    weight = torch.as_tensor(preservation_weight(changed, faces.found, spec.no_face_weight), dtype=images.dtype,
                              device=images.device)
-    held = attenuate_inside(images, face_boxes(n, *images.shape[-2:]), region_factor(changed))
+    both_found = (faces.found & faces_before.found)[:, None]
+    region = np.where(both_found, box_intersection(faces.boxes, faces_before.boxes), 0)
+    held = attenuate_inside(images, region, region_factor(changed))
     pixels = to_classifier_input(held)
     preservation = (weight * (cosine_distance(perception.clip(pixels), references["clip"])
                               + cosine_distance(perception.dino(pixels), references["dino"]))).mean()
-    current_faces = perception.face(to_classifier_input(images))
-    face_target = _face_targets(spec, labels, original_classes, original_confidence, original_faces,
-                                current_faces.detach(), perception.bank)
-    face = cosine_distance(current_faces, face_target).mean()
+    with_target = faces.found & np.all([labels[a] >= 0 for a in spec.debias], axis=0)
+    face = images.new_zeros(())
+    if with_target.any():
+        current_faces = perception.face(to_classifier_input(images[with_target]), faces.subset(with_target))
+        face_target = _face_targets(spec, {a: labels[a][with_target] for a in spec.debias},
+                                    {a: original_classes[a][with_target] for a in spec.debias},
+                                    {a: original_confidence[a][with_target] for a in spec.debias},
+                                    faces_before.found[with_target], original_faces[with_target],
+                                    current_faces.detach(), perception.bank)
+        face = cosine_distance(current_faces, face_target).sum() / n
     total = align + spec.image_weight * preservation + spec.face_weight * face
     kept = {a: float(np.mean(labels[a] >= 0)) for a in spec.debias}
-    share = {a: float(np.mean(probabilities[a].argmax(1) == 1)) for a in spec.debias if len(spec.targets[a]) == 2}
+    share = {a: float(np.mean(probabilities[a].argmax(1)[faces.found] == 1)) for a in spec.debias
+             if len(spec.targets[a]) == 2 and faces.found.any()}
     return total, {"loss": float(total.detach()), "align": float(align.detach()),
                    "preservation": float(preservation.detach()), "face": float(face.detach()),
-                   "kept": kept, "class_1_share": share}
+                   "kept": kept, "class_1_share": share, "faces": float(faces.found.mean())}
+
+
+def _embed_found(perception: Perception, pixels: torch.Tensor, faces: Faces) -> torch.Tensor:
+    """The face embeddings of decoded images, zeros where no face was found."""
+    out = torch.zeros(len(pixels), perception.bank.shape[1], dtype=perception.bank.dtype, device=perception.bank.device)
+    if faces.found.any():
+        out[torch.as_tensor(faces.found, device=out.device)] = perception.face(
+            to_classifier_input(pixels[faces.found]), faces.subset(faces.found)).to(out.dtype)
+    return out
 
 
 def dissimilarity_objective(generator: Generator, perception: Perception, spec: RunSpec, prompt: str,
