@@ -87,11 +87,15 @@ def run(notebook: Annotated[str, typer.Argument(help="a notebook path or name, e
     import time
 
     from fairlab.book import NotebookFailed, NotebookInterrupted, check_output, find_notebook, precompute, run_notebook
+    from fairlab.plans import plan_text
 
     try:
         source = find_notebook(notebook)
         check_output(output)
         overrides = _overrides(profile, param)
+        cost = plan_text(load_profile(profile, overrides), source.stem)
+        if cost:
+            _announce(cost)   # before hours of work, what they will cost
         fresh_since = time.time() if fresh else None
         precompute(source.stem, profile, overrides, jobs=_jobs(jobs, profile, param), address=address, fresh_since=fresh_since,
                    announce=_announce)

@@ -342,14 +342,20 @@ def plan(notebook: str, profile: Profile) -> list[Stage]:
     return builder(notebook, profile) if builder else []
 
 
-def plan_text(profile: Profile) -> str:
-    """The estimate as a plain-text table with a total line (what ``fairlab plan`` and ``fairlab book`` print)."""
+def plan_text(profile: Profile, notebook: str | None = None) -> str:
+    """The estimate as a plain-text table with a total line (what ``fairlab plan`` and ``fairlab book`` print), or
+    ``notebook``'s line alone (what ``fairlab run`` prints before it starts; empty for a notebook without one)."""
     import pandas as pd
 
     frame = pd.DataFrame(estimate(profile))
+    if notebook is not None:
+        frame = frame[frame["notebook"] == notebook]
+        if frame.empty:
+            return ""
     measured_on = frame["measured_on"].iloc[0]
     shown = frame.drop(columns="measured_on").set_index("notebook")
-    shown.loc["total"] = shown.sum(numeric_only=True)
+    if notebook is None:
+        shown.loc["total"] = shown.sum(numeric_only=True)
     shown = shown.drop(columns="ram_gb").astype({"trainings": int, "images_to_generate": int, "training_images": int})
     lines = [f"plan for profile {profile.name!r} on {profile.compute.device} "
              f"(image store: {profile.data.image_store}, {len(profile.aimfair.seeds)} seeds)",

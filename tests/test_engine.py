@@ -233,3 +233,13 @@ def test_training_goes_on_after_an_evaluation_that_relaid_the_weights_channels_l
                  evaluate=lambda m: accuracy(m, data, 32), progress=False, runtime=devices.CPU)
     assert [entry["epoch"] for entry in result.history] == [1, 2, 3]
     assert not any(p.is_inference() for p in model.parameters())
+
+
+def test_a_single_notebooks_plan_is_its_own_line_and_a_notebook_without_one_gets_none():
+    from fairlab.plans import plan_text
+
+    profile = load_profile("paper")
+    text = plan_text(profile, "05_dal_adjusted_dft")
+    assert "05_dal_adjusted_dft" in text and "device_hours" in text
+    assert "02_smg_sft" not in text and "total" not in text
+    assert plan_text(profile, "index") == ""
