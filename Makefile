@@ -29,7 +29,8 @@ test-parallel: $(STAMP)
 	$(BIN)/python -m pytest -m parallel_book
 
 # The third paper's chapter on the Stable Diffusion path (the paper's perception read from a folder), end to end on
-# tiny random networks: the original model's and six runs' records and the tables; CI runs it after make test.
+# tiny random networks: one run and its evaluation, then the original model's and six runs' records and the tables
+# (about five minutes); CI runs it after make test.
 test-paper-path: $(STAMP)
 	$(BIN)/python -m pytest -m paper_path
 

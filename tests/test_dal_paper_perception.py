@@ -1,6 +1,7 @@
 """The paper's perception (fairlab.dal.paper_perception and the geometry in fairlab.dal.perception): the official face
-crop and alignment, the largest-face rule, the folder's layout and its errors, and one run of the loss and the
-evaluation on tiny random networks saved in the official layout (insightface replaced by a scripted detector app)."""
+crop and alignment, the largest-face rule, the folder's layout and its errors; and (``make test-paper-path``) a run
+of the loss and the evaluation, then the chapter's tables, on tiny random networks saved in the official layout
+(insightface replaced by a scripted detector app)."""
 
 from __future__ import annotations
 
@@ -178,6 +179,7 @@ class _CentreFaces:
         return [_face((w // 4, h // 4, 3 * w // 4, 3 * h // 4))]
 
 
+@pytest.mark.paper_path
 def test_a_run_and_its_evaluation_read_the_paper_networks_from_the_folder(perception_folder, tiny_pipeline,
                                                                          monkeypatch):
     from fairlab.dal import finetune as ft
