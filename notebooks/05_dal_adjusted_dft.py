@@ -62,10 +62,11 @@ page.scale_table(prof)
 # %% [markdown]
 # ## The biased model
 #
-# In `mini`, the occupation world's design: each occupation's share of men, of the WMELH race class and of old faces, and
-# its cues, beside what the fine-tuned miniature model draws for it as the evaluation classifier reads its images
-# (all sixty occupations; the test occupations were seen in this fine-tune, as Stable Diffusion saw every
-# occupation in pre-training, but never in debiasing).
+# In `mini`, the occupation world's design: each occupation's share of men, of the WMELH race class and of old
+# faces, and its cues, beside what the fine-tuned miniature model draws for it as the evaluation classifier reads
+# its images (all sixty occupations; the test occupations were seen in this fine-tune, as Stable Diffusion saw
+# every occupation in pre-training, but never in debiasing). The column "old read in its renders" is the evaluation
+# classifier on the very renders the model was fine-tuned on: what the measurement makes of the design itself.
 
 # %%
 if page.miniature(prof):  # Stable Diffusion has no design to compare with
@@ -77,10 +78,10 @@ if page.miniature(prof):  # Stable Diffusion has no design to compare with
 # %% [markdown]
 # ## The classifiers and the floor
 #
-# In `mini`: FaceWorld shows race only through skin tone. In the occupation world each race class has a tone of its own;
-# still, the evaluation classifier misreads some faces, so even a perfectly fair generator measures as slightly
-# biased. The floor below is that bias: held-out balanced renders, read by the evaluation classifier and cut
-# into test-prompt-sized groups. The training classifier (whose gradient drives the loss) and the evaluation
+# In `mini`: FaceWorld shows race only through skin tone. In the occupation world each race class has a tone of its
+# own; still, the evaluation classifier misreads some faces, so even a perfectly fair generator measures as
+# slightly biased. The floor below is that bias: held-out balanced renders, read by the evaluation classifier and
+# cut into test-prompt-sized groups. The training classifier (whose gradient drives the loss) and the evaluation
 # classifier share no weights or training images; their agreement says how far one may stand in for the other.
 
 # %%

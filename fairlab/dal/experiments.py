@@ -23,7 +23,7 @@ import torch
 from fairlab import backbones
 from fairlab import device as devices
 from fairlab.dal import finetune as ft
-from fairlab.dal.base_model import base_model, square
+from fairlab.dal.base_model import base_model, occupation_renders, square
 from fairlab.dal.bias import NO_FACE
 from fairlab.dal.classifiers import (HEADS, AttributeClassifier, agreement, attribute_labels, balanced_scenes,
                                      classify, evaluation_reading, train_classifier)
@@ -244,7 +244,9 @@ class OriginalConfig:
 
 
 def original(study: Study) -> Record:
-    """The biased model's images of every occupation, read by the evaluation classifier (``readings.csv``)."""
+    """The biased model's images of every occupation, read by the evaluation classifier (``readings.csv``); in `mini`
+    also the renders it was fine-tuned on, read the same way (``render_readings.csv``: what the evaluation classifier
+    makes of the design itself)."""
     d = study.profile.dal
     config = OriginalConfig(_model_key(study), d.evaluation.images_per_prompt)
 
@@ -254,6 +256,13 @@ def original(study: Study) -> Record:
         g = generator(study, rt)
         read, images = sample_prompts(study, g, [o.prompt for o in occupations()], config.images, rt)
         read.to_csv(workdir / "readings.csv", index=False)
+        if d.pipeline == "mini":
+            scenes, renders = occupation_renders(d.base.images_per_occupation, study.profile.csdg.generation.size,
+                                                 d.base.seed, progress=False)
+            evaluation = reader(study, rt)
+            evaluation.read(renders, "").assign(occupation=scenes["occupation"].to_numpy(),
+                                                drawn_old=1 - scenes["Young"].to_numpy()).to_csv(
+                workdir / "render_readings.csv", index=False)
         torch.save(grid(study, images, rt), workdir / "grid.pt")
         # the test images, for every run's same-noise similarities (a run draws image i from the same noise)
         torch.save({p: images[p] for p in prompts("test")}, workdir / "test_images.pt")

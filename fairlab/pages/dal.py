@@ -102,11 +102,18 @@ def learned_vs_designed(study: Study) -> pd.DataFrame:
         wmelh=("race", lambda r: float(np.mean(r[r != NO_FACE] == 0)) if (r != NO_FACE).any() else np.nan))
     fidelity = cue_fidelity(read).rename(index=prompts)
     frame = design.set_index("occupation")[["split", "p_male", "p_WMELH", "freq_old", "cues"]].join(learned)
+    frame["old read in its renders"] = render_readings(study).groupby("occupation")["age"].mean()
     frame["cue_fidelity"] = fidelity
     frame = frame.rename(columns={"p_male": "male designed", "male": "male learned", "p_WMELH": "WMELH designed",
                                   "wmelh": "WMELH learned", "freq_old": "old designed", "old": "old learned"})
     return frame[["split", "male designed", "male learned", "WMELH designed", "WMELH learned", "old designed",
-                  "old learned", "cues", "cue_fidelity"]]
+                  "old read in its renders", "old learned", "cues", "cue_fidelity"]]
+
+
+def render_readings(study: Study) -> pd.DataFrame:
+    """The evaluation classifier's reading of the renders the biased model was fine-tuned on (and each render's drawn
+    age, ``drawn_old``)."""
+    return pd.read_csv(ex.original(study).artifact("render_readings.csv"))
 
 
 def floor(study: Study, groups: int = 15) -> pd.DataFrame:
@@ -195,14 +202,24 @@ def learned_sentence(design: pd.DataFrame) -> Sentence:
 
 
 def age_sentence(study: Study) -> Sentence:
-    """The original model's Freq(old) on the test occupations against their design and the paper's original SD."""
+    """The original model's Freq(old) on the test occupations against their design and the paper's original SD, and
+    how the evaluation classifier reads the same occupations' training renders (the part of the gap that is the
+    measurement's, not the model's)."""
     original = original_summary(study)["freq_age_old"].mean
     designed = float(np.mean([o.p_old for o in occupations() if o.split == "test"]))
+    renders = render_readings(study)
+    test = renders[renders["occupation"].isin([o.name for o in occupations() if o.split == "test"])]
+    drawn, read = float(test["drawn_old"].mean()), float(test["age"].mean())
     verdict = "close to" if abs(original - designed) <= AGE_TOLERANCE else ("above" if original > designed else "below")
+    reading = ("reads them about as drawn" if abs(read - drawn) <= AGE_TOLERANCE else
+               f"reads {read:.0%} of them as old" + (", so part of the gap is the measurement's" if
+                                                    (read - drawn) * (original - designed) > 0 else ""))
     return Sentence(f"On the test occupations the biased model draws old faces {original:.0%} of the time, "
                     f"{verdict} the design's {designed:.0%} (the paper's original Stable Diffusion: 20.2 %)"
-                    + ("; Table 5's age alignment therefore starts from more old faces than the paper's, not fewer."
-                       if original > designed + AGE_TOLERANCE else "."))
+                    + ("; Table 5's age alignment therefore starts from more old faces than the paper's, not fewer"
+                       if original > designed + AGE_TOLERANCE else "")
+                    + f". In the renders the model was fine-tuned on, {drawn:.0%} of these occupations' faces were "
+                      f"drawn old; the evaluation classifier {reading}.")
 
 
 def _log_frame(record, **labels) -> pd.DataFrame:
