@@ -30,7 +30,7 @@ test-parallel: $(STAMP)
 
 # The third paper's chapter on the Stable Diffusion path (the paper's perception read from a folder), end to end on
 # tiny random networks: one run and its evaluation, then the original model's and six runs' records and the tables
-# (about five minutes); CI runs it after make test.
+# (about 30 s on a quiet 2-core machine); CI runs it after make test.
 test-paper-path: $(STAMP)
 	$(BIN)/python -m pytest -m paper_path
 
